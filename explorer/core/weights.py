@@ -1,0 +1,284 @@
+"""Where a model's weights come from, in order: a file in ``checkpoints/`` -> the Hugging
+Face cache/hub (honours ``HF_ENDPOINT`` and ``HF_HUB_OFFLINE``) -> the bundled demo model
+of the family -> random init. Whatever happens, the result carries a banner that says what
+is shown and, when weights are missing, exactly which file to put where.
+
+Checkpoints are read with safetensors or ``torch.load(weights_only=True)``: loading never
+executes pickled code.
+"""
+
+from __future__ import annotations
+
+import os
+import pickle
+import sys
+from dataclasses import dataclass, field
+from pathlib import Path
+from typing import Any
+
+import timm
+import torch
+from torch import nn
+
+from explorer.core.cache import LRUCache
+from explorer.core.capture import install_hooks
+from explorer.core.errors import UserFacingError
+from explorer.core.zoo import CHECKPOINT_DIR, ModelEntry, get_entry, stand_in_for
+
+WEIGHT_SUFFIXES = (".safetensors", ".pth", ".pt", ".bin")
+HUB_FILENAME = "model.safetensors"
+# Keys of an MAE decoder checkpoint: timm would take a state dict with `mask_token` for DINOv2.
+_FOREIGN_PREFIXES = ("decoder_", "mask_token")
+
+
+class WeightsError(UserFacingError):
+    """A checkpoint that cannot be used as it is (wrong format, wrong shapes, pickled code)."""
+
+
+@dataclass(frozen=True)
+class Banner:
+    level: str  # "info" | "warning"
+    en: str
+    zh: str
+
+    def text(self, lang: str = "en") -> str:
+        return self.zh if lang == "zh" else self.en
+
+
+@dataclass
+class LoadedModel:
+    entry: ModelEntry  # what the user picked
+    shown: ModelEntry  # what is actually loaded (a demo stands in when weights are missing)
+    model: nn.Module
+    source: str  # "file" | "bundled" | "hub-cache" | "hub-download" | "random"
+    weights_id: str  # identifies the exact weights, for result-cache keys
+    data_config: dict[str, Any]
+    class_names: tuple[str, ...] | None
+    banner: Banner | None = None
+    weights_path: Path | None = None
+    notes: list[str] = field(default_factory=list)
+
+    @property
+    def patch_size(self) -> tuple[int, int]:
+        return tuple(self.model.patch_embed.patch_size)
+
+
+# --------------------------------------------------------------------------- reading files
+
+def read_state_dict(path: str | os.PathLike) -> dict[str, torch.Tensor]:
+    """Read a checkpoint without executing code; unwrap ``model``/``state_dict`` containers."""
+    path = Path(path)
+    if not path.is_file():
+        raise WeightsError(f"Checkpoint {path} does not exist.", f"检查点文件 {path} 不存在。")
+    try:
+        if path.suffix == ".safetensors":
+            from safetensors.torch import load_file
+
+            state = load_file(str(path), device="cpu")
+        else:
+            state = torch.load(path, map_location="cpu", weights_only=True)
+    except pickle.UnpicklingError as err:
+        raise WeightsError(
+            f"{path.name} contains pickled Python objects other than tensors; it is refused "
+            f"because loading it could run arbitrary code. Re-save it as safetensors or as a "
+            f"plain state dict ({str(err).splitlines()[0][:160]}).",
+            f"{path.name} 含有张量以外的 pickle 对象，加载它可能执行任意代码，因此被拒绝。"
+            f"请另存为 safetensors 或纯 state dict。",
+        ) from err
+    except Exception as err:  # truncated zip, bad header, not a checkpoint at all
+        raise WeightsError(
+            f"{path.name} is not a readable checkpoint (truncated or not a safetensors/PyTorch "
+            f"file): {type(err).__name__}: {str(err)[:200]}",
+            f"{path.name} 不是可读取的检查点（文件被截断，或不是 safetensors/PyTorch 格式）。",
+        ) from err
+    for container in ("model", "state_dict", "module"):
+        if isinstance(state, dict) and isinstance(state.get(container), dict):
+            state = state[container]
+    if not isinstance(state, dict) or not state:
+        raise WeightsError(f"{path.name} holds no state dict.", f"{path.name} 中没有 state dict。")
+    tensors = {k: v for k, v in state.items() if isinstance(v, torch.Tensor)}
+    if len(tensors) != len(state):
+        bad = [k for k, v in state.items() if not isinstance(v, torch.Tensor)][:5]
+        raise WeightsError(
+            f"{path.name}: entries that are not tensors: {bad}",
+            f"{path.name}：以下条目不是张量：{bad}",
+        )
+    return {k.removeprefix("module.").removeprefix("backbone."): v for k, v in tensors.items()}
+
+
+def load_into(model: nn.Module, state: dict[str, torch.Tensor], name: str) -> None:
+    """Load ``state`` strictly, through the architecture's own timm checkpoint filter (which
+    converts official layouts and resamples position embeddings); explain any mismatch."""
+    state = {k: v for k, v in state.items() if not k.startswith(_FOREIGN_PREFIXES)}
+    filter_fn = getattr(sys.modules.get(type(model).__module__), "checkpoint_filter_fn", None)
+    if filter_fn is not None:
+        try:
+            state = filter_fn(state, model)
+        except Exception as err:
+            raise WeightsError(
+                f"{name} does not fit this architecture: {type(err).__name__}: {str(err)[:200]}",
+                f"{name} 与该模型结构不匹配。",
+            ) from err
+    own = model.state_dict()
+    missing = [k for k in own if k not in state]
+    unexpected = [k for k in state if k not in own]
+    wrong = [f"{k}: file {tuple(state[k].shape)} vs model {tuple(own[k].shape)}"
+             for k in own if k in state and state[k].shape != own[k].shape]
+    if missing or unexpected or wrong:
+        parts = []
+        if missing:
+            parts.append(f"missing {len(missing)} keys (e.g. {missing[:3]})")
+        if unexpected:
+            parts.append(f"unexpected {len(unexpected)} keys (e.g. {unexpected[:3]})")
+        if wrong:
+            parts.append(f"wrong shapes: {wrong[:3]}")
+        detail = "; ".join(parts)
+        raise WeightsError(
+            f"{name} does not match {type(model).__name__}: {detail}.",
+            f"{name} 与 {type(model).__name__} 不匹配：{detail}。",
+        )
+    model.load_state_dict(state, strict=True)
+
+
+# --------------------------------------------------------------------------- building models
+
+def build_model(entry: ModelEntry) -> nn.Module:
+    """The architecture with deterministic random weights (seed 0), in eval mode."""
+    with torch.random.fork_rng(devices=[]):
+        torch.manual_seed(0)
+        model = timm.create_model(entry.timm_model, pretrained=False, **entry.model_kwargs)
+    return model.eval()
+
+
+def _data_config(entry: ModelEntry, model: nn.Module) -> dict[str, Any]:
+    config = timm.data.resolve_data_config(model=model)
+    if entry.card is not None:
+        card = entry.card
+        config.update(input_size=tuple(card["input_size"]), mean=tuple(card["mean"]),
+                      std=tuple(card["std"]), interpolation=card.get("interpolation", "bicubic"),
+                      crop_pct=1.0, crop_mode="center")
+    return config
+
+
+def _class_names(entry: ModelEntry, model: nn.Module) -> tuple[str, ...] | None:
+    if entry.class_names is not None:
+        return entry.class_names
+    if getattr(model, "num_classes", 0) == 1000:
+        info = timm.data.ImageNetInfo()
+        return tuple(info.index_to_description(i) for i in range(1000))
+    return None
+
+
+def local_weight_file(entry: ModelEntry, checkpoint_dir: Path = CHECKPOINT_DIR) -> Path | None:
+    if entry.card is not None:
+        return checkpoint_dir / entry.card["weights_file"]
+    for suffix in WEIGHT_SUFFIXES:
+        candidate = checkpoint_dir / f"{entry.local_weight_stem}{suffix}"
+        if candidate.is_file():
+            return candidate
+    return None
+
+
+def _file_id(path: Path) -> str:
+    stat = path.stat()
+    return f"{path.resolve()}:{stat.st_size}:{stat.st_mtime_ns}"
+
+
+def download_instructions(entry: ModelEntry, checkpoint_dir: Path = CHECKPOINT_DIR) -> tuple[str, str]:
+    """Exactly which file to fetch and where to put it (English, Chinese)."""
+    from huggingface_hub import constants
+
+    url = f"{constants.ENDPOINT}/{entry.hf_hub_id}/resolve/main/{HUB_FILENAME}"
+    target = checkpoint_dir / f"{entry.local_weight_stem}.safetensors"
+    return (
+        f"Download {url} and save it as {target} (or set HF_ENDPOINT to a mirror and allow "
+        f"downloads, or run `python -m explorer fetch {entry.key}` where the hub is reachable).",
+        f"请下载 {url} 并保存为 {target}（也可以把 HF_ENDPOINT 设为镜像站并允许下载，"
+        f"或在能访问 Hub 的机器上运行 `python -m explorer fetch {entry.key}`）。",
+    )
+
+
+def hub_file(entry: ModelEntry, allow_download: bool) -> tuple[Path, bool]:
+    """The hub weights file from the local HF cache, downloading it if allowed.
+
+    Returns (path, downloaded). Raises whatever huggingface_hub raises when unavailable.
+    """
+    from huggingface_hub import hf_hub_download
+
+    try:
+        return Path(hf_hub_download(entry.hf_hub_id, HUB_FILENAME, local_files_only=True)), False
+    except Exception:
+        if not allow_download:
+            raise
+    return Path(hf_hub_download(entry.hf_hub_id, HUB_FILENAME)), True
+
+
+def load_model(entry: ModelEntry | str, weights_file: str | os.PathLike | None = None,
+               allow_download: bool = True, checkpoint_dir: Path = CHECKPOINT_DIR) -> LoadedModel:
+    """Build ``entry`` and give it the best weights available (see the module docstring).
+
+    An explicit ``weights_file`` must load (no fallback: the user asked for that file).
+    """
+    entry = get_entry(entry) if isinstance(entry, str) else entry
+    model = build_model(entry)
+
+    def finish(shown: ModelEntry, mdl: nn.Module, source: str, weights_id: str,
+               banner: Banner | None = None, path: Path | None = None) -> LoadedModel:
+        install_hooks(mdl)
+        return LoadedModel(entry=entry, shown=shown, model=mdl, source=source,
+                           weights_id=weights_id, data_config=_data_config(shown, mdl),
+                           class_names=_class_names(shown, mdl), banner=banner, weights_path=path)
+
+    explicit = Path(weights_file) if weights_file else None
+    path = explicit or local_weight_file(entry, checkpoint_dir)
+    if path is not None:
+        if not path.is_file():
+            raise WeightsError(f"Weights file {path} is missing.", f"权重文件 {path} 不存在。")
+        load_into(model, read_state_dict(path), path.name)
+        banner = None
+        if entry.is_demo:
+            banner = Banner("info", f"{entry.label_en}: trained offline on the project's synthetic "
+                            f"shapes ({len(entry.class_names or ())} classes), not on ImageNet.",
+                            f"{entry.label_zh}：在本项目的合成形状数据上离线训练（"
+                            f"{len(entry.class_names or ())} 类），不是 ImageNet 模型。")
+        source = "bundled" if entry.is_demo and explicit is None else "file"
+        return finish(entry, model, source, _file_id(path), banner, path)
+
+    howto_en, howto_zh = download_instructions(entry, checkpoint_dir)
+    try:
+        path, downloaded = hub_file(entry, allow_download)
+    except Exception as err:
+        reason = type(err).__name__
+    else:
+        load_into(model, read_state_dict(path), f"{entry.hf_hub_id}/{HUB_FILENAME}")
+        return finish(entry, model, "hub-download" if downloaded else "hub-cache", _file_id(path),
+                      None, path)
+
+    why_en = (f"The weights of {entry.label_en} are not on this machine and could not be "
+              f"downloaded ({reason}). {howto_en}")
+    why_zh = f"本机没有 {entry.label_zh} 的权重，且无法下载（{reason}）。{howto_zh}"
+    demo = stand_in_for(entry)
+    if demo is not None:
+        shown = build_model(demo)
+        demo_path = local_weight_file(demo, checkpoint_dir)
+        load_into(shown, read_state_dict(demo_path), demo_path.name)
+        banner = Banner("warning", f"{why_en} Showing the bundled {demo.label_en} instead.",
+                        f"{why_zh} 现在显示的是内置的 {demo.label_zh}。")
+        return finish(demo, shown, "bundled", _file_id(demo_path), banner, demo_path)
+    banner = Banner("warning", f"{why_en} Showing RANDOM weights: the maps show no learned "
+                    f"structure and the predictions are meaningless.",
+                    f"{why_zh} 现在使用的是随机初始化权重：注意力图没有学到的结构，预测没有意义。")
+    return finish(entry, model, "random", "random:seed0", banner)
+
+
+# --------------------------------------------------------------------------- the model cache
+
+_MODELS: LRUCache[LoadedModel] = LRUCache(max_items=int(os.environ.get("EXPLORER_MAX_MODELS", "2")))
+
+
+def get_model(key: str, weights_file: str | None = None, allow_download: bool = True) -> LoadedModel:
+    """A cached ``load_model``: at most EXPLORER_MAX_MODELS (default 2) models stay loaded."""
+    return _MODELS.get_or_create(
+        (key, str(weights_file or ""), allow_download),
+        lambda: load_model(key, weights_file=weights_file, allow_download=allow_download),
+    )

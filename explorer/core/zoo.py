@@ -1,0 +1,139 @@
+"""The model registry: one entry per model a person can pick, for the UI and the CLI alike.
+
+Hub models are timm architectures plus a pretrained tag; bundled demo models are described
+by the JSON model cards next to their weights in ``checkpoints/`` (written by
+``explorer.train``), so a newly trained demo model appears without touching this file.
+"""
+
+from __future__ import annotations
+
+import json
+from dataclasses import dataclass, field
+from pathlib import Path
+from types import MappingProxyType
+from typing import Any, Mapping
+
+REPO_ROOT = Path(__file__).resolve().parents[2]
+CHECKPOINT_DIR = REPO_ROOT / "checkpoints"
+
+
+@dataclass(frozen=True)
+class ModelEntry:
+    """Everything the app needs to know to build, load and describe one selectable model."""
+
+    key: str  # unique id used by the UI, the CLI and checkpoint file names
+    label_en: str
+    label_zh: str
+    family: str  # "vit" (ViT, DeiT, DINO: all timm VisionTransformer), "swin", "twins", ...
+    timm_model: str  # timm architecture name (with the pretrained tag for hub models)
+    pretrained_tag: str | None = None  # None for bundled demo models
+    model_kwargs: Mapping[str, Any] = field(default_factory=dict)
+    class_names: tuple[str, ...] | None = None  # None: ImageNet-1k names from timm
+    card_path: Path | None = None  # bundled demo model card
+    card: Mapping[str, Any] | None = None
+    note_en: str = ""
+    note_zh: str = ""
+    stand_in: str = "vit"  # which bundled demo (card "family") replaces it offline
+
+
+    @property
+    def is_demo(self) -> bool:
+        return self.card is not None
+
+    @property
+    def hf_hub_id(self) -> str | None:
+        return f"timm/{self.timm_model}" if self.pretrained_tag else None
+
+    @property
+    def local_weight_stem(self) -> str:
+        """``checkpoints/<stem>.safetensors`` (or .pth/.bin) is looked for first."""
+        return self.key
+
+    def label(self, lang: str = "en") -> str:
+        return self.label_zh if lang == "zh" else self.label_en
+
+
+def _hub(key: str, en: str, zh: str, note_en: str = "", note_zh: str = "", **kwargs) -> ModelEntry:
+    tag = key.split(".", 1)[1]
+    return ModelEntry(
+        key=key, label_en=en, label_zh=zh, family="vit", timm_model=key, pretrained_tag=tag,
+        model_kwargs=MappingProxyType(kwargs), note_en=note_en, note_zh=note_zh,
+        stand_in="dino" if "dino" in tag else "vit",
+    )
+
+
+# Every ViT is built with dynamic_img_size so any aspect ratio works (pos-embed resampled).
+_DYN = {"dynamic_img_size": True}
+
+HUB_ENTRIES: tuple[ModelEntry, ...] = (
+    _hub("vit_small_patch16_224.augreg_in21k_ft_in1k", "ViT-S/16 (AugReg, IN-21k → IN-1k)",
+         "ViT-S/16（AugReg，IN-21k → IN-1k）", **_DYN),
+    _hub("vit_base_patch16_224.augreg_in21k_ft_in1k", "ViT-B/16 (AugReg, IN-21k → IN-1k)",
+         "ViT-B/16（AugReg，IN-21k → IN-1k）", **_DYN),
+    _hub("deit_small_patch16_224.fb_in1k", "DeiT-S/16 (IN-1k)", "DeiT-S/16（IN-1k）", **_DYN),
+    _hub("deit_small_distilled_patch16_224.fb_in1k", "DeiT-S/16 distilled (CLS + distillation token)",
+         "DeiT-S/16 蒸馏版（CLS + 蒸馏 token）", **_DYN),
+    _hub("vit_small_patch16_224.dino", "DINO ViT-S/16 (self-supervised, no classifier)",
+         "DINO ViT-S/16（自监督，无分类头）", **_DYN),
+    _hub("vit_small_patch8_224.dino", "DINO ViT-S/8 (self-supervised, no classifier)",
+         "DINO ViT-S/8（自监督，无分类头）", **_DYN),
+    _hub("vit_small_patch14_reg4_dinov2.lvd142m", "DINOv2 ViT-S/14 + 4 registers (at 224 px)",
+         "DINOv2 ViT-S/14 + 4 个 register token（224 像素）",
+         note_en="Register tokens are extra prefix tokens; attention maps skip them.",
+         note_zh="register token 是额外的前缀 token；注意力图不显示它们。",
+         img_size=224, **_DYN),
+)
+
+
+def _demo_entry(card_path: Path) -> ModelEntry:
+    card = json.loads(card_path.read_text(encoding="utf-8"))
+    kwargs = dict(card.get("model_kwargs", {}))
+    if card["family"] in ("vit", "dino"):
+        kwargs.setdefault("dynamic_img_size", True)
+    return ModelEntry(
+        key=card_path.stem,
+        label_en=card["name"],
+        label_zh=card.get("name_zh", card["name"]),
+        family="vit" if card["family"] in ("vit", "dino") else card["family"],
+        timm_model=card["timm_model"],
+        model_kwargs=MappingProxyType({"num_classes": int(card["num_classes"]), **kwargs}),
+        class_names=tuple(card["class_names"]) if card.get("num_classes") else None,
+        card_path=card_path,
+        card=MappingProxyType(card),
+        stand_in=card["family"],
+    )
+
+
+def demo_entries(checkpoint_dir: Path = CHECKPOINT_DIR) -> tuple[ModelEntry, ...]:
+    """Bundled demo models: every ``demo_*.json`` card whose weights file is present."""
+    entries = []
+    for card_path in sorted(checkpoint_dir.glob("demo_*.json")):
+        entry = _demo_entry(card_path)
+        if (checkpoint_dir / entry.card["weights_file"]).is_file():
+            entries.append(entry)
+    return tuple(entries)
+
+
+def all_entries() -> tuple[ModelEntry, ...]:
+    """Demo models first (they work offline), then hub models."""
+    return demo_entries() + HUB_ENTRIES
+
+
+def entries_for(families: tuple[str, ...]) -> tuple[ModelEntry, ...]:
+    return tuple(e for e in all_entries() if e.family in families)
+
+
+def get_entry(key: str) -> ModelEntry:
+    for entry in all_entries():
+        if entry.key == key:
+            return entry
+    known = ", ".join(e.key for e in all_entries())
+    raise KeyError(f"unknown model {key!r}; known models: {known}")
+
+
+def stand_in_for(entry: ModelEntry) -> ModelEntry | None:
+    """The bundled demo model that replaces ``entry`` when its weights are unavailable."""
+    for demo in demo_entries():
+        if demo.card["family"] == entry.stand_in and demo.key != entry.key:
+            return demo
+    return None

@@ -1,0 +1,290 @@
+"""The attention tab: pick a model, click a patch, move through layers and heads.
+
+The model runs once per (model, weights, image, geometry); every slider, click, colour scale
+and language change redraws from the cached ``AttentionAnalysis``.
+"""
+
+from __future__ import annotations
+
+import os
+from dataclasses import dataclass
+
+import gradio as gr
+from gradio.data_classes import FileData
+
+from explorer.core.cache import LRUCache
+from explorer.core.errors import UserFacingError
+from explorer.core.images import LoadedImage, load_image
+from explorer.core.weights import LoadedModel, get_model
+from explorer.core.zoo import entries_for
+from explorer.lenses.attention import figures
+from explorer.lenses.attention.compute import HEAD_FUSIONS, AttentionAnalysis, analyze
+from explorer.lenses.plotting import SEQUENTIAL_SCALES, patch_at, patch_picker_image
+from explorer.ui.i18n import t
+from explorer.ui.widgets import PageContext, banner_markdown, model_choices, user_errors
+
+FAMILIES = ("vit",)
+MEAN = -1  # head dropdown value meaning "mean of heads"
+PICKER_SIDE = 448
+
+RESULTS: LRUCache[AttentionAnalysis] = LRUCache(
+    max_items=24, max_bytes=int(os.environ.get("EXPLORER_RESULT_CACHE_MB", "768")) * 2**20)
+
+
+def analysis_for(image: LoadedImage, model_key: str, geometry: str,
+                 allow_download: bool) -> tuple[LoadedModel, AttentionAnalysis]:
+    """The cached analysis, computed (one model run) only on a cache miss."""
+    loaded = get_model(model_key, allow_download=allow_download)
+    key = ("attention", loaded.shown.key, loaded.weights_id, image.digest, geometry)
+    return loaded, RESULTS.get_or_create(key, lambda: analyze(loaded, image, geometry))
+
+
+def _head(value) -> int | None:
+    value = int(value) if value is not None else MEAN
+    return None if value == MEAN else value
+
+
+def _clamp(analysis: AttentionAnalysis, layer, head, query) -> tuple[int, int | None, int]:
+    layer = min(max(int(layer or 0), 0), analysis.num_layers - 1)
+    head = _head(head)
+    if head is not None and head >= analysis.num_heads:
+        head = None
+    query = int(query or 0)
+    if query >= analysis.attention.shape[-1]:
+        query = 0
+    return layer, head, query
+
+
+def query_markdown(analysis: AttentionAnalysis, query: int, lang: str) -> str:
+    return f"**{t('query', lang)}:** #{query} — {analysis.token_name(query)}"
+
+
+def head_choices(num_heads: int, lang: str) -> list[tuple[str, int]]:
+    return [(t("head_mean", lang), MEAN)] + [(t("head_n", lang, n=h), h) for h in range(num_heads)]
+
+
+def slider_figures(analysis: AttentionAnalysis, layer, head, query, fusion, scale, lang):
+    layer, head, query = _clamp(analysis, layer, head, query)
+    return (
+        figures.query_attention_figure(analysis, layer, head, query, scale, lang),
+        figures.rollout_figure(analysis, fusion, query, scale, lang),
+        figures.attention_matrix_figure(analysis, layer, head, scale, lang),
+    )
+
+
+def static_outputs(loaded: LoadedModel, analysis: AttentionAnalysis, query: int, lang: str):
+    """Everything that depends on the analysis and the language, not on the sliders."""
+    picker = patch_picker_image(analysis.model_image, analysis.grid, analysis.patch_of_token(query),
+                                PICKER_SIDE)
+    predictions = figures.predictions_dict(analysis) or None
+    steps = "\n".join(f"{i + 1}. {en if lang == 'en' else zh}" for i, (en, zh) in enumerate(analysis.steps))
+    if not analysis.predictions:
+        steps = f"{t('no_classifier', lang)}\n\n{steps}"
+    return (
+        banner_markdown(loaded, lang),
+        picker,
+        query_markdown(analysis, query, lang),
+        predictions,
+        steps,
+        figures.mean_distance_figure(analysis, lang),
+        figures.position_similarity_figure(analysis, lang),
+        [list(row) for row in analysis.shape_table(lang)],
+    )
+
+
+def build(ctx: PageContext, default_model: str | None = None) -> None:
+    entries = entries_for(FAMILIES)
+    default_model = default_model or entries[0].key
+    tr = ctx.translations
+    with gr.Tab(t("tab_attention", "en"), id="attention") as tab:
+        tr.add(tab, "tab_attention")
+        view = gr.State({"query": 0})
+        with gr.Row():
+            model = tr.add(gr.Dropdown(model_choices(entries, "en"), value=default_model,
+                                       label=t("model", "en"), scale=3, elem_id="att-model"),
+                           update=lambda lang: dict(label=t("model", lang),
+                                                    choices=model_choices(entries, lang)))
+            geometry = tr.add(gr.Radio([(t("geometry_model", "en"), "model"),
+                                        (t("geometry_native", "en"), "native")], value="model",
+                                       label=t("geometry", "en"), scale=2, elem_id="att-geometry"),
+                              update=lambda lang: dict(label=t("geometry", lang), choices=[
+                                  (t("geometry_model", lang), "model"),
+                                  (t("geometry_native", lang), "native")]))
+            allow = tr.add(gr.Checkbox(value=os.environ.get("HF_HUB_OFFLINE", "0") in ("0", ""),
+                                       label=t("allow_download", "en"), scale=1), "allow_download")
+        banner = gr.Markdown(elem_id="att-banner")
+        with gr.Row():
+            with gr.Column(scale=2):
+                picker = tr.add(gr.Image(label=t("picker", "en"), interactive=False, type="pil",
+                                         elem_id="att-picker", buttons=[]), "picker")
+                query_md = gr.Markdown(elem_id="att-query")
+                reset = tr.add(gr.Button(t("reset_query", "en"), size="sm"), "reset_query", "value")
+                predictions = tr.add(gr.Label(label=t("predictions", "en"), num_top_classes=5,
+                                              elem_id="att-predictions"), "predictions")
+                steps = gr.Markdown(elem_id="att-steps")
+            with gr.Column(scale=3):
+                with gr.Row():
+                    layer = tr.add(gr.Slider(0, 11, value=11, step=1, label=t("layer", "en"),
+                                             elem_id="att-layer"), "layer")
+                    head = tr.add(gr.Dropdown(head_choices(6, "en"), value=MEAN, label=t("head", "en"),
+                                              elem_id="att-head"), "head")
+                with gr.Row():
+                    fusion = tr.add(gr.Radio([(t(f"fusion_{f}", "en"), f) for f in HEAD_FUSIONS],
+                                             value="mean", label=t("fusion", "en"), elem_id="att-fusion"),
+                                    update=lambda lang: dict(label=t("fusion", lang), choices=[
+                                        (t(f"fusion_{f}", lang), f) for f in HEAD_FUSIONS]))
+                    scale = tr.add(gr.Dropdown(list(SEQUENTIAL_SCALES), value="Viridis",
+                                               label=t("colorscale", "en"), elem_id="att-scale"),
+                                   "colorscale")
+                query_plot = gr.Plot(elem_id="att-query-plot", show_label=False)
+                rollout_plot = gr.Plot(elem_id="att-rollout-plot", show_label=False)
+                tr.add(gr.Markdown(t("rollout_help", "en"), latex_delimiters=[
+                    {"left": "$", "right": "$", "display": False}]), "rollout_help", "value")
+        with gr.Row():
+            matrix_plot = gr.Plot(elem_id="att-matrix-plot", show_label=False)
+            with gr.Column():
+                distance_plot = gr.Plot(elem_id="att-distance-plot", show_label=False)
+                tr.add(gr.Markdown(t("distance_help", "en")), "distance_help", "value")
+        with gr.Row():
+            with gr.Column(scale=3):
+                pos_plot = gr.Plot(elem_id="att-pos-plot", show_label=False)
+                tr.add(gr.Markdown(t("pos_help", "en")), "pos_help", "value")
+            with gr.Column(scale=2):
+                shapes = tr.add(gr.Dataframe(headers=[t("stage", "en"), t("shape", "en"), t("what", "en")],
+                                             label=t("shape_table", "en"), interactive=False,
+                                             elem_id="att-shapes", wrap=True),
+                                update=lambda lang: dict(label=t("shape_table", lang), headers=[
+                                    t("stage", lang), t("shape", lang), t("what", lang)]))
+
+    controls = [ctx.image, model, geometry, allow, layer, head, fusion, scale, view, ctx.lang]
+    slider_outputs = [query_plot, rollout_plot, matrix_plot]
+    static = [banner, picker, query_md, predictions, steps, distance_plot, pos_plot, shapes]
+    analyse_outputs = [view, layer, head, *static, *slider_outputs]
+    query_outputs = [view, picker, query_md, *slider_outputs]
+
+    def analyse(*values, progress=gr.Progress(track_tqdm=True)):
+        return run_analysis(Controls(*values), progress)
+
+    def on_slider(*values):
+        return redraw(Controls(*values))
+
+    def on_click(*values, evt: gr.SelectData):
+        return set_query(Controls(*values), tuple(evt.index))
+
+    def on_reset(*values):
+        return set_query(Controls(*values), None)
+
+    def on_language(*values):
+        return relabel(Controls(*values))
+
+    for trigger in (model.change, geometry.change, allow.change):
+        trigger(analyse, controls, analyse_outputs, api_visibility="private")
+    for control in (layer, head, fusion, scale):
+        control.change(on_slider, controls, slider_outputs, api_visibility="private",
+                       show_progress="hidden")
+    picker.select(on_click, controls, query_outputs, api_visibility="private", show_progress="hidden")
+    reset.click(on_reset, controls, query_outputs, api_visibility="private")
+    ctx.on_new_image.append((analyse, controls, analyse_outputs))
+    ctx.on_language.append((on_language, controls, [head, *static, *slider_outputs]))
+
+
+@dataclass
+class Controls:
+    """The values of the tab's inputs, in the order of ``controls`` in ``build``."""
+
+    image: LoadedImage | None
+    model_key: str
+    geometry: str
+    allow_download: bool
+    layer: float | None
+    head: int | None
+    fusion: str
+    scale: str
+    view: dict
+    lang: str
+
+    def analysis(self) -> tuple[LoadedModel, AttentionAnalysis]:
+        if self.image is None:
+            raise UserFacingError(t("need_image", "en"), t("need_image", "zh"))
+        return analysis_for(self.image, self.model_key, self.geometry, self.allow_download)
+
+
+@user_errors
+def run_analysis(c: Controls, progress=None):
+    """New image or model: one model run (unless cached), then every output."""
+    if progress is not None:
+        progress(0, desc=t("analysing", c.lang))
+    loaded, analysis = c.analysis()
+    layer = analysis.num_layers - 1 if c.layer is None else min(int(c.layer), analysis.num_layers - 1)
+    head = c.head if _head(c.head) is not None and _head(c.head) < analysis.num_heads else MEAN
+    return (
+        {"query": 0},
+        gr.update(maximum=analysis.num_layers - 1, value=layer),
+        gr.update(choices=head_choices(analysis.num_heads, c.lang), value=head),
+        *static_outputs(loaded, analysis, 0, c.lang),
+        *slider_figures(analysis, layer, head, 0, c.fusion, c.scale, c.lang),
+    )
+
+
+@user_errors
+def redraw(c: Controls):
+    """A slider moved: redraw from the cached analysis."""
+    if c.image is None:
+        return (gr.skip(),) * 3
+    _, analysis = c.analysis()
+    return slider_figures(analysis, c.layer, c.head, c.view["query"], c.fusion, c.scale, c.lang)
+
+
+@user_errors
+def set_query(c: Controls, click: tuple[float, float] | None):
+    """A click on the picker (pixel x, y) makes that patch the query; None resets to CLS."""
+    if c.image is None:
+        return (gr.skip(),) * 6
+    _, analysis = c.analysis()
+    query = 0
+    if click is not None:
+        size = patch_picker_image(analysis.model_image, analysis.grid, None, PICKER_SIDE).size
+        query = analysis.token_of_patch(*patch_at(click[0], click[1], size, analysis.grid))
+    picker_image = patch_picker_image(analysis.model_image, analysis.grid,
+                                      analysis.patch_of_token(query), PICKER_SIDE)
+    return ({"query": query}, picker_image, query_markdown(analysis, query, c.lang),
+            *slider_figures(analysis, c.layer, c.head, query, c.fusion, c.scale, c.lang))
+
+
+@user_errors
+def relabel(c: Controls):
+    """The language changed: redraw every text and figure from the cached analysis."""
+    if c.image is None:
+        return (gr.skip(),) * 12
+    loaded, analysis = c.analysis()
+    query = c.view["query"]
+    return (gr.update(choices=head_choices(analysis.num_heads, c.lang)),
+            *static_outputs(loaded, analysis, query, c.lang),
+            *slider_figures(analysis, c.layer, c.head, query, c.fusion, c.scale, c.lang))
+
+
+def attention_api(image: FileData, model: str, geometry: str = "model", layer: int = -1,
+                  head: int = -1, query: int = 0, fusion: str = "mean") -> dict:
+    """Analyse an image file with a model: top-5 predictions, the patch grid, the attention
+    of token ``query`` (0 = CLS) at ``layer`` (-1 = last) and ``head`` (-1 = mean of heads)
+    over the patches, and the rollout map, as nested lists."""
+    loaded_image = load_image(image.path if isinstance(image, FileData) else image["path"])
+    loaded, analysis = analysis_for(loaded_image, model, geometry, allow_download=False)
+    layer = analysis.num_layers - 1 if layer < 0 else layer
+    layer, head_index, query = _clamp(analysis, layer, head, query)
+    return {
+        "model": loaded.shown.key,
+        "weights": loaded.source,
+        "image_digest": loaded_image.digest,
+        "grid": list(analysis.grid),
+        "num_layers": analysis.num_layers,
+        "num_heads": analysis.num_heads,
+        "predictions": [vars(p) for p in analysis.predictions],
+        "attention": analysis.query_map(layer, head_index, query).round(6).tolist(),
+        "rollout": analysis.rollout_map(fusion, query).round(6).tolist(),
+        "shapes": analysis.shape_table(),
+    }
+
+
+def register_api() -> None:
+    gr.api(user_errors(attention_api), api_name="attention")

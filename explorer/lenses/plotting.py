@@ -1,0 +1,169 @@
+"""Drawing pieces every lens shares: a screen-share-friendly plotly layout, maps laid over
+the image (plotly for hovering, PIL for PNG export), colour scales and a patch-grid picker.
+
+Every figure gets a title, axis names and a colour bar; hover shows values and positions.
+"""
+
+from __future__ import annotations
+
+import base64
+import io
+from functools import lru_cache
+
+import numpy as np
+import plotly.colors
+import plotly.graph_objects as go
+from PIL import Image, ImageDraw, ImageFont
+
+# Perceptual scales for magnitudes; a diverging one for signed values.
+SEQUENTIAL_SCALES = ("Viridis", "Magma", "Inferno", "Cividis", "Plasma")
+DIVERGING_SCALE = "RdBu_r"
+FONT_SIZE = 15  # readable when screen-shared
+
+_LUTS: dict[str, np.ndarray] = {}
+
+
+def base_layout(fig: go.Figure, title: str, x_title: str, y_title: str, height: int = 460) -> go.Figure:
+    fig.update_layout(
+        title=dict(text=title, x=0.02, xanchor="left", font=dict(size=FONT_SIZE + 3)),
+        font=dict(size=FONT_SIZE),
+        height=height,
+        margin=dict(l=70, r=20, t=60, b=60),
+        plot_bgcolor="white",
+        hoverlabel=dict(font_size=FONT_SIZE),
+    )
+    fig.update_xaxes(title_text=x_title)
+    fig.update_yaxes(title_text=y_title)
+    return fig
+
+
+def colorbar(title: str) -> dict:
+    return dict(title=dict(text=title, side="right"), thickness=16)
+
+
+@lru_cache(maxsize=32)
+def _png_data_uri(key: bytes, shape: tuple[int, ...]) -> str:
+    image = Image.fromarray(np.frombuffer(key, dtype=np.uint8).reshape(shape))
+    buffer = io.BytesIO()
+    image.save(buffer, format="PNG", optimize=False, compress_level=1)
+    return "data:image/png;base64," + base64.b64encode(buffer.getvalue()).decode()
+
+
+def image_data_uri(image: np.ndarray) -> str:
+    """PNG data URI of an (H, W, 3) uint8 image (memoised: sliders redraw the same image)."""
+    image = np.ascontiguousarray(image, dtype=np.uint8)
+    return _png_data_uri(image.tobytes(), image.shape)
+
+
+def overlay_figure(image: np.ndarray, values: np.ndarray, patch_size: tuple[int, int], *,
+                   title: str, colorbar_title: str, colorscale: str = "Viridis",
+                   token_offset: int = 0, value_name: str = "weight",
+                   highlight: tuple[int, int] | None = None, opacity: float = 0.6,
+                   x_title: str = "x (pixels)", y_title: str = "y (pixels)",
+                   height: int = 460) -> go.Figure:
+    """A (rows, cols) patch map drawn over the image the model saw, hoverable per patch."""
+    rows, cols = values.shape
+    ph, pw = patch_size
+    height_px, width_px = image.shape[:2]
+    r, c = np.meshgrid(np.arange(rows), np.arange(cols), indexing="ij")
+    custom = np.stack([r, c, token_offset + r * cols + c], axis=-1)
+    fig = go.Figure(go.Heatmap(
+        z=values, x=(np.arange(cols) + 0.5) * pw, y=(np.arange(rows) + 0.5) * ph,
+        customdata=custom, colorscale=colorscale, opacity=opacity,
+        colorbar=colorbar(colorbar_title),
+        hovertemplate=("patch (row %{customdata[0]}, col %{customdata[1]})<br>"
+                       "token #%{customdata[2]}<br>" + value_name + " = %{z:.4f}<extra></extra>"),
+    ))
+    fig.add_layout_image(dict(source=image_data_uri(image), xref="x", yref="y", x=0, y=0,
+                              sizex=width_px, sizey=height_px, sizing="stretch", layer="below"))
+    if highlight is not None:
+        hr, hc = highlight
+        fig.add_shape(type="rect", x0=hc * pw, x1=(hc + 1) * pw, y0=hr * ph, y1=(hr + 1) * ph,
+                      line=dict(color="#ff2d55", width=3))
+    fig.update_xaxes(range=[0, width_px], showgrid=False, constrain="domain")
+    fig.update_yaxes(range=[height_px, 0], showgrid=False, scaleanchor="x", constrain="domain")
+    return base_layout(fig, title, x_title, y_title, height)
+
+
+# --------------------------------------------------------------------------- PIL rendering
+
+def _lut(scale: str) -> np.ndarray:
+    """256-entry RGB lookup table sampled from a plotly colour scale."""
+    if scale not in _LUTS:
+        colors = plotly.colors.get_colorscale(scale)
+        stops = np.array([s for s, _ in colors])
+        rgb = np.array([plotly.colors.unlabel_rgb(plotly.colors.convert_colors_to_same_type(c)[0][0])
+                        for _, c in colors], dtype=float)
+        t = np.linspace(0, 1, 256)
+        _LUTS[scale] = np.stack([np.interp(t, stops, rgb[:, i]) for i in range(3)], 1).astype(np.uint8)
+    return _LUTS[scale]
+
+
+def colorize(values: np.ndarray, scale: str = "Viridis", vmin: float | None = None,
+             vmax: float | None = None) -> np.ndarray:
+    vmin = float(np.nanmin(values)) if vmin is None else vmin
+    vmax = float(np.nanmax(values)) if vmax is None else vmax
+    norm = np.clip((values - vmin) / max(vmax - vmin, 1e-12), 0, 1)
+    return _lut(scale)[np.round(norm * 255).astype(int)]
+
+
+def _font(size: int) -> ImageFont.ImageFont:
+    try:
+        return ImageFont.load_default(size=size)
+    except TypeError:  # Pillow < 10.1
+        return ImageFont.load_default()
+
+
+def overlay_png(image: np.ndarray, values: np.ndarray, title: str, colorbar_title: str,
+                scale: str = "Viridis", alpha: float = 0.6) -> Image.Image:
+    """The same map as ``overlay_figure`` as a static picture with title and colour bar."""
+    h, w = image.shape[:2]
+    heat = Image.fromarray(colorize(values, scale)).resize((w, h), Image.NEAREST)
+    blended = Image.blend(Image.fromarray(image).convert("RGB"), heat, alpha)
+    scale_up = max(1, 384 // max(h, w))
+    blended = blended.resize((w * scale_up, h * scale_up), Image.NEAREST)
+    bw, bh = blended.size
+    title_width = int(ImageDraw.Draw(Image.new("RGB", (1, 1))).textlength(title, font=_font(16)))
+    canvas = Image.new("RGB", (max(bw + 110, title_width + 20), bh + 50), "white")
+    canvas.paste(blended, (10, 40))
+    draw = ImageDraw.Draw(canvas)
+    draw.text((10, 10), title, fill="black", font=_font(16))
+    bar = colorize(np.linspace(1, 0, bh)[:, None].repeat(16, 1), scale, 0, 1)
+    canvas.paste(Image.fromarray(bar), (bw + 20, 40))
+    vmin, vmax = float(np.nanmin(values)), float(np.nanmax(values))
+    draw.text((bw + 40, 36), f"{vmax:.3g}", fill="black", font=_font(13))
+    draw.text((bw + 40, 40 + bh - 14), f"{vmin:.3g}", fill="black", font=_font(13))
+    draw.text((bw + 40, 40 + bh // 2), colorbar_title[:12], fill="black", font=_font(12))
+    return canvas
+
+
+def patch_picker_image(image: np.ndarray, grid: tuple[int, int], selected: tuple[int, int] | None,
+                       display_side: int = 448) -> Image.Image:
+    """The model's input enlarged, with the patch grid drawn and the selected patch boxed;
+    a click at (x, y) on it maps back to a patch with ``patch_at``."""
+    h, w = image.shape[:2]
+    factor = display_side / max(h, w)
+    size = (max(1, round(w * factor)), max(1, round(h * factor)))
+    picture = Image.fromarray(image).resize(size, Image.BICUBIC)
+    draw = ImageDraw.Draw(picture, "RGBA")
+    rows, cols = grid
+    for r in range(1, rows):
+        y = r * size[1] / rows
+        draw.line([(0, y), (size[0], y)], fill=(255, 255, 255, 110), width=1)
+    for c in range(1, cols):
+        x = c * size[0] / cols
+        draw.line([(x, 0), (x, size[1])], fill=(255, 255, 255, 110), width=1)
+    if selected is not None:
+        r, c = selected
+        box = [c * size[0] / cols, r * size[1] / rows, (c + 1) * size[0] / cols, (r + 1) * size[1] / rows]
+        draw.rectangle(box, outline=(255, 45, 85, 255), width=3)
+    return picture
+
+
+def patch_at(x: float, y: float, display_size: tuple[int, int], grid: tuple[int, int]) -> tuple[int, int]:
+    """The (row, col) patch under a click at pixel (x, y) of a picker image of ``display_size``."""
+    width, height = display_size
+    rows, cols = grid
+    row = min(rows - 1, max(0, int(y * rows / height)))
+    col = min(cols - 1, max(0, int(x * cols / width)))
+    return row, col

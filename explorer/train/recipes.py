@@ -1,0 +1,286 @@
+"""Recipes for the bundled demo models: one small timm model per family, trained on the synthetic
+shapes on a 2-core CPU, measured, and written to ``checkpoints/demo_{family}.safetensors`` with a
+JSON model card the app's zoo reads (``python -m explorer train FAMILY``).
+"""
+
+from __future__ import annotations
+
+import argparse
+import copy
+import json
+import os
+import platform
+import sys
+import time
+from dataclasses import dataclass, replace
+from pathlib import Path
+
+import numpy as np
+import timm
+import torch
+from safetensors.torch import load_file, save_file
+from torch import nn
+
+from explorer.train import data, metrics
+from explorer.train.dino import DINOConfig, MultiCropConfig, train_dino
+from explorer.train.loop import ArraySampler, TrainConfig, evaluate_top1, seed_everything, train
+
+MEAN = STD = (0.5, 0.5, 0.5)
+# Held-out data never overlaps training data: different generator seeds.
+HELDOUT_SEED_OFFSET = 100_000  # test images (top-1, attention shares, k-NN queries)
+BANK_SEED_OFFSET = 200_000  # the labelled k-NN bank for DINO (labels used only for evaluation)
+MAX_FILE_BYTES = 5 * 1024 * 1024
+
+
+@dataclass(frozen=True)
+class Recipe:
+    family: str
+    name: str
+    name_zh: str
+    timm_model: str
+    model_kwargs: dict
+    num_classes: int = data.NUM_CLASSES
+    image_size: int = 64
+    train_images: int = 30_000
+    steps: int = 900
+    batch_size: int = 128
+    lr: float = 1e-3
+    warmup_steps: int = 50
+    weight_decay: float = 0.05
+    label_smoothing: float = 0.1
+    heldout_images: int = 2000
+    attention_images: int = 200  # images for the attention-in-object shares (ViTs only)
+    dino: DINOConfig | None = None  # set for self-supervised recipes
+    knn_bank_images: int = 4000
+    notes: str = ""
+
+
+_VIT = dict(img_size=64, patch_size=8, embed_dim=96, depth=6, num_heads=3, dynamic_img_size=True)
+
+RECIPES: dict[str, Recipe] = {
+    "vit": Recipe(
+        family="vit",
+        name="Demo ViT — synthetic shapes, bundled",
+        name_zh="演示 ViT — 合成形状数据集（内置）",
+        timm_model="vit_tiny_patch16_224",
+        model_kwargs=_VIT,
+    ),
+    "swin": Recipe(
+        family="swin",
+        name="Demo Swin — synthetic shapes, bundled",
+        name_zh="演示 Swin — 合成形状数据集（内置）",
+        timm_model="swin_tiny_patch4_window7_224",
+        # 64 px / patch 4 -> 16x16 tokens; window 4: stages at 16x16 and 8x8 really shift (ws//2 = 2)
+        # and need the shifted-window masks; the 4x4 stage is one window (no shift, as in Swin)
+        model_kwargs=dict(img_size=64, patch_size=4, window_size=4, embed_dim=40, depths=(2, 2, 2),
+                          num_heads=(2, 4, 8)),
+    ),
+    "twins": Recipe(
+        family="twins",
+        name="Demo Twins-SVT — synthetic shapes, bundled",
+        name_zh="演示 Twins-SVT — 合成形状数据集（内置）",
+        timm_model="twins_svt_small",
+        # stages at 16x16, 8x8, 4x4 tokens: 4x4 local windows (16, 4, 1 of them) alternate with global
+        # attention to keys sub-sampled by sr (16x16 -> 4x4, 8x8 -> 4x4, 4x4 -> 4x4)
+        model_kwargs=dict(img_size=64, patch_size=4, embed_dims=(48, 96, 144), num_heads=(2, 4, 6),
+                          mlp_ratios=(4, 4, 4), depths=(2, 2, 2), wss=(4, 4, 4), sr_ratios=(4, 2, 1)),
+    ),
+    "dino": Recipe(
+        family="dino",
+        name="Demo DINO ViT — self-supervised on synthetic shapes, bundled",
+        name_zh="演示 DINO ViT — 合成形状数据集上的自监督训练（内置）",
+        timm_model="vit_tiny_patch16_224",
+        model_kwargs=_VIT,  # dynamic_img_size: the local crops are 32 px
+        num_classes=0,
+        steps=1500,
+        batch_size=64,
+        lr=5e-4,
+        dino=DINOConfig(steps=1500, batch_size=64, lr=5e-4, warmup_steps=100, warmup_teacher_temp_steps=300,
+                        freeze_last_layer_steps=100, crops=MultiCropConfig()),
+    ),
+}
+
+
+# ---------------------------------------------------------------------------------------------
+
+
+def build_model(recipe: Recipe) -> nn.Module:
+    return timm.create_model(recipe.timm_model, pretrained=False, num_classes=recipe.num_classes,
+                             **recipe.model_kwargs)
+
+
+def machine() -> str:
+    return (f"{platform.system()} {platform.machine()}, {os.cpu_count()} CPUs, {torch.get_num_threads()} torch threads, "
+            f"torch {torch.__version__}, timm {timm.__version__}")
+
+
+def quick_recipe(recipe: Recipe) -> Recipe:
+    """A smoke-test version: a handful of steps on a handful of images."""
+    small = dict(train_images=64, steps=3, batch_size=8, warmup_steps=1, heldout_images=16,
+                 attention_images=8, knn_bank_images=32)
+    if recipe.dino is not None:
+        crops = replace(recipe.dino.crops, n_local=2)
+        small["dino"] = replace(recipe.dino, steps=3, batch_size=8, warmup_steps=1, warmup_teacher_temp_steps=1,
+                                freeze_last_layer_steps=1, crops=crops, progress=False, eval_every=0)
+    return replace(recipe, **small)
+
+
+def save_checkpoint(model: nn.Module, path: Path) -> int:
+    """Write the state dict as float32 safetensors; returns the file size in bytes."""
+    state = {k: v.detach().float().contiguous() for k, v in model.state_dict().items()}
+    save_file(state, str(path), metadata={"format": "pt"})
+    return path.stat().st_size
+
+
+def load_demo(family: str, out_dir: str | Path = "checkpoints") -> tuple[nn.Module, dict]:
+    """Rebuild a demo model from its card and weights (strict), in eval mode."""
+    out_dir = Path(out_dir)
+    card = json.loads((out_dir / f"demo_{family}.json").read_text(encoding="utf-8"))
+    model = timm.create_model(card["timm_model"], pretrained=False, num_classes=card["num_classes"],
+                              **card["model_kwargs"])
+    model.load_state_dict(load_file(str(out_dir / card["weights_file"])), strict=True)
+    return model.eval(), card
+
+
+def _supervised(recipe: Recipe, model: nn.Module, train_set: data.ShapesData, seed: int, quick: bool):
+    config = TrainConfig(steps=recipe.steps, lr=recipe.lr, warmup_steps=recipe.warmup_steps,
+                         weight_decay=recipe.weight_decay, label_smoothing=recipe.label_smoothing, seed=seed,
+                         progress=not quick)
+    sampler = ArraySampler(train_set.images, train_set.labels, recipe.batch_size, mean=MEAN, std=STD, seed=seed)
+    return train(model, sampler, config)
+
+
+def _knn_eval(recipe: Recipe, seed: int):
+    """A closure: k-NN top-1 of a backbone's frozen features (bank and queries are held out)."""
+    bank = data.generate(recipe.knn_bank_images, seed + BANK_SEED_OFFSET, recipe.image_size)
+    test = data.generate(recipe.heldout_images, seed + HELDOUT_SEED_OFFSET, recipe.image_size)
+
+    def evaluate(backbone: nn.Module) -> float:
+        train_f = metrics.features(backbone, bank.images, mean=MEAN, std=STD)
+        test_f = metrics.features(backbone, test.images, mean=MEAN, std=STD)
+        return metrics.knn_accuracy(train_f, bank.labels, test_f, test.labels, k=20, temperature=0.07)
+
+    return evaluate
+
+
+def train_family(family: str, out_dir: str | Path = "checkpoints", quick: bool = False, seed: int = 0) -> dict:
+    """Build, train, measure and save the demo model of ``family``; returns its model card."""
+    recipe = RECIPES[family]
+    if quick:
+        recipe = quick_recipe(recipe)
+    torch.set_num_threads(min(2, os.cpu_count() or 1))
+    out_dir = Path(out_dir)
+    out_dir.mkdir(parents=True, exist_ok=True)
+
+    t0 = time.perf_counter()
+    train_set = data.generate(recipe.train_images, seed, recipe.image_size)
+    data_time = time.perf_counter() - t0
+    seed_everything(seed)
+    model = build_model(recipe)
+    heldout = data.generate(recipe.heldout_images, seed + HELDOUT_SEED_OFFSET, recipe.image_size)
+    attn_set = heldout.subset(slice(0, recipe.attention_images))
+
+    if recipe.dino is None:
+        result = _supervised(recipe, model, train_set, seed, quick)
+        measured = {"heldout_top1": evaluate_top1(model, heldout.images, heldout.labels, mean=MEAN, std=STD),
+                    "heldout_images": len(heldout)}
+        final_loss = float(np.mean(result.losses[-20:]))
+        wall = result.wall_time_s
+    else:
+        knn = _knn_eval(recipe, seed)
+        random_init = knn(copy.deepcopy(model))  # the very weights DINO starts from
+        dino_cfg = replace(recipe.dino, seed=seed, progress=not quick,
+                           eval_every=0 if quick else recipe.dino.eval_every)
+        result = train_dino(model, train_set.images, dino_cfg, eval_fn=knn, mean=MEAN, std=STD)
+        model = result.teacher
+        measured = {"knn_top1": result.evals[-1][1], "knn_top1_random_init": random_init, "knn_k": 20,
+                    "knn_temperature": 0.07, "knn_bank_images": recipe.knn_bank_images,
+                    "heldout_images": len(heldout), "knn_features": "teacher CLS token (after the final norm)"}
+        final_loss = float(np.mean(result.losses[-20:]))
+        wall = result.wall_time_s
+    if recipe.family in ("vit", "dino"):
+        measured |= metrics.attention_in_object(model, attn_set.images, attn_set.masks, mean=MEAN, std=STD)
+        measured["attention_images"] = len(attn_set)
+    measured["final_train_loss"] = final_loss
+
+    weights = out_dir / f"demo_{family}.safetensors"
+    size = save_checkpoint(model, weights)
+    if size > MAX_FILE_BYTES:
+        raise ValueError(f"{weights} is {size / 1e6:.1f} MB, over the 5 MB budget")
+    card = _card(recipe, seed, wall, data_time, size, measured)
+    (out_dir / f"demo_{family}.json").write_text(json.dumps(card, indent=2, ensure_ascii=False) + "\n",
+                                                 encoding="utf-8")
+    return card
+
+
+def _card(recipe: Recipe, seed: int, wall: float, data_time: float, size: int, measured: dict) -> dict:
+    train_info = {
+        "recipe": f"explorer.train.recipes:RECIPES['{recipe.family}']",
+        "steps": recipe.dino.steps if recipe.dino else recipe.steps,
+        "batch_size": recipe.dino.batch_size if recipe.dino else recipe.batch_size,
+        "lr": recipe.dino.lr if recipe.dino else recipe.lr,
+        "wall_time_s": round(wall, 1),
+        "data_time_s": round(data_time, 1),
+        "machine": machine(),
+        "command": f"python -m explorer train {recipe.family}" + (f" --seed {seed}" if seed else ""),
+    }
+    if recipe.dino:
+        d = recipe.dino
+        train_info |= {"method": "DINO self-distillation, no labels", "optimizer": "AdamW",
+                       "teacher_momentum": [d.momentum_teacher, 1.0], "teacher_temp": [d.warmup_teacher_temp,
+                       d.teacher_temp], "student_temp": d.student_temp, "out_dim": d.out_dim,
+                       "crops": {"global": [2, d.crops.global_size, list(d.crops.global_scale)],
+                                 "local": [d.crops.n_local, d.crops.local_size, list(d.crops.local_scale)]}}
+    else:
+        train_info |= {"optimizer": "AdamW", "schedule": "linear warmup + cosine", "warmup_steps": recipe.warmup_steps,
+                       "weight_decay": recipe.weight_decay, "label_smoothing": recipe.label_smoothing,
+                       "augmentation": "h/v flips, translation up to 8%"}
+    rounded = {k: round(v, 4) if isinstance(v, float) else v for k, v in measured.items()}
+    return {
+        "name": recipe.name,
+        "name_zh": recipe.name_zh,
+        "family": recipe.family,
+        "timm_model": recipe.timm_model,
+        "model_kwargs": _jsonable(recipe.model_kwargs),
+        "num_classes": recipe.num_classes,
+        "class_names": list(data.CLASS_NAMES),
+        "input_size": [3, recipe.image_size, recipe.image_size],
+        "mean": list(MEAN),
+        "std": list(STD),
+        "interpolation": "bicubic",
+        "weights_file": f"demo_{recipe.family}.safetensors",
+        "weights_bytes": size,
+        "data": {"generator": "explorer.train.data", "seed": seed, "train_images": recipe.train_images,
+                 "image_size": recipe.image_size, "heldout_seed": seed + HELDOUT_SEED_OFFSET},
+        "train": train_info,
+        "metrics": rounded,
+    }
+
+
+def _jsonable(obj):
+    if isinstance(obj, dict):
+        return {k: _jsonable(v) for k, v in obj.items()}
+    if isinstance(obj, (tuple, list)):
+        return [_jsonable(v) for v in obj]
+    return obj
+
+
+def main(argv: list[str] | None = None) -> int:
+    parser = argparse.ArgumentParser(prog="python -m explorer train",
+                                     description="Train a bundled demo model on the synthetic shapes.")
+    parser.add_argument("family", choices=[*RECIPES, "all"])
+    parser.add_argument("--out", default="checkpoints", help="output folder (default: checkpoints)")
+    parser.add_argument("--quick", action="store_true", help="a few steps only (smoke test)")
+    parser.add_argument("--seed", type=int, default=0)
+    args = parser.parse_args(argv)
+    for family in RECIPES if args.family == "all" else [args.family]:
+        card = train_family(family, args.out, quick=args.quick, seed=args.seed)
+        print(f"{family}: {card['weights_file']} {card['weights_bytes'] / 1e6:.2f} MB, "
+              f"trained {card['train']['wall_time_s']:.0f} s on {card['train']['machine']}")
+        for key, value in card["metrics"].items():
+            print(f"  {key}: {value}")
+    return 0
+
+
+if __name__ == "__main__":
+    sys.exit(main())

@@ -1,0 +1,94 @@
+"""The page: header with the language switch, the shared image input, one tab per lens."""
+
+from __future__ import annotations
+
+import os
+
+import gradio as gr
+
+from explorer.core.zoo import REPO_ROOT
+from explorer.lenses.attention import tab as attention_tab
+from explorer.ui.i18n import LANGUAGES, t
+from explorer.ui.widgets import (PageContext, Translations, example_paths, image_notes_markdown,
+                                 read_upload, user_errors)
+
+CSS_PATH = REPO_ROOT / "assets" / "style.css"
+MAX_UPLOAD = "50mb"
+
+
+def _header(lang: str) -> str:
+    return f"# {t('app_title', lang)}\n{t('app_subtitle', lang)}"
+
+
+def browser_language(request: gr.Request | None) -> str:
+    accept = (request.headers.get("accept-language", "") if request is not None else "").lower()
+    return "zh" if accept.startswith("zh") else "en"
+
+
+@user_errors
+def load_upload(path: str | None, *, lang: str = "en"):
+    return read_upload(path, lang)
+
+
+def build_demo() -> gr.Blocks:
+    """Build the whole page (nothing is loaded or run until a user asks)."""
+    tr = Translations()
+    examples = example_paths()
+    with gr.Blocks(title="ViT Explorer", analytics_enabled=False) as demo:
+        with gr.Row(equal_height=True):
+            tr.add(gr.Markdown(_header("en"), elem_id="header"),
+                            update=lambda lang: dict(value=_header(lang)))
+            lang = gr.Radio([(name, code) for code, name in LANGUAGES.items()], value="en",
+                            label=t("language"), scale=0, min_width=220, elem_id="language")
+        ctx = PageContext(image=gr.State(None), lang=lang, translations=tr)
+        with gr.Row():
+            with gr.Column(scale=1, min_width=260):
+                upload = tr.add(gr.File(label=t("image_input", "en"), file_types=["image"],
+                                        type="filepath", elem_id="upload", height=140), "image_input")
+                gallery = tr.add(gr.Gallery(examples, label=t("examples", "en"), columns=3,
+                                            allow_preview=False, height=300, elem_id="examples",
+                                            buttons=[]), "examples")
+                image_info = gr.Markdown(elem_id="image-info")
+            with gr.Column(scale=4):
+                with gr.Tabs():
+                    attention_tab.build(ctx)
+
+        def on_upload(path, lang_value):
+            return load_upload(path, lang=lang_value)
+
+        def on_example(lang_value, evt: gr.SelectData):
+            return load_upload(examples[evt.index], lang=lang_value)
+
+        def on_start(request: gr.Request):
+            lang_value = browser_language(request)
+            image, info = read_upload(examples[0], lang_value) if examples else (None, "")
+            return lang_value, image, info
+
+        def relabel(image, lang_value):
+            return (*tr.updates(lang_value), image_notes_markdown(image, lang_value))
+
+        new_image = [upload.upload(on_upload, [upload, lang], [ctx.image, image_info], api_name="upload_image"),
+                     gallery.select(on_example, [lang], [ctx.image, image_info], api_visibility="private"),
+                     demo.load(on_start, None, [lang, ctx.image, image_info], api_visibility="private")]
+        for event in new_image:
+            for fn, inputs, outputs in ctx.on_new_image:
+                event.success(fn, inputs, outputs, api_visibility="private")
+        lang.change(relabel, [ctx.image, lang], [*tr.components, image_info], api_visibility="private",
+                    show_progress="hidden")
+        for fn, inputs, outputs in ctx.on_language:
+            lang.change(fn, inputs, outputs, api_visibility="private", show_progress="hidden")
+        attention_tab.register_api()
+    demo.queue(default_concurrency_limit=int(os.environ.get("EXPLORER_CONCURRENCY", "2")))
+    return demo
+
+
+def launch_kwargs() -> dict:
+    """Arguments for ``demo.launch``: theme and CSS belong to launch() in Gradio 6."""
+    return dict(
+        theme=gr.themes.Default(text_size=gr.themes.sizes.text_lg),
+        css_paths=[CSS_PATH] if CSS_PATH.is_file() else None,
+        max_file_size=MAX_UPLOAD,
+        allowed_paths=[str(REPO_ROOT / "assets")],
+        show_error=True,
+    )
+

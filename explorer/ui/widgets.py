@@ -1,0 +1,118 @@
+"""Pieces of the page every lens tab shares: the language switch, the image input, the
+model picker and the way errors reach the user."""
+
+from __future__ import annotations
+
+import functools
+import logging
+import traceback
+from dataclasses import dataclass, field
+from pathlib import Path
+from typing import Callable
+
+import gradio as gr
+
+from explorer.core.errors import UserFacingError
+from explorer.core.images import LoadedImage, load_image
+from explorer.core.weights import LoadedModel
+from explorer.core.zoo import REPO_ROOT, ModelEntry
+from explorer.ui.i18n import t
+
+log = logging.getLogger("explorer.ui")
+
+EXAMPLE_DIRS = (REPO_ROOT / "assets" / "examples", REPO_ROOT / "assets" / "synthetic")
+IMAGE_SUFFIXES = (".jpg", ".jpeg", ".png", ".webp")
+
+
+class Translations:
+    """Components whose text depends on the language, and how to update each."""
+
+    def __init__(self) -> None:
+        self._items: list[tuple[gr.components.Component, Callable[[str], dict]]] = []
+
+    def add(self, component, key: str | None = None, attr: str = "label",
+            update: Callable[[str], dict] | None = None):
+        self._items.append((component, update or (lambda lang: {attr: t(key, lang)})))
+        return component
+
+    @property
+    def components(self) -> list:
+        return [c for c, _ in self._items]
+
+    def updates(self, lang: str) -> list:
+        return [gr.update(**make(lang)) for _, make in self._items]
+
+
+@dataclass
+class PageContext:
+    """What tabs share: the current image, the language, and hooks to run on a new image."""
+
+    image: gr.State
+    lang: gr.Radio
+    translations: Translations
+    # Each tab registers (function, inputs, outputs) to run when the image changes, and
+    # (function, inputs, outputs) to redraw when the language changes.
+    on_new_image: list[tuple[Callable, list, list]] = field(default_factory=list)
+    on_language: list[tuple[Callable, list, list]] = field(default_factory=list)
+
+
+def user_errors(fn: Callable) -> Callable:
+    """Turn the backend's errors into messages on the page, in the page's language.
+
+    The language comes from a ``lang`` keyword or from an argument with a ``lang`` field.
+    Unexpected errors are logged with their
+    traceback and shown briefly; the server keeps serving other users either way.
+    """
+    @functools.wraps(fn)
+    def wrapper(*args, **kwargs):
+        lang = kwargs.get("lang") or next((a.lang for a in args if hasattr(a, "lang")), "en")
+        try:
+            return fn(*args, **kwargs)
+        except gr.Error:
+            raise
+        except UserFacingError as err:
+            raise gr.Error(err.message(lang), duration=None) from err
+        except Exception as err:
+            log.error("unexpected error in %s:\n%s", fn.__name__, traceback.format_exc())
+            raise gr.Error(f"{type(err).__name__}: {err}", duration=None) from err
+
+    return wrapper
+
+
+def example_paths() -> list[str]:
+    return [str(p) for d in EXAMPLE_DIRS if d.is_dir()
+            for p in sorted(d.iterdir()) if p.suffix.lower() in IMAGE_SUFFIXES]
+
+
+def image_notes_markdown(image: LoadedImage | None, lang: str) -> str:
+    if image is None:
+        return ""
+    w, h = image.source_size
+    head = (f"**{image.source_format or 'image'}** {w}×{h}, mode {image.source_mode}" if lang == "en"
+            else f"**{image.source_format or '图像'}** {w}×{h}，模式 {image.source_mode}")
+    notes = [f"- {en if lang == 'en' else zh}" for en, zh in image.notes]
+    return "\n".join([head, *notes])
+
+
+def read_upload(path: str | None, lang: str) -> tuple[LoadedImage | None, str]:
+    """Validate an uploaded file; on a bad file say why on the page and keep the old image."""
+    if not path:
+        return None, ""
+    image = load_image(path)
+    return image, image_notes_markdown(image, lang)
+
+
+def banner_markdown(loaded: LoadedModel, lang: str) -> str:
+    source = t(f"source_{loaded.source}", lang)
+    line = f"**{t('weights_source', lang)}:** {source}"
+    if loaded.weights_path is not None:
+        line += f" · `{Path(loaded.weights_path).name}`"
+    if loaded.banner is None:
+        return line
+    icon = "⚠️" if loaded.banner.level == "warning" else "ℹ️"
+    return f"{line}\n\n{icon} {loaded.banner.text(lang)}"
+
+
+def model_choices(entries: tuple[ModelEntry, ...], lang: str) -> list[tuple[str, str]]:
+    return [(e.label(lang), e.key) for e in entries]
+
