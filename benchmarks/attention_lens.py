@@ -1,0 +1,85 @@
+"""Attention lens speed and memory, printed as measured ratios (not a pass/fail test).
+
+For ViT-S/16 and ViT-B/16 at 224 px: one bare ``model(x)`` forward vs one full analysis (all
+views: capture, rollout ×3 fusions, mean distance, position similarity, shape table), the
+figure-building time, the server-side time of a slider change (cache hit + redraw), and the
+peak RSS with both models loaded. Weights do not change the timings, so random init is used
+when no weights are on disk. Run: ``.venv/bin/python benchmarks/attention_lens.py``.
+"""
+
+from __future__ import annotations
+
+import os
+import resource
+import statistics
+import sys
+import time
+from pathlib import Path
+
+os.environ.setdefault("HF_HUB_OFFLINE", "1")
+sys.path.insert(0, str(Path(__file__).resolve().parents[1]))
+
+import torch  # noqa: E402
+
+from explorer.core.capture import forward_count  # noqa: E402
+from explorer.core.images import load_image  # noqa: E402
+from explorer.core.preprocess import preprocess  # noqa: E402
+from explorer.core.weights import get_model  # noqa: E402
+from explorer.core.zoo import REPO_ROOT  # noqa: E402
+from explorer.lenses.attention.compute import analyze  # noqa: E402
+from explorer.lenses.attention.tab import analysis_for, slider_figures, static_outputs  # noqa: E402
+
+MODELS = ("vit_small_patch16_224.augreg_in21k_ft_in1k", "vit_base_patch16_224.augreg_in21k_ft_in1k")
+REPEATS = 7
+
+
+def median_seconds(fn, repeats: int = REPEATS) -> float:
+    fn()  # warm-up (first-call allocations, oneDNN kernels)
+    times = []
+    for _ in range(repeats):
+        start = time.perf_counter()
+        fn()
+        times.append(time.perf_counter() - start)
+    return statistics.median(times)
+
+
+def main() -> None:
+    torch.set_num_threads(os.cpu_count() or 1)
+    image = load_image(REPO_ROOT / "assets" / "examples" / "chelsea.jpg")
+    print(f"torch {torch.__version__}, {torch.get_num_threads()} threads, median of {REPEATS} runs\n")
+    for key in MODELS:
+        loaded = get_model(key, allow_download=False)
+        x = preprocess(image.image, loaded.data_config, "model", loaded.patch_size).tensor
+
+        def bare():
+            with torch.inference_mode():
+                loaded.model(x)
+
+        t_bare = median_seconds(bare)
+        t_analysis = median_seconds(lambda: analyze(loaded, image, "model"))
+        _, analysis = analysis_for(image, key, "model", False)
+        t_figures = median_seconds(lambda: (static_outputs(loaded, analysis, 0, "en"),
+                                            slider_figures(analysis, 3, 1, 0, "mean", "Viridis", "en")))
+        before = forward_count()
+        layers = iter(range(10**6))
+
+        def slider_change():
+            layer = next(layers) % analysis.num_layers
+            _, cached = analysis_for(image, key, "model", False)
+            slider_figures(cached, layer, layer % analysis.num_heads, 5, "max", "Magma", "en")
+
+        t_slider = median_seconds(slider_change, repeats=20)
+        reruns = forward_count() - before
+        print(f"{loaded.entry.label_en}  [{loaded.source} weights]  input {tuple(x.shape)}")
+        print(f"  bare forward            {t_bare * 1e3:8.1f} ms")
+        print(f"  full analysis           {t_analysis * 1e3:8.1f} ms   ratio {t_analysis / t_bare:.2f}x (target <= 1.5x)")
+        print(f"  figure building (all)   {t_figures * 1e3:8.1f} ms")
+        print(f"  slider change (server)  {t_slider * 1e3:8.1f} ms   (target <= 50 ms), model re-runs: {reruns}")
+        print(f"  cached analysis size    {sum(a.nbytes for a in (analysis.attention,)) / 2**20:8.1f} MiB of attention\n")
+    peak = resource.getrusage(resource.RUSAGE_SELF).ru_maxrss / 1024
+    print(f"peak RSS with both models loaded and analysed: {peak:.0f} MiB")
+
+
+
+if __name__ == "__main__":
+    main()

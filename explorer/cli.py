@@ -1,0 +1,153 @@
+"""``python -m explorer``: list models, export a lens's arrays and figures without a browser,
+fetch hub weights into ``checkpoints/``, train the bundled demo models."""
+
+from __future__ import annotations
+
+import argparse
+import os
+import shutil
+import sys
+from pathlib import Path
+
+import numpy as np
+
+from explorer.core.errors import UserFacingError
+
+
+def _cmd_models(args: argparse.Namespace) -> int:
+    from explorer.core.weights import local_weight_file
+    from explorer.core.zoo import CHECKPOINT_DIR, all_entries
+
+    for entry in all_entries():
+        path = local_weight_file(entry)
+        where = (f"on disk: {path}" if path and path.is_file() else
+                 f"put weights at {CHECKPOINT_DIR / (entry.local_weight_stem + '.safetensors')}")
+        print(f"{entry.key:48s} {entry.label_en}\n{'':48s} {where}")
+    return 0
+
+
+def _cmd_fetch(args: argparse.Namespace) -> int:
+    """Download hub weights into checkpoints/ (the one command that reaches the network)."""
+    from explorer.core.weights import hub_file
+    from explorer.core.zoo import CHECKPOINT_DIR, get_entry
+
+    entry = get_entry(args.model)
+    if entry.hf_hub_id is None:
+        print(f"{entry.key} is bundled; nothing to fetch.")
+        return 0
+    path, _ = hub_file(entry, allow_download=True)
+    target = CHECKPOINT_DIR / f"{entry.local_weight_stem}.safetensors"
+    shutil.copyfile(path, target)
+    print(f"saved {target}")
+    return 0
+
+
+def _export_attention(args: argparse.Namespace) -> int:
+    from explorer.core.images import load_image
+    from explorer.core.weights import load_model
+    from explorer.lenses.attention import figures
+    from explorer.lenses.attention.compute import HEAD_FUSIONS, analyze
+    from plotly.offline import get_plotlyjs
+
+    loaded = load_model(args.model, weights_file=args.weights, allow_download=args.allow_download)
+    if loaded.banner is not None:
+        print(loaded.banner.en, file=sys.stderr)
+    analysis = analyze(loaded, load_image(args.image), args.geometry)
+    out = Path(args.out)
+    out.parent.mkdir(parents=True, exist_ok=True)
+    arrays = dict(
+        logits=analysis.logits.astype(np.float32),
+        attention=analysis.attention.astype(np.float32),
+        grid=np.array(analysis.grid),
+        patch_size=np.array(analysis.patch_size),
+        num_prefix_tokens=np.array(analysis.num_prefix_tokens),
+        mean_distance=analysis.mean_distance,
+        model_image=analysis.model_image,
+        **{f"rollout_{f}": analysis.rollout[f] for f in HEAD_FUSIONS},
+    )
+    if analysis.pos_similarity is not None:
+        arrays["pos_similarity"] = analysis.pos_similarity
+    np.savez_compressed(out, **arrays)
+    print(f"wrote {out} (model {loaded.shown.key}, weights: {loaded.source}, grid {analysis.grid})")
+    if analysis.predictions:
+        print("top-5: " + "; ".join(f"{p.label} {p.probability:.3f}" for p in analysis.predictions))
+    if args.figures:
+        layer = analysis.num_layers - 1 if args.layer < 0 else args.layer
+        head = None if args.head < 0 else args.head
+        folder = Path(args.figures)
+        folder.mkdir(parents=True, exist_ok=True)
+        for name, picture in figures.export_pngs(analysis, layer, head, args.query, args.fusion).items():
+            picture.save(folder / f"{name}.png")
+        pages = {
+            "attention": figures.query_attention_figure(analysis, layer, head, args.query),
+            "rollout": figures.rollout_figure(analysis, args.fusion, args.query),
+            "matrix": figures.attention_matrix_figure(analysis, layer, head),
+            "mean_distance": figures.mean_distance_figure(analysis),
+            "pos_similarity": figures.position_similarity_figure(analysis),
+        }
+        # One copy of plotly.js beside the pages, so they open offline without a CDN.
+        (folder / "plotly.min.js").write_text(get_plotlyjs(), encoding="utf-8")
+        for name, fig in pages.items():
+            if fig is not None:
+                fig.write_html(folder / f"{name}.html", include_plotlyjs="directory")
+        print(f"wrote figures to {folder}/ (.png and self-contained .html)")
+    return 0
+
+
+EXPORTERS = {"attention": _export_attention}
+
+
+def _cmd_export(args: argparse.Namespace) -> int:
+    return EXPORTERS[args.lens](args)
+
+
+def _cmd_train(args: argparse.Namespace) -> int:
+    from explorer.train import recipes
+
+    return recipes.main(args.rest)
+
+
+def build_parser() -> argparse.ArgumentParser:
+    parser = argparse.ArgumentParser(prog="python -m explorer", description=__doc__)
+    sub = parser.add_subparsers(dest="command", required=True)
+
+    sub.add_parser("models", help="list the models and where their weights go").set_defaults(fn=_cmd_models)
+
+    fetch = sub.add_parser("fetch", help="download a hub model's weights into checkpoints/")
+    fetch.add_argument("model")
+    fetch.set_defaults(fn=_cmd_fetch)
+
+    export = sub.add_parser("export", help="write a lens's arrays (.npz) and figures (.png/.html)")
+    export.add_argument("lens", choices=sorted(EXPORTERS))
+    export.add_argument("--model", required=True, help="a key from `python -m explorer models`")
+    export.add_argument("--weights", help="a .safetensors/.pth file (default: checkpoints/, hub cache, demo)")
+    export.add_argument("--image", required=True)
+    export.add_argument("--out", required=True, help="output .npz")
+    export.add_argument("--geometry", choices=("model", "native"), default="model")
+    export.add_argument("--figures", help="folder for .png and .html figures")
+    export.add_argument("--layer", type=int, default=-1, help="layer for the figures (-1 = last)")
+    export.add_argument("--head", type=int, default=-1, help="head for the figures (-1 = mean)")
+    export.add_argument("--query", type=int, default=0, help="query token (0 = CLS)")
+    export.add_argument("--fusion", choices=("mean", "max", "min"), default="mean")
+    export.add_argument("--allow-download", action="store_true", help="fetch missing weights from the hub")
+    export.set_defaults(fn=_cmd_export)
+
+    train = sub.add_parser("train", help="train a bundled demo model: train FAMILY [--quick] [--out DIR]",
+                           add_help=False)
+    train.add_argument("rest", nargs=argparse.REMAINDER)
+    train.set_defaults(fn=_cmd_train)
+    return parser
+
+
+def main(argv: list[str] | None = None) -> int:
+    os.environ.setdefault("GRADIO_ANALYTICS_ENABLED", "False")
+    args = build_parser().parse_args(argv)
+    try:
+        return args.fn(args)
+    except (UserFacingError, KeyError) as err:
+        print(f"error: {err.args[0] if err.args else err}", file=sys.stderr)
+        return 2
+
+
+if __name__ == "__main__":
+    raise SystemExit(main())

@@ -1,0 +1,172 @@
+"""Where weights come from, and that no checkpoint can run code or load silently wrong."""
+
+import threading
+import time
+from dataclasses import replace
+from pathlib import Path
+from types import MappingProxyType
+
+import numpy as np
+import pytest
+import torch
+from safetensors.torch import save_file
+
+from explorer.core.cache import LRUCache
+from explorer.core.weights import WeightsError, build_model, load_model, read_state_dict
+from explorer.core.zoo import HUB_ENTRIES, all_entries, get_entry
+
+ENTRY = replace(HUB_ENTRIES[0], model_kwargs=MappingProxyType(
+    {"img_size": 32, "depth": 1, "dynamic_img_size": True}))
+
+
+@pytest.fixture(autouse=True)
+def offline(monkeypatch):
+    monkeypatch.setenv("HF_HUB_OFFLINE", "1")
+
+
+@pytest.fixture
+def trained_state():
+    model = build_model(ENTRY)
+    with torch.no_grad():
+        for p in model.parameters():
+            p.add_(0.5)  # differs from the seed-0 random init
+    return model.state_dict()
+
+
+class Evil:
+    """Unpickling this would create a file: the proof that code ran."""
+
+    def __init__(self, path):
+        self.path = path
+
+    def __reduce__(self):
+        return (Path.touch, (Path(self.path),))
+
+
+def test_local_safetensors_wins(tmp_path, trained_state):
+    save_file(trained_state, tmp_path / f"{ENTRY.key}.safetensors")
+    loaded = load_model(ENTRY, allow_download=False, checkpoint_dir=tmp_path)
+    assert loaded.source == "file" and loaded.banner is None
+    torch.testing.assert_close(loaded.model.state_dict()["head.weight"], trained_state["head.weight"])
+
+
+def test_plain_torch_state_dict_under_model_key(tmp_path, trained_state):
+    path = tmp_path / "weights.pth"
+    torch.save({"model": trained_state, "epoch": 3}, path)
+    assert set(read_state_dict(path)) == set(trained_state)
+
+
+def test_pickled_code_is_refused_and_never_runs(tmp_path, trained_state):
+    marker = tmp_path / "code_ran"
+    path = tmp_path / "evil.pth"
+    torch.save({"model": trained_state, "payload": Evil(marker)}, path)
+    with pytest.raises(WeightsError, match="arbitrary code"):
+        load_model(ENTRY, weights_file=path, allow_download=False)
+    assert not marker.exists()
+
+
+def test_wrong_shapes_are_named(tmp_path, trained_state):
+    state = dict(trained_state)
+    state["head.weight"] = torch.zeros(7, state["head.weight"].shape[1])
+    state["head.bias"] = torch.zeros(7)
+    path = tmp_path / "wrong.safetensors"
+    save_file(state, path)
+    with pytest.raises(WeightsError, match="head.weight") as err:
+        load_model(ENTRY, weights_file=path, allow_download=False)
+    assert "(7," in str(err.value) and err.value.message("zh")
+
+
+def test_missing_keys_are_named(tmp_path, trained_state):
+    state = {k: v for k, v in trained_state.items() if not k.startswith("blocks.0.mlp")}
+    path = tmp_path / "partial.safetensors"
+    save_file(state, path)
+    with pytest.raises(WeightsError, match="missing .*blocks.0.mlp"):
+        load_model(ENTRY, weights_file=path, allow_download=False)
+
+
+@pytest.mark.parametrize("suffix", [".safetensors", ".pth"])
+def test_truncated_checkpoint(tmp_path, trained_state, suffix):
+    path = tmp_path / f"full{suffix}"
+    save_file(trained_state, path) if suffix == ".safetensors" else torch.save(trained_state, path)
+    data = path.read_bytes()
+    path.write_bytes(data[: len(data) // 2])
+    with pytest.raises(WeightsError, match="not a readable checkpoint"):
+        read_state_dict(path)
+
+
+def test_not_a_checkpoint(tmp_path):
+    path = tmp_path / "notes.pth"
+    path.write_text("hello")
+    with pytest.raises(WeightsError):
+        read_state_dict(path)
+
+
+def test_mae_decoder_keys_are_not_fed_to_timm(tmp_path, trained_state):
+    state = dict(trained_state, mask_token=torch.zeros(1, 1, 8), **{"decoder_embed.weight": torch.zeros(8, 8)})
+    path = tmp_path / "mae.safetensors"
+    save_file(state, path)
+    loaded = load_model(ENTRY, weights_file=path, allow_download=False)
+    assert loaded.source == "file"
+
+
+def test_offline_banner_says_which_file_to_put_where(tmp_path, monkeypatch):
+    monkeypatch.setattr("explorer.core.weights.stand_in_for", lambda entry: None)
+    loaded = load_model(ENTRY, allow_download=False, checkpoint_dir=tmp_path)
+    assert loaded.source == "random" and loaded.banner.level == "warning"
+    url = f"https://huggingface.co/timm/{ENTRY.key}/resolve/main/model.safetensors"
+    assert url in loaded.banner.en and url in loaded.banner.zh
+    assert str(tmp_path / f"{ENTRY.key}.safetensors") in loaded.banner.en
+    assert "RANDOM" in loaded.banner.en
+
+
+def test_hf_endpoint_mirror_is_named(monkeypatch):
+    import huggingface_hub.constants as constants
+    from explorer.core.weights import download_instructions
+
+    monkeypatch.setattr(constants, "ENDPOINT", "https://hf-mirror.example")
+    en, zh = download_instructions(ENTRY)
+    assert "https://hf-mirror.example/timm/" in en and "hf-mirror.example" in zh
+
+
+def test_random_init_is_deterministic():
+    a, b = build_model(ENTRY), build_model(ENTRY)
+    for (ka, va), (kb, vb) in zip(a.state_dict().items(), b.state_dict().items()):
+        torch.testing.assert_close(va, vb)
+
+
+def test_every_zoo_entry_builds_with_its_prefix_tokens():
+    expected_prefix = {"deit_small_distilled_patch16_224.fb_in1k": 2,
+                       "vit_small_patch14_reg4_dinov2.lvd142m": 5}
+    for entry in all_entries():
+        model = build_model(entry)
+        assert model.num_prefix_tokens == expected_prefix.get(entry.key, 1), entry.key
+        assert get_entry(entry.key) is not None
+    assert "dino" in get_entry("vit_small_patch8_224.dino").stand_in
+
+
+class TestLRUCache:
+    def test_evicts_by_count_then_bytes(self):
+        cache = LRUCache(max_items=3, max_bytes=3000)
+        for i in range(4):
+            cache.put(i, np.zeros(100, dtype=np.uint8))
+        assert 0 not in cache and len(cache) == 3
+        cache.get(1)  # most recently used now
+        cache.put("big", np.zeros(2900, dtype=np.uint8))
+        assert "big" in cache and 1 in cache and 2 not in cache
+
+    def test_get_or_create_runs_factory_once_per_key(self):
+        cache = LRUCache(max_items=4)
+        calls = []
+
+        def factory():
+            calls.append(1)
+            time.sleep(0.05)
+            return "value"
+
+        threads = [threading.Thread(target=cache.get_or_create, args=("k", factory)) for _ in range(6)]
+        for thread in threads:
+            thread.start()
+        for thread in threads:
+            thread.join()
+        assert calls == [1] and cache.get("k") == "value"
+
