@@ -45,8 +45,8 @@ def build_demo() -> gr.Blocks:
             with gr.Column(scale=1, min_width=260):
                 upload = tr.add(gr.File(label=t("image_input", "en"), file_types=["image"],
                                         type="filepath", elem_id="upload", height=140), "image_input")
-                gallery = tr.add(gr.Gallery(examples, label=t("examples", "en"), columns=3,
-                                            allow_preview=False, height=300, elem_id="examples",
+                gallery = tr.add(gr.Gallery(examples, label=t("examples", "en"), columns=2,
+                                            allow_preview=False, height=420, elem_id="examples",
                                             buttons=[]), "examples")
                 image_info = gr.Markdown(elem_id="image-info")
             with gr.Column(scale=4):

@@ -152,7 +152,8 @@ def build(ctx: PageContext, default_model: str | None = None) -> None:
             with gr.Column(scale=2):
                 shapes = tr.add(gr.Dataframe(headers=[t("stage", "en"), t("shape", "en"), t("what", "en")],
                                              label=t("shape_table", "en"), interactive=False,
-                                             elem_id="att-shapes", wrap=True),
+                                             elem_id="att-shapes", wrap=True,
+                                             column_widths=["28%", "30%", "42%"]),
                                 update=lambda lang: dict(label=t("shape_table", lang), headers=[
                                     t("stage", lang), t("shape", lang), t("what", lang)]))
 
@@ -162,13 +163,14 @@ def build(ctx: PageContext, default_model: str | None = None) -> None:
     analyse_outputs = [view, layer, head, *static, *slider_outputs]
     query_outputs = [view, picker, query_md, *slider_outputs]
 
-    def analyse(*values, progress=gr.Progress(track_tqdm=True)):
+    # Gradio fills event data and progress only in parameters placed before *values.
+    def analyse(progress=gr.Progress(track_tqdm=True), *values):
         return run_analysis(Controls(*values), progress)
 
     def on_slider(*values):
         return redraw(Controls(*values))
 
-    def on_click(*values, evt: gr.SelectData):
+    def on_click(evt: gr.SelectData, *values):
         return set_query(Controls(*values), tuple(evt.index))
 
     def on_reset(*values):
@@ -177,11 +179,12 @@ def build(ctx: PageContext, default_model: str | None = None) -> None:
     def on_language(*values):
         return relabel(Controls(*values))
 
-    for trigger in (model.change, geometry.change, allow.change):
+    # `.input` fires on the user's own changes only, not when an analysis resets a control.
+    for trigger in (model.input, geometry.input, allow.input):
         trigger(analyse, controls, analyse_outputs, api_visibility="private")
     for control in (layer, head, fusion, scale):
-        control.change(on_slider, controls, slider_outputs, api_visibility="private",
-                       show_progress="hidden")
+        control.input(on_slider, controls, slider_outputs, api_visibility="private",
+                      show_progress="hidden", trigger_mode="always_last")
     picker.select(on_click, controls, query_outputs, api_visibility="private", show_progress="hidden")
     reset.click(on_reset, controls, query_outputs, api_visibility="private")
     ctx.on_new_image.append((analyse, controls, analyse_outputs))
