@@ -102,7 +102,7 @@ def test_other_options_do_not_rerun_the_model(client, app, example_image):
 def test_two_clients_at_once_get_their_own_results(app, session_images):
     """Two users, two different images, at the same time: no cross-talk between requests
     sharing the one cached model (the capture hooks write per request)."""
-    from explorer.lenses.attention.tab import RESULTS
+    from explorer.core.results import RESULTS
 
     facts = app.model
     layer, head = facts.num_layers // 2, 1

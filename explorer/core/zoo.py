@@ -53,12 +53,13 @@ class ModelEntry:
         return self.label_zh if lang == "zh" else self.label_en
 
 
-def _hub(key: str, en: str, zh: str, note_en: str = "", note_zh: str = "", **kwargs) -> ModelEntry:
+def _hub(key: str, en: str, zh: str, note_en: str = "", note_zh: str = "", family: str = "vit",
+         **kwargs) -> ModelEntry:
     tag = key.split(".", 1)[1]
     return ModelEntry(
-        key=key, label_en=en, label_zh=zh, family="vit", timm_model=key, pretrained_tag=tag,
+        key=key, label_en=en, label_zh=zh, family=family, timm_model=key, pretrained_tag=tag,
         model_kwargs=MappingProxyType(kwargs), note_en=note_en, note_zh=note_zh,
-        stand_in="dino" if "dino" in tag else "vit",
+        stand_in="dino" if "dino" in tag else family,
     )
 
 
@@ -82,6 +83,8 @@ HUB_ENTRIES: tuple[ModelEntry, ...] = (
          note_en="Register tokens are extra prefix tokens; attention maps skip them.",
          note_zh="register token 是额外的前缀 token；注意力图不显示它们。",
          img_size=224, **_DYN),
+    _hub("swin_tiny_patch4_window7_224.ms_in1k", "Swin-T (window 7, IN-1k)", "Swin-T（窗口 7，IN-1k）",
+         family="swin"),
 )
 
 

@@ -56,23 +56,26 @@ def image_data_uri(image: np.ndarray) -> str:
 
 
 def overlay_figure(image: np.ndarray, values: np.ndarray, patch_size: tuple[int, int], *,
-                   title: str, colorbar_title: str, colorscale: str = "Viridis",
-                   token_offset: int = 0, value_name: str = "weight",
+                   title: str, colorbar_title: str, colorscale: str | list = "Viridis",
+                   token_offset: int | None = 0, value_name: str = "weight",
+                   value_format: str = ".4f", zmin: float | None = None, zmax: float | None = None,
                    highlight: tuple[int, int] | None = None, opacity: float = 0.6,
                    x_title: str = "x (pixels)", y_title: str = "y (pixels)",
                    height: int = 460) -> go.Figure:
-    """A (rows, cols) patch map drawn over the image the model saw, hoverable per patch."""
+    """A (rows, cols) map of patches/tokens drawn over the image the model saw, hoverable
+    per cell (row, col, token index unless ``token_offset`` is None, value)."""
     rows, cols = values.shape
     ph, pw = patch_size
     height_px, width_px = image.shape[:2]
     r, c = np.meshgrid(np.arange(rows), np.arange(cols), indexing="ij")
-    custom = np.stack([r, c, token_offset + r * cols + c], axis=-1)
+    custom = np.stack([r, c, (token_offset or 0) + r * cols + c], axis=-1)
+    token_line = "" if token_offset is None else "token #%{customdata[2]}<br>"
     fig = go.Figure(go.Heatmap(
         z=values, x=(np.arange(cols) + 0.5) * pw, y=(np.arange(rows) + 0.5) * ph,
-        customdata=custom, colorscale=colorscale, opacity=opacity,
+        customdata=custom, colorscale=colorscale, opacity=opacity, zmin=zmin, zmax=zmax,
         colorbar=colorbar(colorbar_title),
-        hovertemplate=("patch (row %{customdata[0]}, col %{customdata[1]})<br>"
-                       "token #%{customdata[2]}<br>" + value_name + " = %{z:.4f}<extra></extra>"),
+        hovertemplate=("patch (row %{customdata[0]}, col %{customdata[1]})<br>" + token_line
+                       + value_name + " = %{z:" + value_format + "}<extra></extra>"),
     ))
     fig.add_layout_image(dict(source=image_data_uri(image), xref="x", yref="y", x=0, y=0,
                               sizex=width_px, sizey=height_px, sizing="stretch", layer="below"))

@@ -8,6 +8,7 @@ import gradio as gr
 
 from explorer.core.zoo import REPO_ROOT
 from explorer.lenses.attention import tab as attention_tab
+from explorer.lenses.swin import tab as swin_tab
 from explorer.ui.i18n import LANGUAGES, t
 from explorer.ui.widgets import (PageContext, Translations, example_paths, image_notes_markdown,
                                  read_upload, user_errors)
@@ -30,6 +31,16 @@ def load_upload(path: str | None, *, lang: str = "en"):
     return read_upload(path, lang)
 
 
+def only_when_active(tab_id: str, fn, n_outputs: int, track_progress: bool = True):
+    """Run a lens's handler only when its tab is the visible one and there is an image."""
+    def gate(progress=gr.Progress(track_tqdm=True), active=None, image=None, *values):
+        if active != tab_id or image is None:
+            return tuple(gr.skip() for _ in range(n_outputs))
+        return fn(image, *values, progress=progress) if track_progress else fn(image, *values)
+
+    return gate
+
+
 def build_demo() -> gr.Blocks:
     """Build the whole page (nothing is loaded or run until a user asks)."""
     tr = Translations()
@@ -40,7 +51,7 @@ def build_demo() -> gr.Blocks:
                             update=lambda lang: dict(value=_header(lang)))
             lang = gr.Radio([(name, code) for code, name in LANGUAGES.items()], value="en",
                             label=t("language"), scale=0, min_width=220, elem_id="language")
-        ctx = PageContext(image=gr.State(None), lang=lang, translations=tr)
+        ctx = PageContext(image=gr.State(None), lang=lang, translations=tr, active_tab=gr.State("attention"))
         with gr.Row():
             with gr.Column(scale=1, min_width=260):
                 upload = tr.add(gr.File(label=t("image_input", "en"), file_types=["image"],
@@ -52,6 +63,7 @@ def build_demo() -> gr.Blocks:
             with gr.Column(scale=4):
                 with gr.Tabs():
                     attention_tab.build(ctx)
+                    swin_tab.build(ctx)
 
         def on_upload(path, lang_value):
             return load_upload(path, lang=lang_value)
@@ -70,13 +82,20 @@ def build_demo() -> gr.Blocks:
         new_image = [upload.upload(on_upload, [upload, lang], [ctx.image, image_info], api_name="upload_image"),
                      gallery.select(on_example, [lang], [ctx.image, image_info], api_visibility="private"),
                      demo.load(on_start, None, [lang, ctx.image, image_info], api_visibility="private")]
-        for event in new_image:
-            for fn, inputs, outputs in ctx.on_new_image:
-                event.success(fn, inputs, outputs, api_visibility="private")
+        # Only the visible lens runs its model; the others catch up when their tab is opened.
+        for lens in ctx.lenses:
+            analyse = only_when_active(lens.tab_id, lens.analyse, len(lens.outputs))
+            for event in new_image:
+                event.success(analyse, [ctx.active_tab, *lens.inputs], lens.outputs,
+                              api_visibility="private")
+            lens.tab.select(lambda tab_id=lens.tab_id: tab_id, None, ctx.active_tab,
+                            api_visibility="private").then(
+                analyse, [ctx.active_tab, *lens.inputs], lens.outputs, api_visibility="private")
+            lang.change(only_when_active(lens.tab_id, lens.relabel, len(lens.relabel_outputs), False),
+                        [ctx.active_tab, *lens.inputs], lens.relabel_outputs,
+                        api_visibility="private", show_progress="hidden")
         lang.change(relabel, [ctx.image, lang], [*tr.components, image_info], api_visibility="private",
                     show_progress="hidden")
-        for fn, inputs, outputs in ctx.on_language:
-            lang.change(fn, inputs, outputs, api_visibility="private", show_progress="hidden")
         attention_tab.register_api()
     demo.queue(default_concurrency_limit=int(os.environ.get("EXPLORER_CONCURRENCY", "2")))
     return demo

@@ -5,6 +5,7 @@ from __future__ import annotations
 
 import functools
 import logging
+import os
 import traceback
 from dataclasses import dataclass, field
 from pathlib import Path
@@ -44,16 +45,37 @@ class Translations:
 
 
 @dataclass
+class Lens:
+    """A tab's hooks into the page: how to analyse a new image and how to redraw in another
+    language. ``inputs[0]`` is the shared image."""
+
+    tab_id: str
+    tab: gr.Tab
+    analyse: Callable
+    relabel: Callable
+    inputs: list
+    outputs: list
+    relabel_outputs: list
+
+
+@dataclass
 class PageContext:
-    """What tabs share: the current image, the language, and hooks to run on a new image."""
+    """What tabs share: the current image, the language, the active tab, and the lenses."""
 
     image: gr.State
     lang: gr.Radio
     translations: Translations
-    # Each tab registers (function, inputs, outputs) to run when the image changes, and
-    # (function, inputs, outputs) to redraw when the language changes.
-    on_new_image: list[tuple[Callable, list, list]] = field(default_factory=list)
-    on_language: list[tuple[Callable, list, list]] = field(default_factory=list)
+    active_tab: gr.State
+    lenses: list[Lens] = field(default_factory=list)
+
+
+def with_progress(fn: Callable) -> Callable:
+    """Give ``fn(*values, progress=...)`` a Gradio progress tracker (tqdm bars of hub
+    downloads show on the page). Gradio injects it only into a parameter before *values."""
+    def run(progress=gr.Progress(track_tqdm=True), *values):
+        return fn(*values, progress=progress)
+
+    return run
 
 
 def user_errors(fn: Callable) -> Callable:
@@ -116,3 +138,26 @@ def banner_markdown(loaded: LoadedModel, lang: str) -> str:
 def model_choices(entries: tuple[ModelEntry, ...], lang: str) -> list[tuple[str, str]]:
     return [(e.label(lang), e.key) for e in entries]
 
+
+
+def geometry_choices(lang: str, geometries: tuple[str, ...]) -> list[tuple[str, str]]:
+    return [(t(f"geometry_{g}", lang), g) for g in geometries]
+
+
+def model_controls(tr: Translations, entries: tuple[ModelEntry, ...], default: str, prefix: str,
+                   geometries: tuple[str, ...] = ("model", "native")):
+    """The row every lens starts with: model picker, input geometry, hub downloads; and the
+    banner under it that says which weights are shown. Returns (model, geometry, allow, banner)."""
+    with gr.Row():
+        model = tr.add(gr.Dropdown(model_choices(entries, "en"), value=default, label=t("model", "en"),
+                                   scale=3, elem_id=f"{prefix}-model"),
+                       update=lambda lang: dict(label=t("model", lang), choices=model_choices(entries, lang)))
+        geometry = tr.add(gr.Radio(geometry_choices("en", geometries), value=geometries[0],
+                                   label=t("geometry", "en"), scale=2, elem_id=f"{prefix}-geometry",
+                                   visible=len(geometries) > 1),
+                          update=lambda lang: dict(label=t("geometry", lang),
+                                                   choices=geometry_choices(lang, geometries)))
+        allow = tr.add(gr.Checkbox(value=os.environ.get("HF_HUB_OFFLINE", "0") in ("0", ""),
+                                   label=t("allow_download", "en"), scale=1), "allow_download")
+    banner = gr.Markdown(elem_id=f"{prefix}-banner")
+    return model, geometry, allow, banner

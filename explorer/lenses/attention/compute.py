@@ -16,17 +16,11 @@ from einops import rearrange
 
 from explorer.core.capture import capture_attention
 from explorer.core.images import LoadedImage
+from explorer.core.predictions import Prediction, top_predictions
 from explorer.core.preprocess import Preprocessed, preprocess
 from explorer.core.weights import LoadedModel
 
 HEAD_FUSIONS = ("mean", "max", "min")
-
-
-@dataclass
-class Prediction:
-    label: str
-    index: int
-    probability: float
 
 
 @dataclass
@@ -205,15 +199,6 @@ def shape_table(stages: list[tuple[str, tuple[int, ...]]], input_shape: tuple[in
 def _block_row(blocks, fmt, pick):
     first, last = blocks[0][0].split(".")[1], blocks[-1][0].split(".")[1]
     return (f"blocks {first}–{last}", fmt(blocks[-1][1]), _STAGE_NOTES["blocks"][pick])
-
-
-def top_predictions(logits: np.ndarray, class_names: tuple[str, ...] | None,
-                    k: int = 5) -> list[Prediction]:
-    if class_names is None or len(class_names) != logits.shape[-1]:
-        return []
-    probs = torch.from_numpy(logits).double().softmax(-1).numpy()
-    order = np.argsort(-probs)[:k]
-    return [Prediction(class_names[i], int(i), float(probs[i])) for i in order]
 
 
 # --------------------------------------------------------------------------- one analysis

@@ -6,37 +6,31 @@ and language change redraws from the cached ``AttentionAnalysis``.
 
 from __future__ import annotations
 
-import os
 from dataclasses import dataclass
 
 import gradio as gr
 from gradio.data_classes import FileData
 
-from explorer.core.cache import LRUCache
 from explorer.core.errors import UserFacingError
 from explorer.core.images import LoadedImage, load_image
-from explorer.core.weights import LoadedModel, get_model
+from explorer.core.results import cached_analysis
+from explorer.core.weights import LoadedModel
 from explorer.core.zoo import entries_for
 from explorer.lenses.attention import figures
 from explorer.lenses.attention.compute import HEAD_FUSIONS, AttentionAnalysis, analyze
 from explorer.lenses.plotting import SEQUENTIAL_SCALES, patch_at, patch_picker_image
 from explorer.ui.i18n import t
-from explorer.ui.widgets import PageContext, banner_markdown, model_choices, user_errors
+from explorer.ui.widgets import (Lens, PageContext, banner_markdown, model_controls, user_errors,
+                                 with_progress)
 
 FAMILIES = ("vit",)
 MEAN = -1  # head dropdown value meaning "mean of heads"
 PICKER_SIDE = 448
 
-RESULTS: LRUCache[AttentionAnalysis] = LRUCache(
-    max_items=24, max_bytes=int(os.environ.get("EXPLORER_RESULT_CACHE_MB", "768")) * 2**20)
-
-
 def analysis_for(image: LoadedImage, model_key: str, geometry: str,
                  allow_download: bool) -> tuple[LoadedModel, AttentionAnalysis]:
     """The cached analysis, computed (one model run) only on a cache miss."""
-    loaded = get_model(model_key, allow_download=allow_download)
-    key = ("attention", loaded.shown.key, loaded.weights_id, image.digest, geometry)
-    return loaded, RESULTS.get_or_create(key, lambda: analyze(loaded, image, geometry))
+    return cached_analysis("attention", image, model_key, geometry, allow_download, analyze)
 
 
 def _head(value) -> int | None:
@@ -99,20 +93,7 @@ def build(ctx: PageContext, default_model: str | None = None) -> None:
     with gr.Tab(t("tab_attention", "en"), id="attention") as tab:
         tr.add(tab, "tab_attention")
         view = gr.State({"query": 0})
-        with gr.Row():
-            model = tr.add(gr.Dropdown(model_choices(entries, "en"), value=default_model,
-                                       label=t("model", "en"), scale=3, elem_id="att-model"),
-                           update=lambda lang: dict(label=t("model", lang),
-                                                    choices=model_choices(entries, lang)))
-            geometry = tr.add(gr.Radio([(t("geometry_model", "en"), "model"),
-                                        (t("geometry_native", "en"), "native")], value="model",
-                                       label=t("geometry", "en"), scale=2, elem_id="att-geometry"),
-                              update=lambda lang: dict(label=t("geometry", lang), choices=[
-                                  (t("geometry_model", lang), "model"),
-                                  (t("geometry_native", lang), "native")]))
-            allow = tr.add(gr.Checkbox(value=os.environ.get("HF_HUB_OFFLINE", "0") in ("0", ""),
-                                       label=t("allow_download", "en"), scale=1), "allow_download")
-        banner = gr.Markdown(elem_id="att-banner")
+        model, geometry, allow, banner = model_controls(tr, entries, default_model, "att")
         with gr.Row():
             with gr.Column(scale=2):
                 picker = tr.add(gr.Image(label=t("picker", "en"), interactive=False, type="pil",
@@ -163,13 +144,13 @@ def build(ctx: PageContext, default_model: str | None = None) -> None:
     analyse_outputs = [view, layer, head, *static, *slider_outputs]
     query_outputs = [view, picker, query_md, *slider_outputs]
 
-    # Gradio fills event data and progress only in parameters placed before *values.
-    def analyse(progress=gr.Progress(track_tqdm=True), *values):
+    def analyse(*values, progress=None):
         return run_analysis(Controls(*values), progress)
 
     def on_slider(*values):
         return redraw(Controls(*values))
 
+    # Gradio fills event data only in a parameter placed before *values.
     def on_click(evt: gr.SelectData, *values):
         return set_query(Controls(*values), tuple(evt.index))
 
@@ -181,14 +162,14 @@ def build(ctx: PageContext, default_model: str | None = None) -> None:
 
     # `.input` fires on the user's own changes only, not when an analysis resets a control.
     for trigger in (model.input, geometry.input, allow.input):
-        trigger(analyse, controls, analyse_outputs, api_visibility="private")
+        trigger(with_progress(analyse), controls, analyse_outputs, api_visibility="private")
     for control in (layer, head, fusion, scale):
         control.input(on_slider, controls, slider_outputs, api_visibility="private",
                       show_progress="hidden", trigger_mode="always_last")
     picker.select(on_click, controls, query_outputs, api_visibility="private", show_progress="hidden")
     reset.click(on_reset, controls, query_outputs, api_visibility="private")
-    ctx.on_new_image.append((analyse, controls, analyse_outputs))
-    ctx.on_language.append((on_language, controls, [head, *static, *slider_outputs]))
+    ctx.lenses.append(Lens("attention", tab, analyse, on_language, controls, analyse_outputs,
+                           [head, *static, *slider_outputs]))
 
 
 @dataclass
