@@ -53,8 +53,6 @@ def _export_attention(args: argparse.Namespace) -> int:
     if loaded.banner is not None:
         print(loaded.banner.en, file=sys.stderr)
     analysis = analyze(loaded, load_image(args.image), args.geometry)
-    out = Path(args.out)
-    out.parent.mkdir(parents=True, exist_ok=True)
     arrays = dict(
         logits=analysis.logits.astype(np.float32),
         attention=analysis.attention.astype(np.float32),
@@ -67,8 +65,8 @@ def _export_attention(args: argparse.Namespace) -> int:
     )
     if analysis.pos_similarity is not None:
         arrays["pos_similarity"] = analysis.pos_similarity
-    np.savez_compressed(out, **arrays)
-    print(f"wrote {out} (model {loaded.shown.key}, weights: {loaded.source}, grid {analysis.grid})")
+    _save_npz(args.out, arrays)
+    print(f"wrote {args.out} (model {loaded.shown.key}, weights: {loaded.source}, grid {analysis.grid})")
     if analysis.predictions:
         print("top-5: " + "; ".join(f"{p.label} {p.probability:.3f}" for p in analysis.predictions))
     if args.figures:
@@ -94,11 +92,104 @@ def _export_attention(args: argparse.Namespace) -> int:
     return 0
 
 
-EXPORTERS = {"attention": _export_attention}
+def _export_swin(args: argparse.Namespace) -> int:
+    from explorer.core.images import load_image
+    from explorer.core.weights import load_model
+    from explorer.lenses.swin.compute import analyze_image, shift_region_ids
+
+    loaded = load_model(args.model, weights_file=args.weights, allow_download=args.allow_download)
+    result = analyze_image(loaded, load_image(args.image), args.geometry)
+    arrays: dict[str, np.ndarray] = {"logits": result.swin.logits, "model_image": result.model_image}
+    for item in result.swin.blocks:
+        geo = item.geometry
+        prefix = f"stage{geo.stage}_block{geo.block}"
+        arrays[f"{prefix}_probs"] = item.probs
+        arrays[f"{prefix}_content"] = item.content
+        arrays[f"{prefix}_bias"] = item.bias
+        arrays[f"{prefix}_window_ids"] = result.swin.window_id_map(geo.stage, geo.block)
+        arrays[f"{prefix}_geometry"] = np.array([*geo.resolution, *geo.window, *geo.shift, *geo.pad])
+        if item.mask is not None:
+            arrays[f"{prefix}_mask"] = item.mask
+            arrays[f"{prefix}_region_ids"] = shift_region_ids(*geo.padded, geo.window, geo.shift)
+    _save_npz(args.out, arrays)
+    print(f"wrote {args.out} (model {loaded.shown.key}, weights: {loaded.source}, "
+          f"{len(result.swin.blocks)} blocks; geometry = H, W, window h/w, shift h/w, pad h/w)")
+    return 0
+
+
+def _save_npz(out: str, arrays: dict[str, np.ndarray]) -> None:
+    Path(out).parent.mkdir(parents=True, exist_ok=True)
+    np.savez_compressed(out, **arrays)
+
+
+EXPORTERS = {"attention": _export_attention, "swin": _export_swin}
 
 
 def _cmd_export(args: argparse.Namespace) -> int:
     return EXPORTERS[args.lens](args)
+
+
+def _sample_images(model_key: str, count: int = 8):
+    """The example photos, preprocessed for the model: inputs for conversion checks."""
+    import torch
+
+    from explorer.core.images import load_image
+    from explorer.core.preprocess import preprocess
+    from explorer.core.weights import get_model
+    from explorer.core.zoo import REPO_ROOT
+
+    loaded = get_model(model_key, allow_download=False)
+    paths = sorted((REPO_ROOT / "assets" / "examples").glob("*.jpg"))[:count]
+    tensors = [preprocess(load_image(p).image, loaded.data_config, "model").tensor for p in paths]
+    return torch.cat(tensors)
+
+
+def _cmd_convert_dpb(args: argparse.Namespace) -> int:
+    """CrossFormer DPB -> fixed RPB tables, saved as safetensors; prints max |Δlogit|."""
+    from explorer.models.crossformer import convert_checkpoint
+
+    images = _sample_images(args.model)
+    diff = convert_checkpoint(args.input, args.output, args.model, images)
+    print(f"wrote {args.output}: every DPB evaluated once at its group size -> RPB tables")
+    print(f"max |Δlogit| (DPB vs converted RPB) on {len(images)} images: {diff:.3g}")
+    return 0
+
+
+def _cmd_evaluate(args: argparse.Namespace) -> int:
+    """Top-1/top-5 on an ImageFolder (e.g. ImageNet val), for CrossFormer also after DPB -> RPB."""
+    import torch
+    from timm.data import create_transform
+    from torchvision.datasets import ImageFolder
+
+    from explorer.core.weights import load_model
+    from explorer.models.crossformer import dpb_to_rpb
+
+    loaded = load_model(args.model, weights_file=args.weights, allow_download=False)
+    if loaded.banner is not None:
+        print(loaded.banner.en, file=sys.stderr)
+    dataset = ImageFolder(args.data, transform=create_transform(**loaded.data_config))
+    names = loaded.class_names or ()
+    # Folders named after the model's classes map by name; otherwise sorted order = index.
+    by_name = all(c in names for c in dataset.classes)
+    target_of = [names.index(c) if by_name else i for i, c in enumerate(dataset.classes)]
+    models = {"as loaded": loaded.model}
+    if loaded.shown.family == "crossformer":
+        models["DPB -> RPB"] = dpb_to_rpb(loaded.model).eval()
+    loader = torch.utils.data.DataLoader(dataset, batch_size=args.batch_size, num_workers=args.workers)
+    counts = {name: [0, 0] for name in models}
+    total = 0
+    with torch.inference_mode():
+        for images, labels in loader:
+            targets = torch.tensor([target_of[i] for i in labels])
+            total += len(targets)
+            for name, model in models.items():
+                top5 = model(images).topk(min(5, len(names) or 5), dim=-1).indices
+                counts[name][0] += int((top5[:, 0] == targets).sum())
+                counts[name][1] += int((top5 == targets[:, None]).any(-1).sum())
+    for name, (top1, top5) in counts.items():
+        print(f"{loaded.shown.key} [{name}]: top-1 {100 * top1 / total:.2f}%  "
+              f"top-5 {100 * top5 / total:.2f}%  ({total} images)")
+    return 0
 
 
 def _cmd_train(args: argparse.Namespace) -> int:
@@ -131,6 +222,20 @@ def build_parser() -> argparse.ArgumentParser:
     export.add_argument("--fusion", choices=("mean", "max", "min"), default="mean")
     export.add_argument("--allow-download", action="store_true", help="fetch missing weights from the hub")
     export.set_defaults(fn=_cmd_export)
+
+    convert = sub.add_parser("convert-dpb", help="CrossFormer: replace each DPB by its RPB table")
+    convert.add_argument("input", help="a CrossFormer checkpoint (official .pth or ours)")
+    convert.add_argument("output", help="the converted .safetensors")
+    convert.add_argument("--model", default="crossformer_tiny", help="architecture (crossformer_tiny...)")
+    convert.set_defaults(fn=_cmd_convert_dpb)
+
+    evaluate = sub.add_parser("evaluate", help="top-1/top-5 on an ImageFolder directory")
+    evaluate.add_argument("--model", required=True)
+    evaluate.add_argument("--weights")
+    evaluate.add_argument("--data", required=True, help="ImageFolder root (one folder per class)")
+    evaluate.add_argument("--batch-size", type=int, default=32)
+    evaluate.add_argument("--workers", type=int, default=2)
+    evaluate.set_defaults(fn=_cmd_evaluate)
 
     train = sub.add_parser("train", help="train a bundled demo model: train FAMILY [--quick] [--out DIR]",
                            add_help=False)

@@ -44,3 +44,33 @@ def test_bad_image_gives_a_message_not_a_traceback(tmp_path):
 def test_unknown_model(capsys):
     assert main(["export", "attention", "--model", "nope", "--image", "x.png", "--out", "x.npz"]) == 2
     assert "unknown model" in capsys.readouterr().err
+
+
+def test_export_swin_masks_and_tables(tmp_path, monkeypatch):
+    monkeypatch.setenv("HF_HUB_OFFLINE", "1")
+    out = tmp_path / "swin.npz"
+    assert main(["export", "swin", "--model", "swin_tiny_patch4_window7_224.ms_in1k", "--image",
+                 str(REPO_ROOT / "assets" / "examples" / "coffee.jpg"), "--out", str(out)]) == 0
+    data = np.load(out)
+    assert data["stage0_block1_mask"].shape == (64, 49, 49)
+    assert set(np.unique(data["stage0_block1_mask"])) == {0.0, -100.0}
+    assert "stage0_block0_mask" not in data  # regular blocks have no mask
+    np.testing.assert_allclose(data["stage0_block1_probs"].sum(-1), 1, atol=1e-4)
+    assert list(data["stage0_block1_geometry"]) == [56, 56, 7, 7, 3, 3, 0, 0]
+
+
+def test_convert_dpb_is_exact(tmp_path, capsys):
+    import torch
+
+    from explorer.core.weights import read_state_dict
+    from explorer.models.crossformer import crossformer_tiny
+
+    torch.manual_seed(0)
+    torch.save({"model": crossformer_tiny(num_classes=10).state_dict()}, tmp_path / "cf.pth")
+    assert main(["convert-dpb", str(tmp_path / "cf.pth"), str(tmp_path / "rpb.safetensors")]) == 0
+    printed = capsys.readouterr().out
+    diff = float(printed.split("images: ")[1].split()[0])
+    assert diff <= 1e-5
+    converted = read_state_dict(tmp_path / "rpb.safetensors")
+    assert not any(".pos." in k for k in converted)
+    assert any(k.endswith("relative_position_bias_table") for k in converted)

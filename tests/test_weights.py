@@ -65,6 +65,28 @@ def test_pickled_code_is_refused_and_never_runs(tmp_path, trained_state):
     assert not marker.exists()
 
 
+def test_official_checkpoint_with_yacs_config(tmp_path, trained_state, monkeypatch):
+    """Official Swin/CrossFormer checkpoints carry a yacs CfgNode: read as plain data."""
+    import sys
+    import types
+
+    yacs, config = types.ModuleType("yacs"), types.ModuleType("yacs.config")
+
+    class CfgNode(dict):
+        pass
+
+    CfgNode.__module__, CfgNode.__qualname__ = "yacs.config", "CfgNode"
+    config.CfgNode = CfgNode
+    monkeypatch.setitem(sys.modules, "yacs", yacs)
+    monkeypatch.setitem(sys.modules, "yacs.config", config)
+    path = tmp_path / "crossformer-t.pth"
+    torch.save({"model": trained_state, "config": CfgNode(MODEL=CfgNode(TYPE="cross-scale")),
+                "epoch": 299}, path)
+    monkeypatch.delitem(sys.modules, "yacs.config")
+    monkeypatch.delitem(sys.modules, "yacs")
+    assert set(read_state_dict(path)) == set(trained_state)
+
+
 def test_wrong_shapes_are_named(tmp_path, trained_state):
     state = dict(trained_state)
     state["head.weight"] = torch.zeros(7, state["head.weight"].shape[1])

@@ -9,6 +9,7 @@ executes pickled code.
 
 from __future__ import annotations
 
+import collections
 import os
 import pickle
 import sys
@@ -20,6 +21,7 @@ import timm
 import torch
 from torch import nn
 
+import explorer.models  # noqa: F401  (registers CrossFormer with timm)
 from explorer.core.cache import LRUCache
 from explorer.core.capture import install_hooks
 from explorer.core.errors import UserFacingError
@@ -27,6 +29,9 @@ from explorer.core.zoo import CHECKPOINT_DIR, ModelEntry, get_entry, stand_in_fo
 
 WEIGHT_SUFFIXES = (".safetensors", ".pth", ".pt", ".bin")
 HUB_FILENAME = "model.safetensors"
+# Official training scripts (Swin, CrossFormer) save their yacs config next to the weights.
+# Read it as a plain OrderedDict: no class of that package is imported or run.
+_CONFIG_CLASSES = [(collections.OrderedDict, "yacs.config.CfgNode")]
 # Keys of an MAE decoder checkpoint: timm would take a state dict with `mask_token` for DINOv2.
 _FOREIGN_PREFIXES = ("decoder_", "mask_token")
 
@@ -76,7 +81,8 @@ def read_state_dict(path: str | os.PathLike) -> dict[str, torch.Tensor]:
 
             state = load_file(str(path), device="cpu")
         else:
-            state = torch.load(path, map_location="cpu", weights_only=True)
+            with torch.serialization.safe_globals(_CONFIG_CLASSES):
+                state = torch.load(path, map_location="cpu", weights_only=True)
     except pickle.UnpicklingError as err:
         raise WeightsError(
             f"{path.name} contains pickled Python objects other than tensors; it is refused "
@@ -172,10 +178,10 @@ def _class_names(entry: ModelEntry, model: nn.Module) -> tuple[str, ...] | None:
 def local_weight_file(entry: ModelEntry, checkpoint_dir: Path = CHECKPOINT_DIR) -> Path | None:
     if entry.card is not None:
         return checkpoint_dir / entry.card["weights_file"]
-    for suffix in WEIGHT_SUFFIXES:
-        candidate = checkpoint_dir / f"{entry.local_weight_stem}{suffix}"
-        if candidate.is_file():
-            return candidate
+    names = [f"{entry.local_weight_stem}{suffix}" for suffix in WEIGHT_SUFFIXES]
+    for name in [*names, *entry.release_filenames]:
+        if (checkpoint_dir / name).is_file():
+            return checkpoint_dir / name
     return None
 
 
@@ -187,6 +193,14 @@ def _file_id(path: Path) -> str:
 def download_instructions(entry: ModelEntry, checkpoint_dir: Path = CHECKPOINT_DIR) -> tuple[str, str]:
     """Exactly which file to fetch and where to put it (English, Chinese)."""
     from huggingface_hub import constants
+
+    if entry.hf_hub_id is None:
+        release = entry.release_filenames[0] if entry.release_filenames else f"{entry.key}.pth"
+        target = checkpoint_dir / release
+        return (f"These weights are not on the Hugging Face hub: download {release} from "
+                f"{entry.manual_source} and save it as {target}.",
+                f"这些权重不在 Hugging Face Hub 上：请从 {entry.manual_source} 下载 {release}，"
+                f"并保存为 {target}。")
 
     url = f"{constants.ENDPOINT}/{entry.hf_hub_id}/resolve/main/{HUB_FILENAME}"
     target = checkpoint_dir / f"{entry.local_weight_stem}.safetensors"
@@ -246,6 +260,8 @@ def load_model(entry: ModelEntry | str, weights_file: str | os.PathLike | None =
 
     howto_en, howto_zh = download_instructions(entry, checkpoint_dir)
     try:
+        if entry.hf_hub_id is None:
+            raise FileNotFoundError("not on the hub")
         path, downloaded = hub_file(entry, allow_download)
     except Exception as err:
         reason = type(err).__name__
@@ -254,9 +270,13 @@ def load_model(entry: ModelEntry | str, weights_file: str | os.PathLike | None =
         return finish(entry, model, "hub-download" if downloaded else "hub-cache", _file_id(path),
                       None, path)
 
-    why_en = (f"The weights of {entry.label_en} are not on this machine and could not be "
-              f"downloaded ({reason}). {howto_en}")
-    why_zh = f"本机没有 {entry.label_zh} 的权重，且无法下载（{reason}）。{howto_zh}"
+    if entry.hf_hub_id is None:
+        why_en = f"The weights of {entry.label_en} are not on this machine. {howto_en}"
+        why_zh = f"本机没有 {entry.label_zh} 的权重。{howto_zh}"
+    else:
+        why_en = (f"The weights of {entry.label_en} are not on this machine and could not be "
+                  f"downloaded ({reason}). {howto_en}")
+        why_zh = f"本机没有 {entry.label_zh} 的权重，且无法下载（{reason}）。{howto_zh}"
     demo = stand_in_for(entry)
     if demo is not None:
         shown = build_model(demo)

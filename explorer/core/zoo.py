@@ -34,6 +34,10 @@ class ModelEntry:
     note_en: str = ""
     note_zh: str = ""
     stand_in: str = "vit"  # which bundled demo (card "family") replaces it offline
+    # Weights that are not on the hub: where a person gets them, and the file names they
+    # come with (accepted in checkpoints/ besides <key>.safetensors/.pth).
+    manual_source: str | None = None
+    release_filenames: tuple[str, ...] = ()
 
 
     @property
@@ -88,6 +92,23 @@ HUB_ENTRIES: tuple[ModelEntry, ...] = (
 )
 
 
+def _official_crossformer(size: str, letter: str) -> ModelEntry:
+    return ModelEntry(
+        key=f"crossformer_{size}", label_en=f"CrossFormer-{letter} (official weights, IN-1k)",
+        label_zh=f"CrossFormer-{letter}（官方权重，IN-1k）", family="crossformer",
+        timm_model=f"crossformer_{size}", stand_in="crossformer",
+        manual_source="https://github.com/cheerss/CrossFormer (Google Drive / Baidu links in its README)",
+        release_filenames=(f"crossformer-{letter.lower()}.pth",),
+    )
+
+
+# Official CrossFormer weights are only on Google Drive/Baidu: never downloaded automatically.
+MANUAL_ENTRIES: tuple[ModelEntry, ...] = (
+    _official_crossformer("tiny", "T"),
+    _official_crossformer("small", "S"),
+)
+
+
 def _demo_entry(card_path: Path) -> ModelEntry:
     card = json.loads(card_path.read_text(encoding="utf-8"))
     kwargs = dict(card.get("model_kwargs", {}))
@@ -119,7 +140,7 @@ def demo_entries(checkpoint_dir: Path = CHECKPOINT_DIR) -> tuple[ModelEntry, ...
 
 def all_entries() -> tuple[ModelEntry, ...]:
     """Demo models first (they work offline), then hub models."""
-    return demo_entries() + HUB_ENTRIES
+    return demo_entries() + HUB_ENTRIES + MANUAL_ENTRIES
 
 
 def entries_for(families: tuple[str, ...]) -> tuple[ModelEntry, ...]:

@@ -28,7 +28,7 @@ def base_layout(fig: go.Figure, title: str, x_title: str, y_title: str, height: 
         title=dict(text=title, x=0.02, xanchor="left", font=dict(size=FONT_SIZE + 3)),
         font=dict(size=FONT_SIZE),
         height=height,
-        margin=dict(l=70, r=20, t=60, b=60),
+        margin=dict(l=70, r=20, t=40 + 24 * (title.count("<br>") + 1), b=60),
         plot_bgcolor="white",
         hoverlabel=dict(font_size=FONT_SIZE),
     )

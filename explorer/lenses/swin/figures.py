@@ -139,10 +139,32 @@ def window_attention_figure(analysis: SwinAnalysis, image: np.ndarray, stage: in
     pad = analysis.padding_attention(stage, block, head, *query)
     if pad > 1e-6:
         title += t("swin_pad_weight", lang, w=pad)
-    return overlay_figure(image, values, _token_px(analysis, stage), title=title,
-                          colorbar_title=t("attention_weight", lang), token_offset=None,
-                          highlight=query, opacity=0.7, height=420,
-                          x_title=t("x_pixels", lang), y_title=t("y_pixels", lang))
+    fig = overlay_figure(image, values, _token_px(analysis, stage), title=title,
+                         colorbar_title=t("attention_weight", lang), token_offset=None,
+                         highlight=query, opacity=0.7, height=440,
+                         x_title=t("x_pixels", lang), y_title=t("y_pixels", lang))
+    return _zoom_to_window(fig, values, _token_px(analysis, stage), geo.window)
+
+
+def _zoom_to_window(fig: go.Figure, values: np.ndarray, token_px: tuple[int, int],
+                    window: tuple[int, int]) -> go.Figure:
+    """Zoom to the window plus a margin of one window, unless the roll split it in pieces."""
+    rows, cols = np.nonzero(~np.isnan(values))
+    if rows.size == 0:
+        return fig
+    r0, r1, c0, c1 = rows.min(), rows.max() + 1, cols.min(), cols.max() + 1
+    if (r1 - r0) * (c1 - c0) != rows.size:  # wrapped pieces in different corners
+        return fig
+    (ph, pw), (wh, ww) = token_px, window
+    height, width = values.shape[0] * ph, values.shape[1] * pw
+    fig.update_xaxes(range=[max(0, (c0 - ww) * pw), min(width, (c1 + ww) * pw)])
+    fig.update_yaxes(range=[min(height, (r1 + wh) * ph), max(0, (r0 - wh) * ph)])
+    return fig
+
+
+def _panel_right(fig: go.Figure, col: int) -> float:
+    """Right edge (paper coordinates) of subplot ``col``, where its colour bar goes."""
+    return fig.layout[f"xaxis{'' if col == 1 else col}"].domain[1]
 
 
 def logit_split_figure(analysis: SwinAnalysis, stage: int, block: int, window: int,
@@ -163,13 +185,12 @@ def logit_split_figure(analysis: SwinAnalysis, stage: int, block: int, window: i
               (bias, t("rpb_bias", lang), DIVERGING_SCALE, 0.0),
               (mask, t("mask_value", lang), [[0, "#3b1f5c"], [1, "#f2f2f2"]], None),
               (probs, t("attention_weight", lang), "Viridis", None)]
-    fig = make_subplots(rows=1, cols=4, subplot_titles=[p[1] for p in panels], horizontal_spacing=0.07)
+    fig = make_subplots(rows=1, cols=4, subplot_titles=[p[1] for p in panels], horizontal_spacing=0.08)
     for col, (z, name, scale, zmid) in enumerate(panels, start=1):
         fig.add_trace(go.Heatmap(
             z=z, x=labels, y=labels, colorscale=scale, zmid=zmid,
             zmin=MASK_VALUE if z is mask else None, zmax=0 if z is mask else None,
-            colorbar=dict(colorbar(""), x=col * 0.25 - 0.035 + (col - 1) * 0.005, len=0.85,
-                          thickness=10),
+            colorbar=dict(colorbar(""), x=_panel_right(fig, col) + 0.005, len=0.85, thickness=10),
             hovertemplate=f"{name}<br>" + t("hover_slot_pair", lang) + "<extra></extra>",
         ), row=1, col=col)
         fig.update_yaxes(autorange="reversed", showticklabels=False, row=1, col=col)

@@ -180,17 +180,14 @@ def build(ctx: PageContext) -> None:
                     block = tr.add(gr.Dropdown([], label=t("block", "en"), elem_id="swin-block"), "block")
                     head = tr.add(gr.Dropdown([], label=t("head", "en"), elem_id="swin-head"), "head")
                 windows_plot = gr.Plot(elem_id="swin-windows-plot", show_label=False)
-                with gr.Row():
-                    regular_plot = gr.Plot(elem_id="swin-regular-plot", show_label=False)
-                    shifted_plot = gr.Plot(elem_id="swin-shifted-plot", show_label=False)
+        with gr.Row():
+            regular_plot = gr.Plot(elem_id="swin-regular-plot", show_label=False)
+            shifted_plot = gr.Plot(elem_id="swin-shifted-plot", show_label=False)
+            mask_plot = gr.Plot(elem_id="swin-mask-plot", show_label=False)
         shift_plot = gr.Plot(elem_id="swin-shift-plot", show_label=False)
         tr.add(gr.Markdown(t("swin_help", "en"), latex_delimiters=[
             {"left": "$", "right": "$", "display": False}]), "swin_help", "value")
-        with gr.Row():
-            with gr.Column(scale=2):
-                mask_plot = gr.Plot(elem_id="swin-mask-plot", show_label=False)
-            with gr.Column(scale=3):
-                split_plot = gr.Plot(elem_id="swin-split-plot", show_label=False)
+        split_plot = gr.Plot(elem_id="swin-split-plot", show_label=False)
 
     controls = [ctx.image, model, geometry, allow, stage, block, head, view, ctx.lang]
     outputs = [view, stage, block, head, banner, picker, query_md, predictions, steps, windows_plot,
