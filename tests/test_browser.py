@@ -154,13 +154,13 @@ def upload(b: Browser, path: Path) -> None:
     page.locator("#upload input[type=file]").set_input_files(str(path))
 
 
-def picker_geometry(b: Browser) -> dict:
+def picker_geometry(b: Browser, picker: str = "#att-picker") -> dict:
     """Where the picker's pixels are on screen. Gradio fits the picture into its box, centred,
     without upscaling: the arithmetic of its own select event."""
     b.page.wait_for_function(
-        "() => { const i = document.querySelector('#att-picker img');"
+        f"() => {{ const i = document.querySelector('{picker} img');"
         " return i && i.complete && i.naturalWidth > 0; }")
-    return b.page.locator("#att-picker img").evaluate(
+    return b.page.locator(f"{picker} img").evaluate(
         """img => {
             const r = img.getBoundingClientRect();
             const s = Math.min(r.width / img.naturalWidth, r.height / img.naturalHeight, 1);
@@ -311,6 +311,36 @@ def test_bad_upload_shows_clear_error_and_page_keeps_working(browser):
     expect_update(b, page.locator("#image-info"), "PNG 200×260, mode RGB")
     expect(page.locator("#att-steps")).to_contain_text("200×260 →")
     expect(b.title(QUERY_PLOT)).to_contain_text("Layer 0 · ")
+
+
+def test_swin_tab_windows_masks_and_click(browser):
+    b, page = browser, browser.page
+    wait_until_analysed(b)
+    close_toasts(b)
+    before = forward_count()
+    page.get_by_role("tab", name="Swin windows").click()
+    page.wait_for_selector("#swin-split-plot .js-plotly-plot svg.main-svg", timeout=FIRST_PLOT_TIMEOUT)
+    expect(b.title("#swin-windows-plot")).to_contain_text("Stage 0 · block 1: shifted windows (SW-MSA)")
+    expect(b.title("#swin-shift-plot")).to_contain_text("Cyclic shift step by step")
+    expect(b.title("#swin-mask-plot")).to_contain_text("Mask of window")
+    expect(b.title("#swin-split-plot")).to_contain_text("logit = content + bias + mask")
+    assert forward_count() == before + 1, "opening the Swin tab should run the Swin model once"
+
+    # A click on the top-left token: on the shifted block it was rolled to the last window.
+    box = picker_geometry(b, "#swin-picker")
+    page.mouse.click(box["left"] + 1, box["top"] + 1)
+    expect_update(b, page.locator("#swin-query"), "(0,0) of stage 0")
+    windows = int(re.search(r"(\d+) windows", b.title("#swin-windows-plot").text_content()).group(1))
+    expect(b.title("#swin-mask-plot")).to_contain_text(f"Mask of window {windows - 1}")
+
+    after_click = forward_count()
+    page.locator("#swin-block input[role=combobox]").click()
+    page.get_by_role("option", name=re.compile("^0 · regular")).click()
+    expect_update(b, b.title("#swin-windows-plot"), "block 0: regular windows (W-MSA)")
+    expect(page.locator("#swin-query")).to_contain_text("window 0, slot 0")
+    assert forward_count() == after_click, "changing the block re-ran the model"
+    save_screenshot(b, "swin.png")
+    page.get_by_role("tab", name="Attention").click()
 
 
 def test_language_switch_to_chinese(browser):
