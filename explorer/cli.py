@@ -122,10 +122,26 @@ def _save_npz(out: str, arrays: dict[str, np.ndarray]) -> None:
     np.savez_compressed(out, **arrays)
 
 
-EXPORTERS = {"attention": _export_attention, "swin": _export_swin}
+def _export_bias(args: argparse.Namespace) -> int:
+    from explorer.core.weights import load_model
+    from explorer.lenses.bias.compute import analyze, export_arrays
+
+    loaded = load_model(args.model, weights_file=args.weights, allow_download=args.allow_download)
+    analysis = analyze(loaded.model)
+    _save_npz(args.out, export_arrays(analysis))
+    print(f"wrote {args.out} (model {loaded.shown.key}, weights: {loaded.source}, "
+          f"{len(analysis.blocks)} blocks)")
+    if analysis.family == "crossformer":
+        print(f"DPB at the trained group size vs converted RPB: max |Δ| = {analysis.dpb_max_diff:.3g}")
+    return 0
+
+
+EXPORTERS = {"attention": _export_attention, "swin": _export_swin, "bias": _export_bias}
 
 
 def _cmd_export(args: argparse.Namespace) -> int:
+    if args.lens != "bias" and not args.image:
+        raise UserFacingError(f"export {args.lens} needs --image")
     return EXPORTERS[args.lens](args)
 
 
@@ -212,7 +228,7 @@ def build_parser() -> argparse.ArgumentParser:
     export.add_argument("lens", choices=sorted(EXPORTERS))
     export.add_argument("--model", required=True, help="a key from `python -m explorer models`")
     export.add_argument("--weights", help="a .safetensors/.pth file (default: checkpoints/, hub cache, demo)")
-    export.add_argument("--image", required=True)
+    export.add_argument("--image", help="input image (attention, swin; bias needs none)")
     export.add_argument("--out", required=True, help="output .npz")
     export.add_argument("--geometry", choices=("model", "native"), default="model")
     export.add_argument("--figures", help="folder for .png and .html figures")

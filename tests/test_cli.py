@@ -74,3 +74,15 @@ def test_convert_dpb_is_exact(tmp_path, capsys):
     converted = read_state_dict(tmp_path / "rpb.safetensors")
     assert not any(".pos." in k for k in converted)
     assert any(k.endswith("relative_position_bias_table") for k in converted)
+
+
+def test_export_bias_crossformer_dpb_equals_rpb(tmp_path, monkeypatch, capsys):
+    monkeypatch.setenv("HF_HUB_OFFLINE", "1")
+    out = tmp_path / "bias.npz"
+    assert main(["export", "bias", "--model", "crossformer_tiny", "--out", str(out)]) == 0
+    data = np.load(out)
+    dpb, rpb = data["stage0_block0_dpb_table_G7"], data["stage0_block0_converted_rpb_table"]
+    assert dpb.shape == rpb.shape == (169, 2)
+    np.testing.assert_array_equal(dpb, rpb)
+    assert data["stage0_block0_relative_position_index"].shape == (49, 49)
+    assert "max |Δ| = 0" in capsys.readouterr().out

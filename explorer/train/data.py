@@ -21,11 +21,13 @@ NUM_CLASSES = len(CLASS_NAMES)
 class ShapesConfig:
     """Knobs of the generator; lengths are fractions of the image's shorter side so any size works."""
 
-    scale: tuple[float, float] = (0.15, 0.30)  # object radius / min(H, W)
+    scale: tuple[float, float] = (0.17, 0.32)  # object radius / min(H, W)
     clutter: tuple[int, int] = (2, 7)  # distractors per image, [low, high)
     clutter_length: float = 0.22  # max distractor line length / min(H, W)
     min_contrast: float = 100.0  # RGB distance between object colour and the background's colours
+    background_contrast: float = 80.0  # max per-channel difference of a background's two colours
     pixel_noise: float = 5.0  # std of per-pixel noise, in 0..255 units
+    backgrounds: tuple[str, ...] = BACKGROUNDS  # kinds to draw from, uniformly
 
 
 @dataclass
@@ -95,8 +97,11 @@ def mask_boxes(masks: np.ndarray) -> np.ndarray:
 def _draw_chunk(rng: np.random.Generator, labels: np.ndarray, h: int, w: int, cfg: ShapesConfig):
     b, side = len(labels), min(h, w)
     yy, xx = np.mgrid[0:h, 0:w].astype(np.float32) + 0.5  # pixel centres
-    c0, c1 = _colours(rng, b), _colours(rng, b)
-    img = _background(rng, b, h, w, side, c0, c1, xx, yy)
+    # the background's second colour stays near the first, so the object is the salient thing
+    c0 = _colours(rng, b)
+    c1 = np.clip(c0 + rng.uniform(-1, 1, (b, 3)).astype(np.float32) * cfg.background_contrast, 0, 255)
+    kind = np.array([BACKGROUNDS.index(k) for k in cfg.backgrounds])[rng.integers(0, len(cfg.backgrounds), b)]
+    img = _background(kind, rng, h, w, side, c0, c1, xx, yy)
     _clutter(rng, img, side, cfg)
 
     radius = rng.uniform(*cfg.scale, b).astype(np.float32) * side
@@ -147,9 +152,8 @@ def _contrasting_colours(rng, c0, c1, min_contrast: float, tries: int = 64) -> n
     return colour
 
 
-def _background(rng, b, h, w, side, c0, c1, xx, yy) -> np.ndarray:
-    kind = rng.integers(0, len(BACKGROUNDS), b)
-    t = np.zeros((b, h, w), np.float32)  # 0 -> c0, 1 -> c1
+def _background(kind, rng, h, w, side, c0, c1, xx, yy) -> np.ndarray:
+    t = np.zeros((len(kind), h, w), np.float32)  # 0 -> c0, 1 -> c1
 
     g = np.flatnonzero(kind == 1)  # gradient along a random direction
     phi = rng.uniform(0, 2 * np.pi, len(g)).astype(np.float32)

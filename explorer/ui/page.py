@@ -8,6 +8,7 @@ import gradio as gr
 
 from explorer.core.zoo import REPO_ROOT
 from explorer.lenses.attention import tab as attention_tab
+from explorer.lenses.bias import tab as bias_tab
 from explorer.lenses.swin import tab as swin_tab
 from explorer.ui.i18n import LANGUAGES, t
 from explorer.ui.widgets import (PageContext, Translations, example_paths, image_notes_markdown,
@@ -64,6 +65,7 @@ def build_demo() -> gr.Blocks:
                 with gr.Tabs():
                     attention_tab.build(ctx)
                     swin_tab.build(ctx)
+                    bias_tab.build(ctx)
 
         def on_upload(path, lang_value):
             return load_upload(path, lang=lang_value)

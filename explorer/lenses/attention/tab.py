@@ -131,12 +131,12 @@ def build(ctx: PageContext, default_model: str | None = None) -> None:
                 pos_plot = gr.Plot(elem_id="att-pos-plot", show_label=False)
                 tr.add(gr.Markdown(t("pos_help", "en")), "pos_help", "value")
             with gr.Column(scale=2):
-                shapes = tr.add(gr.Dataframe(headers=[t("stage", "en"), t("shape", "en"), t("what", "en")],
+                shapes = tr.add(gr.Dataframe(headers=[t("shape_stage", "en"), t("shape", "en"), t("what", "en")],
                                              label=t("shape_table", "en"), interactive=False,
                                              elem_id="att-shapes", wrap=True,
                                              column_widths=["28%", "30%", "42%"]),
                                 update=lambda lang: dict(label=t("shape_table", lang), headers=[
-                                    t("stage", lang), t("shape", lang), t("what", lang)]))
+                                    t("shape_stage", lang), t("shape", lang), t("what", lang)]))
 
     controls = [ctx.image, model, geometry, allow, layer, head, fusion, scale, view, ctx.lang]
     slider_outputs = [query_plot, rollout_plot, matrix_plot]
