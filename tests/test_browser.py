@@ -343,6 +343,27 @@ def test_swin_tab_windows_masks_and_click(browser):
     page.get_by_role("tab", name="Attention").click()
 
 
+def test_bias_tab_crossformer_dpb_equals_rpb(browser):
+    b, page = browser, browser.page
+    wait_until_analysed(b)
+    close_toasts(b)
+    before = forward_count()
+    page.get_by_role("tab", name="Position bias").click()
+    page.wait_for_selector("#bias-table-plot .js-plotly-plot svg.main-svg", timeout=FIRST_PLOT_TIMEOUT)
+    expect(b.title("#bias-table-plot")).to_contain_text("RPB table")
+    expect(b.title("#bias-index-plot")).to_contain_text("relative_position_index")
+    expect(b.title("#bias-gathered-plot")).to_contain_text("Gathered bias B")
+
+    page.locator("#bias-model input[role=combobox]").click()
+    page.get_by_role("option", name=re.compile("^CrossFormer-T")).click()
+    expect_update(b, b.title("#bias-dpb-plot"), "DPB MLP output at G′")
+    expect(page.locator("#bias-info")).to_contain_text("max |DPB − RPB|")
+    expect(b.title("#bias-groups-plot")).to_contain_text("groups")
+    assert forward_count() == before, "bias tables need no forward pass"
+    save_screenshot(b, "bias.png")
+    page.get_by_role("tab", name="Attention").click()
+
+
 def test_language_switch_to_chinese(browser):
     b, page = browser, browser.page
     wait_until_analysed(b)
