@@ -136,7 +136,21 @@ def _export_bias(args: argparse.Namespace) -> int:
     return 0
 
 
-EXPORTERS = {"attention": _export_attention, "swin": _export_swin, "bias": _export_bias}
+def _export_crossformer(args: argparse.Namespace) -> int:
+    from explorer.core.images import load_image
+    from explorer.core.weights import load_model
+    from explorer.lenses.crossformer.compute import analyze_image, export_arrays
+
+    loaded = load_model(args.model, weights_file=args.weights, allow_download=args.allow_download)
+    result = analyze_image(loaded, load_image(args.image), args.geometry)
+    _save_npz(args.out, export_arrays(result))
+    print(f"wrote {args.out} (model {loaded.shown.key}, weights: {loaded.source}, "
+          f"{len(result.cross.blocks)} blocks: SDA/LDA group maps, probabilities, content, bias)")
+    return 0
+
+
+EXPORTERS = {"attention": _export_attention, "swin": _export_swin, "bias": _export_bias,
+             "crossformer": _export_crossformer}
 
 
 def _cmd_export(args: argparse.Namespace) -> int:

@@ -86,3 +86,15 @@ def test_export_bias_crossformer_dpb_equals_rpb(tmp_path, monkeypatch, capsys):
     np.testing.assert_array_equal(dpb, rpb)
     assert data["stage0_block0_relative_position_index"].shape == (49, 49)
     assert "max |Δ| = 0" in capsys.readouterr().out
+
+
+def test_export_crossformer_groups(tmp_path, monkeypatch):
+    monkeypatch.setenv("HF_HUB_OFFLINE", "1")
+    out = tmp_path / "cf.npz"
+    assert main(["export", "crossformer", "--model", "crossformer_tiny", "--image",
+                 str(REPO_ROOT / "assets" / "examples" / "coffee.jpg"), "--out", str(out)]) == 0
+    data = np.load(out)
+    kinds = list(data["block_kinds"])
+    assert "SDA" in " ".join(map(str, kinds)) and "LDA" in " ".join(map(str, kinds))
+    group_map = data["stage2_block1_group_map"]  # 14x14 tokens, G = 7: LDA interval 2
+    assert group_map[0, 0] == group_map[0, 2] == group_map[2, 0] != group_map[0, 1]

@@ -28,6 +28,9 @@ class ShapesConfig:
     background_contrast: float = 80.0  # max per-channel difference of a background's two colours
     pixel_noise: float = 5.0  # std of per-pixel noise, in 0..255 units
     backgrounds: tuple[str, ...] = BACKGROUNDS  # kinds to draw from, uniformly
+    lighter_object: float | None = None  # P(object lighter than background); None: any colour
+    min_luma_gap: float = 40.0  # luma difference enforced when lighter_object is set
+    background_max: float = 255.0  # background colours have every channel <= this
 
 
 @dataclass
@@ -97,9 +100,7 @@ def mask_boxes(masks: np.ndarray) -> np.ndarray:
 def _draw_chunk(rng: np.random.Generator, labels: np.ndarray, h: int, w: int, cfg: ShapesConfig):
     b, side = len(labels), min(h, w)
     yy, xx = np.mgrid[0:h, 0:w].astype(np.float32) + 0.5  # pixel centres
-    # the background's second colour stays near the first, so the object is the salient thing
-    c0 = _colours(rng, b)
-    c1 = np.clip(c0 + rng.uniform(-1, 1, (b, 3)).astype(np.float32) * cfg.background_contrast, 0, 255)
+    c0, c1, colour = _palette(rng, b, cfg)
     kind = np.array([BACKGROUNDS.index(k) for k in cfg.backgrounds])[rng.integers(0, len(cfg.backgrounds), b)]
     img = _background(kind, rng, h, w, side, c0, c1, xx, yy)
     _clutter(rng, img, side, cfg)
@@ -109,7 +110,6 @@ def _draw_chunk(rng: np.random.Generator, labels: np.ndarray, h: int, w: int, cf
     cx = rng.uniform(margin, w - margin).astype(np.float32)
     cy = rng.uniform(margin, h - margin).astype(np.float32)
     theta = rng.uniform(0, 2 * np.pi, b).astype(np.float32)
-    colour = _contrasting_colours(rng, c0, c1, cfg.min_contrast)
 
     # signed distance (pixels, < 0 inside) in the object's rotated frame, one class at a time
     cos, sin = np.cos(theta)[:, None, None], np.sin(theta)[:, None, None]
@@ -138,18 +138,39 @@ def _segment_distance(p: np.ndarray, a: np.ndarray, c: np.ndarray) -> np.ndarray
     return np.linalg.norm(ap - t[:, None] * ac, axis=1)
 
 
-def _contrasting_colours(rng, c0, c1, min_contrast: float, tries: int = 64) -> np.ndarray:
-    colour = _colours(rng, len(c0))
+_LUMA = np.array([0.299, 0.587, 0.114], np.float32)
+
+
+def _palette(rng: np.random.Generator, b: int, cfg: ShapesConfig, tries: int = 100):
+    """Background colours c0, c1 and an object colour far (in RGB) from every mix of c0 and c1.
+
+    The background's second colour stays near the first, so the object is the salient thing.
+    With ``cfg.lighter_object`` = p the object is also lighter (luma) than the background with
+    probability p and darker otherwise.
+    """
+    def background(n):
+        c0 = _colours(rng, n) * (cfg.background_max / 255)
+        c1 = c0 + rng.uniform(-1, 1, (n, 3)).astype(np.float32) * cfg.background_contrast
+        return c0, np.clip(c1, 0, cfg.background_max)
+
+    c0, c1 = background(b)
+    colour = _colours(rng, b)
+    lighter = None if cfg.lighter_object is None else rng.uniform(0, 1, b) < cfg.lighter_object
     for _ in range(tries):
-        bad = _segment_distance(colour, c0, c1) < min_contrast
-        if not bad.any():
-            return colour
-        colour[bad] = _colours(rng, int(bad.sum()))
+        ok = _segment_distance(colour, c0, c1) >= cfg.min_contrast
+        if lighter is not None:
+            y, y0, y1 = colour @ _LUMA, c0 @ _LUMA, c1 @ _LUMA
+            ok &= np.where(lighter, y - np.maximum(y0, y1), np.minimum(y0, y1) - y) >= cfg.min_luma_gap
+        bad = np.flatnonzero(~ok)
+        if not len(bad):
+            return c0, c1, colour
+        c0[bad], c1[bad] = background(len(bad))
+        colour[bad] = _colours(rng, len(bad))
     # rare fallback: the RGB cube corner farthest from the background's colours
     corners = np.array([[r, g, b] for r in (0, 255) for g in (0, 255) for b in (0, 255)], np.float32)
     far = np.stack([_segment_distance(np.broadcast_to(k, c0.shape), c0, c1) for k in corners], 1)
     colour[bad] = corners[far[bad].argmax(1)]
-    return colour
+    return c0, c1, colour
 
 
 def _background(kind, rng, h, w, side, c0, c1, xx, yy) -> np.ndarray:

@@ -131,6 +131,24 @@ class ArraySampler:
         return x, self.labels[idx]
 
 
+class MixedSampler:
+    """Each step draws its whole batch from one of several samplers, chosen at random with
+    step-dependent weights: a curriculum (easy data first) or a mix of sizes/aspect ratios."""
+
+    def __init__(self, samplers: list[BatchSampler], weights: Callable[[int], list[float]], seed: int = 0):
+        self.samplers, self.weights, self.seed = samplers, weights, seed
+
+    def __call__(self, step: int) -> tuple[torch.Tensor, torch.Tensor]:
+        w = np.asarray(self.weights(step), dtype=float)
+        i = np.random.default_rng([self.seed, step]).choice(len(self.samplers), p=w / w.sum())
+        return self.samplers[i](step)
+
+
+def linear_ramp(step: int, start: int, end: int) -> float:
+    """0 before ``start``, 1 after ``end``, linear in between."""
+    return float(np.clip((step - start) / max(end - start, 1), 0.0, 1.0))
+
+
 # ---------------------------------------------------------------------------------------------
 # train / evaluate
 
@@ -188,7 +206,7 @@ def train(model: nn.Module, sampler: BatchSampler, config: TrainConfig,
             result.evals.append((step + 1, eval_fn(model)))
             model.train()
             if hasattr(bar, "write"):
-                bar.write(f"step {step + 1}: eval {result.evals[-1][1]:.4f}")
+                bar.write(f"step {step + 1}: loss {np.mean(result.losses[-50:]):.3f}, eval {result.evals[-1][1]}")
     result.wall_time_s = time.perf_counter() - start
     if eval_fn:
         result.evals.append((config.steps, eval_fn(model)))

@@ -9,6 +9,7 @@ import gradio as gr
 from explorer.core.zoo import REPO_ROOT
 from explorer.lenses.attention import tab as attention_tab
 from explorer.lenses.bias import tab as bias_tab
+from explorer.lenses.crossformer import tab as crossformer_tab
 from explorer.lenses.swin import tab as swin_tab
 from explorer.ui.i18n import LANGUAGES, t
 from explorer.ui.widgets import (PageContext, Translations, example_paths, image_notes_markdown,
@@ -32,12 +33,20 @@ def load_upload(path: str | None, *, lang: str = "en"):
     return read_upload(path, lang)
 
 
-def only_when_active(tab_id: str, fn, n_outputs: int, track_progress: bool = True):
-    """Run a lens's handler only when its tab is the visible one and there is an image."""
-    def gate(progress=gr.Progress(track_tqdm=True), active=None, image=None, *values):
-        if active != tab_id or image is None:
-            return tuple(gr.skip() for _ in range(n_outputs))
-        return fn(image, *values, progress=progress) if track_progress else fn(image, *values)
+def only_when_active(tab_id: str, fn, n_outputs: int, track_progress: bool = True,
+                     skip_if_current: bool = False):
+    """Run a lens's handler only when its tab is the visible one and there is an image.
+
+    The extra output records what the tab now shows, (image digest, language): opening a tab
+    that already shows this image in this language redraws nothing (``skip_if_current``), so
+    a stale redraw can never land after a newer one."""
+    def gate(progress=gr.Progress(track_tqdm=True), active=None, shown=None, lang_value=None,
+             image=None, *values):
+        current = (image.digest, lang_value) if image is not None else None
+        if active != tab_id or image is None or (skip_if_current and shown == current):
+            return tuple(gr.skip() for _ in range(n_outputs + 1))
+        result = fn(image, *values, progress=progress) if track_progress else fn(image, *values)
+        return (*result, current)
 
     return gate
 
@@ -66,6 +75,7 @@ def build_demo() -> gr.Blocks:
                     attention_tab.build(ctx)
                     swin_tab.build(ctx)
                     bias_tab.build(ctx)
+                    crossformer_tab.build(ctx)
 
         def on_upload(path, lang_value):
             return load_upload(path, lang=lang_value)
@@ -86,16 +96,19 @@ def build_demo() -> gr.Blocks:
                      demo.load(on_start, None, [lang, ctx.image, image_info], api_visibility="private")]
         # Only the visible lens runs its model; the others catch up when their tab is opened.
         for lens in ctx.lenses:
+            shown = gr.State(None)
+            inputs = [ctx.active_tab, shown, lang, *lens.inputs]
             analyse = only_when_active(lens.tab_id, lens.analyse, len(lens.outputs))
             for event in new_image:
-                event.success(analyse, [ctx.active_tab, *lens.inputs], lens.outputs,
-                              api_visibility="private")
+                event.success(analyse, inputs, [*lens.outputs, shown], api_visibility="private")
+            # Unqueued, so the active tab is recorded before any later event reads it.
             lens.tab.select(lambda tab_id=lens.tab_id: tab_id, None, ctx.active_tab,
-                            api_visibility="private").then(
-                analyse, [ctx.active_tab, *lens.inputs], lens.outputs, api_visibility="private")
+                            api_visibility="private", queue=False).then(
+                only_when_active(lens.tab_id, lens.analyse, len(lens.outputs), skip_if_current=True),
+                inputs, [*lens.outputs, shown], api_visibility="private")
             lang.change(only_when_active(lens.tab_id, lens.relabel, len(lens.relabel_outputs), False),
-                        [ctx.active_tab, *lens.inputs], lens.relabel_outputs,
-                        api_visibility="private", show_progress="hidden")
+                        inputs, [*lens.relabel_outputs, shown], api_visibility="private",
+                        show_progress="hidden")
         lang.change(relabel, [ctx.image, lang], [*tr.components, image_info], api_visibility="private",
                     show_progress="hidden")
         attention_tab.register_api()

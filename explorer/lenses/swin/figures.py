@@ -176,28 +176,41 @@ def logit_split_figure(analysis: SwinAnalysis, stage: int, block: int, window: i
     def pick(array):  # (heads, N, N) -> one head or the mean
         return array.mean(0) if head is None else array[head]
 
-    content = pick(item.content[window])
-    bias = pick(item.bias)
     mask = item.mask[window] if item.mask is not None else np.zeros((n, n), np.float32)
-    probs = pick(item.probs[window])
-    labels = _slot_labels(analysis, stage, block, window)
+    head_name = t("mean_of_heads", lang, n=item.geometry.heads) if head is None else t("head_n", lang, n=head)
+    title = t("fig_logit_split", lang, stage=stage, block=block, window=window, head=head_name)
+    return logit_split_panels(pick(item.content[window]), pick(item.bias), mask,
+                              pick(item.probs[window]), _slot_labels(analysis, stage, block, window),
+                              title, lang)
+
+
+def logit_split_panels(content: np.ndarray, bias: np.ndarray, mask: np.ndarray, probs: np.ndarray,
+                       labels: list[str], title: str, lang: str = "en", *,
+                       bias_name: str | None = None, mask_min: float = MASK_VALUE,
+                       query_slot: int | None = None) -> go.Figure:
+    """Four (N, N) heatmaps, query slots down and key slots across: content + bias + mask ->
+    probabilities. Shared by every lens with windowed/grouped attention: ``bias_name`` names
+    the bias panel (default: relative position bias), ``mask_min`` is the mask's most negative
+    value, and ``query_slot`` outlines that query's row in every panel."""
     panels = [(content, t("content_logit", lang), DIVERGING_SCALE, 0.0),
-              (bias, t("rpb_bias", lang), DIVERGING_SCALE, 0.0),
+              (bias, bias_name or t("rpb_bias", lang), DIVERGING_SCALE, 0.0),
               (mask, t("mask_value", lang), [[0, "#3b1f5c"], [1, "#f2f2f2"]], None),
               (probs, t("attention_weight", lang), "Viridis", None)]
     fig = make_subplots(rows=1, cols=4, subplot_titles=[p[1] for p in panels], horizontal_spacing=0.08)
     for col, (z, name, scale, zmid) in enumerate(panels, start=1):
         fig.add_trace(go.Heatmap(
             z=z, x=labels, y=labels, colorscale=scale, zmid=zmid,
-            zmin=MASK_VALUE if z is mask else None, zmax=0 if z is mask else None,
+            zmin=mask_min if z is mask else None, zmax=0 if z is mask else None,
             colorbar=dict(colorbar(""), x=_panel_right(fig, col) + 0.005, len=0.85, thickness=10),
             hovertemplate=f"{name}<br>" + t("hover_slot_pair", lang) + "<extra></extra>",
         ), row=1, col=col)
         fig.update_yaxes(autorange="reversed", showticklabels=False, row=1, col=col)
-        fig.update_xaxes(showticklabels=False, title_text=t("key_slot", lang), row=1, col=col)
+        fig.update_xaxes(showticklabels=False, row=1, col=col)
+        if query_slot is not None:
+            fig.add_shape(type="rect", x0=-0.5, x1=len(labels) - 0.5, y0=query_slot - 0.5,
+                          y1=query_slot + 0.5, line=dict(color="#ff2d55", width=2), row=1, col=col)
+    # base_layout sets every axis title: give it the key one, then name the first y axis
+    fig = base_layout(fig, title, t("key_slot", lang), "", height=380)
     fig.update_yaxes(title_text=t("query_slot", lang), row=1, col=1)
-    head_name = t("mean_of_heads", lang, n=item.geometry.heads) if head is None else t("head_n", lang, n=head)
-    title = t("fig_logit_split", lang, stage=stage, block=block, window=window, head=head_name)
-    fig = base_layout(fig, title, "", "", height=380)
     fig.update_annotations(font_size=FONT_SIZE - 1)
     return fig
