@@ -81,3 +81,15 @@ def require_browser(chromium: Path = CHROMIUM) -> Path:
 @pytest.fixture(scope="session")
 def chromium_path() -> Path:
     return require_browser()
+
+
+@pytest.fixture(scope="module")
+def one_thread():
+    """Tiny tensors: on a shared 2-core machine thread hand-offs cost more than the maths
+    (about 100× here), so modules of small-model tests run single-threaded."""
+    import torch
+
+    before = torch.get_num_threads()
+    torch.set_num_threads(1)
+    yield
+    torch.set_num_threads(before)

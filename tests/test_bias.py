@@ -26,12 +26,7 @@ SMALL_CF = dict(img_size=64, embed_dim=48, depths=[2, 2, 1, 1], num_heads=[2, 2,
                 group_size=[4, 4, 4, 4], num_classes=5)
 
 
-@pytest.fixture(autouse=True, scope="module")
-def one_thread():
-    before = torch.get_num_threads()
-    torch.set_num_threads(1)
-    yield
-    torch.set_num_threads(before)
+pytestmark = pytest.mark.usefixtures("one_thread")
 
 
 @pytest.fixture(scope="module")

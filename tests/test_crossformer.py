@@ -23,14 +23,7 @@ PADDED = dict(img_size=(48, 80), embed_dim=32, depths=[2, 2, 1, 1], num_heads=[1
               group_size=[7, 7, 7, 7], num_classes=7)
 
 
-@pytest.fixture(autouse=True, scope="module")
-def one_thread():
-    # These tensors are tiny: on a shared 2-core machine thread hand-offs cost more than the
-    # maths (100× here), so this file runs single-threaded and restores the setting.
-    before = torch.get_num_threads()
-    torch.set_num_threads(1)
-    yield
-    torch.set_num_threads(before)
+pytestmark = pytest.mark.usefixtures("one_thread")
 
 
 def make(config: dict, seed: int = 0) -> CrossFormer:

@@ -21,6 +21,18 @@ DIVERGING_SCALE = "RdBu_r"
 FONT_SIZE = 15  # readable when screen-shared
 
 _LUTS: dict[str, np.ndarray] = {}
+_PALETTE = plotly.colors.qualitative.Light24  # ids (windows, regions, groups): cycled
+
+
+def discrete_scale(n: int) -> list:
+    """A stepped colour scale giving ids 0..n−1 one flat colour each (use zmin=−0.5,
+    zmax=n−0.5)."""
+    n = max(n, 1)
+    scale = []
+    for i in range(n):
+        color = _PALETTE[i % len(_PALETTE)]
+        scale += [[i / n, color], [(i + 1) / n, color]]
+    return scale
 
 
 def base_layout(fig: go.Figure, title: str, x_title: str, y_title: str, height: int = 460) -> go.Figure:

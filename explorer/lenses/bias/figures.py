@@ -10,25 +10,13 @@ from __future__ import annotations
 import math
 
 import numpy as np
-import plotly.colors
 import plotly.graph_objects as go
 
 from explorer.lenses.bias.compute import BlockBias, pair_offsets
-from explorer.lenses.plotting import DIVERGING_SCALE, FONT_SIZE, base_layout, colorbar, overlay_figure
+from explorer.lenses.plotting import (DIVERGING_SCALE, FONT_SIZE, base_layout, colorbar,
+                                      discrete_scale, overlay_figure)
 from explorer.models.crossformer import GroupLayout
 from explorer.ui.i18n import t
-
-_PALETTE = plotly.colors.qualitative.Light24
-
-
-def _discrete_scale(n: int) -> list:
-    """A stepped colour scale giving ids 0..n−1 one flat colour each (cycled palette)."""
-    n = max(n, 1)
-    scale = []
-    for i in range(n):
-        color = _PALETTE[i % len(_PALETTE)]
-        scale += [[i / n, color], [(i + 1) / n, color]]
-    return scale
 
 
 def head_name(heads: int, head: int | None, lang: str) -> str:
@@ -206,7 +194,7 @@ def groups_figure(image: np.ndarray, group_map: np.ndarray, layout: GroupLayout,
         title += t("bias_groups_padded", lang, hp=layout.padded_height, wp=layout.padded_width)
     title += t("bias_groups_marked", lang)
     fig = overlay_figure(image, group_map.astype(float), token_px, title=title,
-                         colorbar_title=t("group_id", lang), colorscale=_discrete_scale(n),
+                         colorbar_title=t("group_id", lang), colorscale=discrete_scale(n),
                          zmin=-0.5, zmax=n - 0.5, token_offset=None, opacity=0.5,
                          x_title=t("x_pixels", lang), y_title=t("y_pixels", lang), height=520)
     step = max(1, math.ceil(n / 10))

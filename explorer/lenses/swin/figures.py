@@ -5,28 +5,13 @@ into content (q·kᵀ·scale), relative position bias and mask."""
 from __future__ import annotations
 
 import numpy as np
-import plotly.colors
 import plotly.graph_objects as go
 from plotly.subplots import make_subplots
 
 from explorer.lenses.plotting import (DIVERGING_SCALE, FONT_SIZE, base_layout, colorbar,
-                                      image_data_uri, overlay_figure)
+                                      discrete_scale, image_data_uri, overlay_figure)
 from explorer.lenses.swin.compute import MASK_VALUE, ShiftSteps, SwinAnalysis
 from explorer.ui.i18n import t
-
-# Qualitative colours for window and region ids; cycled when there are more ids.
-_PALETTE = plotly.colors.qualitative.Light24
-
-
-def _discrete_scale(n: int) -> list:
-    """A stepped colour scale giving ids 0..n-1 one flat colour each."""
-    n = max(n, 1)
-    scale = []
-    for i in range(n):
-        color = _PALETTE[i % len(_PALETTE)]
-        scale += [[i / n, color], [(i + 1) / n, color]]
-    return scale
-
 
 def _token_px(analysis: SwinAnalysis, stage: int) -> tuple[int, int]:
     return analysis.stages[stage].token_px
@@ -42,7 +27,7 @@ def windows_figure(analysis: SwinAnalysis, image: np.ndarray, stage: int, block:
     title = t("fig_swin_windows", lang, stage=stage, block=block, kind=kind, n=geo.num_windows,
               ws=f"{geo.window[0]}×{geo.window[1]}", s=geo.shift[0])
     return overlay_figure(image, ids.astype(float), _token_px(analysis, stage), title=title,
-                          colorbar_title=t("window_id", lang), colorscale=_discrete_scale(geo.num_windows),
+                          colorbar_title=t("window_id", lang), colorscale=discrete_scale(geo.num_windows),
                           zmin=-0.5, zmax=geo.num_windows - 0.5, token_offset=None,
                           value_name=t("window_id", lang), value_format=".0f", opacity=0.45,
                           highlight=query, x_title=t("x_pixels", lang), y_title=t("y_pixels", lang))
@@ -70,12 +55,12 @@ def shift_steps_figure(steps: ShiftSteps, image: np.ndarray, token_px: tuple[int
     centres_x, centres_y = (np.arange(wp) + 0.5) * pw, (np.arange(hp) + 0.5) * ph
     hover = t("hover_shift", lang) + "<extra></extra>"
     fig.add_trace(go.Heatmap(z=steps.region_ids, x=centres_x, y=centres_y, customdata=custom,
-                             colorscale=_discrete_scale(9), zmin=-0.5, zmax=8.5, opacity=0.5,
+                             colorscale=discrete_scale(9), zmin=-0.5, zmax=8.5, opacity=0.5,
                              colorbar=dict(colorbar(t("region_id", lang)), x=1.0, len=0.9,
                                            tickvals=list(range(9))),
                              hovertemplate=hover), row=1, col=2)
     fig.add_trace(go.Heatmap(z=steps.window_ids, x=centres_x, y=centres_y, customdata=custom,
-                             colorscale=_discrete_scale(steps.num_windows), opacity=0.4,
+                             colorscale=discrete_scale(steps.num_windows), opacity=0.4,
                              showscale=False, hovertemplate=hover), row=1, col=3)
     title = t("fig_shift_steps", lang, ws=steps.window[0], sh=sh, sw=sw, H=H, W=W)
     if any(steps.pad):
