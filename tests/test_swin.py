@@ -393,3 +393,24 @@ def test_geometry_dynamic_size_with_padding():
                                                                              geo.window, geo.shift))
     with pytest.raises(ValueError):
         swin_geometry(small_swin(), (36, 36))  # strict model: only 32 px
+
+
+def test_app_swin_runs_at_another_size_and_shows_padding():
+    """The zoo builds Swin with strict_img_size=False: a non-square photo keeps its aspect
+    ratio, each stage's map is padded to whole windows, and the page warns when timm's
+    roll-then-pad lets wrapped tokens see far-away ones."""
+    import os
+
+    from explorer.core.images import load_image
+    from explorer.core.zoo import REPO_ROOT
+    from explorer.lenses.swin.tab import SwinView, analysis_for, render
+
+    os.environ.setdefault("HF_HUB_OFFLINE", "1")
+    image = load_image(REPO_ROOT / "assets" / "examples" / "rocket.jpg")
+    loaded, result = analysis_for(image, "swin_tiny_patch4_window7_224.ms_in1k", "native", False)
+    first = result.swin.stages[0]
+    assert first.resolution[0] != first.resolution[1]
+    assert any(block.pad != (0, 0) for block in first.blocks)
+    outputs = render(loaded, result, SwinView(0, 1, None, None).clamp(result), "en")
+    assert "pads the map" in outputs[6]
+    assert "padded by" in outputs[12].layout.title.text

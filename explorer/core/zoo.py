@@ -67,8 +67,10 @@ def _hub(key: str, en: str, zh: str, note_en: str = "", note_zh: str = "", famil
     )
 
 
-# Every ViT is built with dynamic_img_size so any aspect ratio works (pos-embed resampled).
-_DYN = {"dynamic_img_size": True}
+# Built to accept any input size: ViTs resample their position embedding; Swin pads each
+# stage's map to whole windows (and timm rebuilds the mask for the padded size).
+_ANY_SIZE = {"vit": {"dynamic_img_size": True}, "swin": {"strict_img_size": False}}
+_DYN = _ANY_SIZE["vit"]
 
 HUB_ENTRIES: tuple[ModelEntry, ...] = (
     _hub("vit_small_patch16_224.augreg_in21k_ft_in1k", "ViT-S/16 (AugReg, IN-21k → IN-1k)",
@@ -88,7 +90,7 @@ HUB_ENTRIES: tuple[ModelEntry, ...] = (
          note_zh="register token 是额外的前缀 token；注意力图不显示它们。",
          img_size=224, **_DYN),
     _hub("swin_tiny_patch4_window7_224.ms_in1k", "Swin-T (window 7, IN-1k)", "Swin-T（窗口 7，IN-1k）",
-         family="swin"),
+         family="swin", **_ANY_SIZE["swin"]),
 )
 
 
@@ -112,13 +114,14 @@ MANUAL_ENTRIES: tuple[ModelEntry, ...] = (
 def _demo_entry(card_path: Path) -> ModelEntry:
     card = json.loads(card_path.read_text(encoding="utf-8"))
     kwargs = dict(card.get("model_kwargs", {}))
-    if card["family"] in ("vit", "dino"):
-        kwargs.setdefault("dynamic_img_size", True)
+    family = "vit" if card["family"] in ("vit", "dino") else card["family"]
+    for name, value in _ANY_SIZE.get(family, {}).items():
+        kwargs.setdefault(name, value)
     return ModelEntry(
         key=card_path.stem,
         label_en=card["name"],
         label_zh=card.get("name_zh", card["name"]),
-        family="vit" if card["family"] in ("vit", "dino") else card["family"],
+        family=family,
         timm_model=card["timm_model"],
         model_kwargs=MappingProxyType({"num_classes": int(card["num_classes"]), **kwargs}),
         class_names=tuple(card["class_names"]) if card.get("num_classes") else None,

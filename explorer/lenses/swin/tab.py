@@ -78,6 +78,8 @@ def render(loaded: LoadedModel, result: SwinImageAnalysis, view: SwinView, lang:
     picker = patch_picker_image(image, geo.resolution, query, PICKER_SIDE)
     query_md = t("swin_query", lang, r=query[0], c=query[1], stage=stage, h=geo.resolution[0],
                  w=geo.resolution[1], window=window, slot=slot)
+    if shift_block.wrap_leak:
+        query_md += "\n\n" + t("swin_wrap_leak", lang, ph=shift_block.pad[0], pw=shift_block.pad[1])
     steps_md = "\n".join(f"{i + 1}. {en if lang == 'en' else zh}" for i, (en, zh) in enumerate(result.steps))
     return (
         {"stage": stage, "block": block, "head": head, "query": query},
@@ -164,8 +166,7 @@ def build(ctx: PageContext) -> None:
     with gr.Tab(t("tab_swin", "en"), id="swin") as tab:
         tr.add(tab, "tab_swin")
         view = gr.State({})
-        model, geometry, allow, banner = model_controls(tr, entries, entries[0].key, "swin",
-                                                        geometries=("model",))
+        model, geometry, allow, banner = model_controls(tr, entries, entries[0].key, "swin")
         with gr.Row():
             with gr.Column(scale=2):
                 picker = tr.add(gr.Image(label=t("swin_picker", "en"), interactive=False, type="pil",
@@ -205,7 +206,7 @@ def build(ctx: PageContext) -> None:
     def on_click(evt: gr.SelectData, *values):
         return click(Controls(*values), tuple(evt.index))
 
-    for trigger in (model.input, allow.input):
+    for trigger in (model.input, geometry.input, allow.input):
         trigger(with_progress(analyse), controls, outputs, api_visibility="private")
     stage.input(on_stage, controls, outputs, api_visibility="private", show_progress="hidden")
     for control in (block, head):
