@@ -270,11 +270,9 @@ def build(ctx: PageContext) -> None:
         with gr.Row():
             sda_attention_plot = gr.Plot(elem_id="cf-sda-attention-plot", show_label=False)
             lda_attention_plot = gr.Plot(elem_id="cf-lda-attention-plot", show_label=False)
-        with gr.Row():
-            with gr.Column(scale=3, min_width=320):
-                scale_plot = gr.Plot(elem_id="cf-scale-plot", show_label=False)
-            with gr.Column(scale=2, min_width=320):
-                embedding = gr.Markdown(elem_id="cf-embedding")
+        # The conv table needs the full width: its columns wrap letter by letter beside a figure.
+        scale_plot = gr.Plot(elem_id="cf-scale-plot", show_label=False)
+        embedding = gr.Markdown(elem_id="cf-embedding")
         split_plot = gr.Plot(elem_id="cf-split-plot", show_label=False)
 
     controls = [ctx.image, model, geometry, allow, stage, block, head, view, ctx.lang]
