@@ -43,10 +43,24 @@ def median_seconds(fn, repeats: int = REPEATS) -> float:
     return statistics.median(times)
 
 
+def paired_medians(first, second, repeats: int = REPEATS) -> tuple[float, float]:
+    """Medians of two functions timed alternately, so that any other load on the machine
+    weighs on both alike and the ratio stays meaningful."""
+    first(), second()
+    a, b = [], []
+    for _ in range(repeats):
+        for fn, times in ((first, a), (second, b)):
+            start = time.perf_counter()
+            fn()
+            times.append(time.perf_counter() - start)
+    return statistics.median(a), statistics.median(b)
+
+
 def main() -> None:
     torch.set_num_threads(os.cpu_count() or 1)
     image = load_image(REPO_ROOT / "assets" / "examples" / "chelsea.jpg")
-    print(f"torch {torch.__version__}, {torch.get_num_threads()} threads, median of {REPEATS} runs\n")
+    print(f"torch {torch.__version__}, {torch.get_num_threads()} threads, median of {REPEATS} runs "
+          f"(bare and full analysis timed alternately)\n")
     for key in MODELS:
         loaded = get_model(key, allow_download=False)
         x = preprocess(image.image, loaded.data_config, "model", loaded.patch_size).tensor
@@ -55,8 +69,7 @@ def main() -> None:
             with torch.inference_mode():
                 loaded.model(x)
 
-        t_bare = median_seconds(bare)
-        t_analysis = median_seconds(lambda: analyze(loaded, image, "model"))
+        t_bare, t_analysis = paired_medians(bare, lambda: analyze(loaded, image, "model"))
         _, analysis = analysis_for(image, key, "model", False)
         t_figures = median_seconds(lambda: (static_outputs(loaded, analysis, 0, "en"),
                                             slider_figures(analysis, 3, 1, 0, "mean", "Viridis", "en")))

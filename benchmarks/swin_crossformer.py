@@ -11,9 +11,7 @@ Run: ``.venv/bin/python benchmarks/swin_crossformer.py``.
 from __future__ import annotations
 
 import os
-import statistics
 import sys
-import time
 from pathlib import Path
 
 os.environ.setdefault("HF_HUB_OFFLINE", "1")
@@ -28,19 +26,10 @@ from explorer.core.weights import get_model  # noqa: E402
 from explorer.core.zoo import REPO_ROOT  # noqa: E402
 from explorer.lenses.swin.compute import analyze_image  # noqa: E402
 from explorer.lenses.swin.tab import SwinView, analysis_for, render  # noqa: E402
+from benchmarks.attention_lens import median_seconds, paired_medians  # noqa: E402
 from explorer.models.crossformer import crossformer_tiny, dpb_to_rpb  # noqa: E402
 
 REPEATS = 5
-
-
-def median_seconds(fn, repeats: int = REPEATS) -> float:
-    fn()
-    times = []
-    for _ in range(repeats):
-        start = time.perf_counter()
-        fn()
-        times.append(time.perf_counter() - start)
-    return statistics.median(times)
 
 
 def bench_swin(image) -> None:
@@ -52,8 +41,7 @@ def bench_swin(image) -> None:
         with torch.inference_mode():
             loaded.model(x)
 
-    t_bare = median_seconds(bare)
-    t_analysis = median_seconds(lambda: analyze_image(loaded, image, "model"))
+    t_bare, t_analysis = paired_medians(bare, lambda: analyze_image(loaded, image, "model"))
     _, result = analysis_for(image, key, "model", False)
     before = forward_count()
     t_redraw = median_seconds(lambda: render(loaded, result, SwinView(0, 1, None, (50, 50)).clamp(result), "en"))
@@ -77,7 +65,7 @@ def bench_crossformer() -> None:
                 model(x)
         return forward
 
-    t_dpb, t_rpb = median_seconds(run(dpb)), median_seconds(run(rpb))
+    t_dpb, t_rpb = paired_medians(run(dpb), run(rpb))
     n_dpb = sum(p.numel() for n, p in dpb.named_parameters() if ".pos." in n)
     print("CrossFormer-T at 224 (random weights; speed does not depend on them)")
     print(f"  DPB forward             {t_dpb * 1e3:8.1f} ms   ({n_dpb} DPB MLP parameters)")
