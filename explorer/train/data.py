@@ -28,9 +28,13 @@ class ShapesConfig:
     background_contrast: float = 80.0  # max per-channel difference of a background's two colours
     pixel_noise: float = 5.0  # std of per-pixel noise, in 0..255 units
     backgrounds: tuple[str, ...] = BACKGROUNDS  # kinds to draw from, uniformly
-    lighter_object: float | None = None  # P(object lighter than background); None: any colour
-    min_luma_gap: float = 40.0  # luma difference enforced when lighter_object is set
-    background_max: float = 255.0  # background colours have every channel <= this
+    # Light objects (any hue) on darker backgrounds. Why not any colour on any background: with
+    # both contrast polarities and random background colours, the object is no longer a linear
+    # function of the pixels, and small ViT/Swin/Twins trained from scratch stay at chance for
+    # over 1000 steps (measured); with this setting they pass 95% in ~1000 steps on 2 cores.
+    lighter_object: float | None = 1.0  # P(object lighter than background); None: unconstrained
+    min_luma_gap: float = 60.0  # luma difference enforced when lighter_object is set
+    background_max: float = 100.0  # background colours have every channel <= this
 
 
 @dataclass

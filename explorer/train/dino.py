@@ -36,12 +36,12 @@ class DINOHead(nn.Module):
     """MLP -> L2-normalised bottleneck -> weight-normalised last layer (DINO's ``DINOHead``)."""
 
     def __init__(self, in_dim: int, out_dim: int = 1024, hidden_dim: int = 512, bottleneck_dim: int = 128,
-                 nlayers: int = 3, norm_last_layer: bool = True):
+                 nlayers: int = 3, norm_last_layer: bool = True, use_bn: bool = False):
         super().__init__()
         dims = [in_dim] + [hidden_dim] * (nlayers - 1)
         layers: list[nn.Module] = []
         for a, b in zip(dims[:-1], dims[1:]):
-            layers += [nn.Linear(a, b), nn.GELU()]
+            layers += [nn.Linear(a, b), *([nn.BatchNorm1d(b)] if use_bn else []), nn.GELU()]
         self.mlp = nn.Sequential(*layers, nn.Linear(dims[-1], bottleneck_dim))
         self.apply(self._init_weights)
         self.last_layer = weight_norm(nn.Linear(bottleneck_dim, out_dim, bias=False))
@@ -237,6 +237,7 @@ class DINOConfig:
     out_dim: int = 1024
     hidden_dim: int = 512
     bottleneck_dim: int = 128
+    use_bn_in_head: bool = False  # main_dino.py's --use_bn_in_head
     clip_grad: float | None = 3.0
     freeze_last_layer_steps: int = 0
     crops: MultiCropConfig = field(default_factory=MultiCropConfig)
@@ -269,12 +270,15 @@ def train_dino(backbone: nn.Module, images: np.ndarray, config: DINOConfig,
     unlabelled uint8 images. ``eval_fn(teacher_backbone)`` is called every ``eval_every`` steps."""
     seed_everything(config.seed)
     embed_dim = backbone.num_features
-    head = DINOHead(embed_dim, config.out_dim, config.hidden_dim, config.bottleneck_dim)
+    head = DINOHead(embed_dim, config.out_dim, config.hidden_dim, config.bottleneck_dim,
+                    use_bn=config.use_bn_in_head)
     student = MultiCropWrapper(backbone, head)
     teacher = copy.deepcopy(student)  # same init: the paper starts both from the student's weights
     for p in teacher.parameters():
         p.requires_grad = False
-    teacher.eval()  # no dropout/drop-path in the teacher
+    # train mode, as in main_dino.py: a BatchNorm head normalises with the batch's statistics (the
+    # EMA covers parameters, not running stats); the backbone has no dropout/drop-path to switch off
+    teacher.train()
     n_crops = 2 + config.crops.n_local
     loss_fn = DINOLoss(config.out_dim, 2, config.student_temp, config.center_momentum)
     groups = param_groups(student, config.weight_decay)
