@@ -161,3 +161,21 @@ def model_controls(tr: Translations, entries: tuple[ModelEntry, ...], default: s
                                    label=t("allow_download", "en"), scale=1), "allow_download")
     banner = gr.Markdown(elem_id=f"{prefix}-banner")
     return model, geometry, allow, banner
+
+
+def picker_column(tr: Translations, prefix: str, picker_key: str):
+    """The left column of a lens with a clickable image: the picker, the query line, the
+    top-5 and the preprocessing steps. Returns (picker, query, predictions, steps)."""
+    picker = tr.add(gr.Image(label=t(picker_key, "en"), interactive=False, type="pil",
+                             elem_id=f"{prefix}-picker", buttons=[]), picker_key)
+    query = gr.Markdown(elem_id=f"{prefix}-query")
+    predictions = tr.add(gr.Label(label=t("predictions", "en"), num_top_classes=5), "predictions")
+    steps = gr.Markdown()
+    return picker, query, predictions, steps
+
+
+def stage_block_head(tr: Translations, prefix: str):
+    """Stage, block and head pickers of hierarchical lenses (choices are filled per model)."""
+    with gr.Row():
+        return tuple(tr.add(gr.Dropdown([], label=t(key, "en"), elem_id=f"{prefix}-{key}"), key)
+                     for key in ("stage", "block", "head"))

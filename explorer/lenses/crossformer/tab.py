@@ -19,8 +19,8 @@ from explorer.lenses.crossformer.compute import (CrossFormerAnalysis, CrossForme
                                                  analyze_image)
 from explorer.lenses.plotting import patch_at, patch_picker_image
 from explorer.ui.i18n import t
-from explorer.ui.widgets import (Lens, PageContext, banner_markdown, model_controls, user_errors,
-                                 with_progress)
+from explorer.ui.widgets import (Lens, PageContext, banner_markdown, model_controls, picker_column,
+                                 stage_block_head, user_errors, with_progress)
 
 FAMILIES = ("crossformer",)
 MEAN = -1
@@ -251,17 +251,9 @@ def build(ctx: PageContext) -> None:
         model, geometry, allow, banner = model_controls(tr, entries, entries[0].key, "cf")
         with gr.Row():
             with gr.Column(scale=2):
-                picker = tr.add(gr.Image(label=t("cf_picker", "en"), interactive=False, type="pil",
-                                         elem_id="cf-picker", buttons=[]), "cf_picker")
-                query_md = gr.Markdown(elem_id="cf-query")
-                predictions = tr.add(gr.Label(label=t("predictions", "en"), num_top_classes=5),
-                                     "predictions")
-                steps = gr.Markdown()
+                picker, query_md, predictions, steps = picker_column(tr, "cf", "cf_picker")
             with gr.Column(scale=3):
-                with gr.Row():
-                    stage = tr.add(gr.Dropdown([], label=t("stage", "en"), elem_id="cf-stage"), "stage")
-                    block = tr.add(gr.Dropdown([], label=t("block", "en"), elem_id="cf-block"), "block")
-                    head = tr.add(gr.Dropdown([], label=t("head", "en"), elem_id="cf-head"), "head")
+                stage, block, head = stage_block_head(tr, "cf")
                 info = gr.Markdown(elem_id="cf-info")
                 tr.add(gr.Markdown(t("cf_help", "en"), latex_delimiters=LATEX), "cf_help", "value")
         with gr.Row():

@@ -17,8 +17,8 @@ from explorer.lenses.plotting import patch_at, patch_picker_image
 from explorer.lenses.swin import figures
 from explorer.lenses.swin.compute import SwinImageAnalysis, analyze_image, cyclic_shift_steps
 from explorer.ui.i18n import t
-from explorer.ui.widgets import (Lens, PageContext, banner_markdown, model_controls, user_errors,
-                                 with_progress)
+from explorer.ui.widgets import (Lens, PageContext, banner_markdown, model_controls, picker_column,
+                                 stage_block_head, user_errors, with_progress)
 
 FAMILIES = ("swin",)
 MEAN = -1
@@ -169,17 +169,9 @@ def build(ctx: PageContext) -> None:
         model, geometry, allow, banner = model_controls(tr, entries, entries[0].key, "swin")
         with gr.Row():
             with gr.Column(scale=2):
-                picker = tr.add(gr.Image(label=t("swin_picker", "en"), interactive=False, type="pil",
-                                         elem_id="swin-picker", buttons=[]), "swin_picker")
-                query_md = gr.Markdown(elem_id="swin-query")
-                predictions = tr.add(gr.Label(label=t("predictions", "en"), num_top_classes=5),
-                                     "predictions")
-                steps = gr.Markdown()
+                picker, query_md, predictions, steps = picker_column(tr, "swin", "swin_picker")
             with gr.Column(scale=3):
-                with gr.Row():
-                    stage = tr.add(gr.Dropdown([], label=t("stage", "en"), elem_id="swin-stage"), "stage")
-                    block = tr.add(gr.Dropdown([], label=t("block", "en"), elem_id="swin-block"), "block")
-                    head = tr.add(gr.Dropdown([], label=t("head", "en"), elem_id="swin-head"), "head")
+                stage, block, head = stage_block_head(tr, "swin")
                 windows_plot = gr.Plot(elem_id="swin-windows-plot", show_label=False)
         with gr.Row():
             regular_plot = gr.Plot(elem_id="swin-regular-plot", show_label=False)
