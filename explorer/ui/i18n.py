@@ -14,9 +14,9 @@ STRINGS: dict[str, tuple[str, str]] = {
     "app_title": ("ViT Explorer", "ViT 可视化探索器"),
     "app_subtitle": (
         "Upload an image, pick a vision transformer and see what it attends to. Everything runs "
-        "on this machine; bundled demo models work offline.",
+        "on this machine; when weights are missing, the page says which file to put where.",
         "上传一张图片，选择一个视觉 Transformer，看看它在关注什么。所有计算都在本机完成；"
-        "内置的演示模型无需联网即可使用。"),
+        "缺少权重时，页面会告诉你该把哪个文件放到哪里。"),
     "language": ("Language / 语言", "Language / 语言"),
     "image_input": ("Upload an image", "上传图片"),
     "examples": ("Examples", "示例图片"),
