@@ -138,7 +138,10 @@ def demo_entries(checkpoint_dir: Path = CHECKPOINT_DIR) -> tuple[ModelEntry, ...
         entry = _demo_entry(card_path)
         if (checkpoint_dir / entry.card["weights_file"]).is_file():
             entries.append(entry)
-    return tuple(entries)
+    # the supervised model leads its family's list (it is the tab's default), DINO follows
+    order = ("vit", "swin", "crossformer", "twins", "dino")
+    return tuple(sorted(entries, key=lambda e: order.index(e.card["family"]) if e.card["family"] in order
+                        else len(order)))
 
 
 def all_entries() -> tuple[ModelEntry, ...]:

@@ -110,7 +110,7 @@ def _draw_chunk(rng: np.random.Generator, labels: np.ndarray, h: int, w: int, cf
     _clutter(rng, img, side, cfg)
 
     radius = rng.uniform(*cfg.scale, b).astype(np.float32) * side
-    margin = 0.85 * radius  # keep the object (mostly) inside the frame
+    margin = _EXTENT[labels] * radius  # the whole object stays inside the frame
     cx = rng.uniform(margin, w - margin).astype(np.float32)
     cy = rng.uniform(margin, h - margin).astype(np.float32)
     theta = rng.uniform(0, 2 * np.pi, b).astype(np.float32)
@@ -290,6 +290,9 @@ def _diamond(u, v, r):
     return (np.abs(u) * b + np.abs(v) * a - a * b) / np.hypot(a, b)
 
 
+# farthest point of each shape from its centre, in units of r (for placement)
+_EXTENT = np.array([0.9, 1.14, 1.2, 1.2, 1.06, 1.0, 0.95, 1.15], np.float32)
+
 _SDF = {
     "circle": lambda u, v, r: np.hypot(u, v) - 0.9 * r,
     "square": lambda u, v, r: _box(u, v, 0.8 * r, 0.8 * r),
@@ -317,8 +320,8 @@ def write_gallery(out_dir: str | Path = "assets/synthetic", seed: int = 12345) -
     for img, label in zip(square.images, square.labels):
         paths.append(out_dir / f"{CLASS_NAMES[label]}.png")
         Image.fromarray(img).save(paths[-1])
-    for name, size, label in (("wide_star", (192, 320), 3), ("tall_hexagon", (320, 192), 6)):
-        img = generate(1, seed, size, labels=[label]).images[0]
+    for i, (name, size, label) in enumerate((("wide_star", (192, 320), 3), ("tall_hexagon", (320, 192), 6))):
+        img = generate(1, seed + 1 + i, size, labels=[label]).images[0]
         paths.append(out_dir / f"{name}.png")
         Image.fromarray(img).save(paths[-1])
     return paths
