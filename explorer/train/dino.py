@@ -123,6 +123,7 @@ class MultiCropConfig:
     saturation: float = 0.4  # paper: 0.2
     brightness: float = 0.4
     contrast: float = 0.4
+    grayscale: float = 0.2
     blur_sigma: tuple[float, float] = (0.1 * 64 / 224, 2.0 * 64 / 224)
 
 
@@ -204,7 +205,7 @@ def multi_crop(images: np.ndarray, cfg: MultiCropConfig, g: torch.Generator,
 
     def view(size, scale, blur_p, solarize_p):
         y = random_resized_crop(x, size, scale, g)
-        y = random_grayscale(colour_jitter(y, cfg, g), g)
+        y = random_grayscale(colour_jitter(y, cfg, g), g, cfg.grayscale)
         y = gaussian_blur(y, cfg.blur_sigma, g, blur_p)
         if solarize_p:
             y = solarize(y, g, solarize_p)
