@@ -194,3 +194,16 @@ class TestLRUCache:
             thread.join()
         assert calls == [1] and cache.get("k") == "value"
 
+
+
+@pytest.mark.parametrize("key, demo", [("swin_tiny_patch4_window7_224.ms_in1k", "demo_swin"),
+                                       ("crossformer_tiny", "demo_crossformer"),
+                                       ("vit_small_patch16_224.augreg_in21k_ft_in1k", "demo_vit")])
+def test_offline_official_model_is_shown_through_its_bundled_demo(key, demo):
+    """No weights on disk and no hub: the page shows the trained demo of that family, and the
+    banner still says which file to put where."""
+    loaded = load_model(get_entry(key), allow_download=False)
+    assert loaded.source == "bundled"
+    assert tuple(loaded.data_config["input_size"]) == tuple(get_entry(demo).card["input_size"])  # 64 px demo
+    assert loaded.banner.level == "warning" and "checkpoints" in loaded.banner.en
+    assert get_entry(demo).label_en in loaded.banner.en

@@ -21,7 +21,8 @@ from explorer.ui.i18n import t
 
 log = logging.getLogger("explorer.ui")
 
-EXAMPLE_DIRS = (REPO_ROOT / "assets" / "examples", REPO_ROOT / "assets" / "synthetic")
+# synthetic shapes first: the bundled demo models (the offline defaults) were trained on them
+EXAMPLE_DIRS = (REPO_ROOT / "assets" / "synthetic", REPO_ROOT / "assets" / "examples")
 IMAGE_SUFFIXES = (".jpg", ".jpeg", ".png", ".webp")
 
 

@@ -15,7 +15,7 @@ from explorer.core.errors import UserFacingError
 from explorer.core.images import LoadedImage, load_image
 from explorer.core.results import cached_analysis
 from explorer.core.weights import LoadedModel
-from explorer.core.zoo import entries_for
+from explorer.core.zoo import entries_for, vit_depth_and_heads
 from explorer.lenses.attention import figures
 from explorer.lenses.attention.compute import HEAD_FUSIONS, AttentionAnalysis, analyze
 from explorer.lenses.plotting import SEQUENTIAL_SCALES, patch_at, patch_picker_image
@@ -105,9 +105,12 @@ def build(ctx: PageContext, default_model: str | None = None) -> None:
                 steps = gr.Markdown(elem_id="att-steps")
             with gr.Column(scale=3):
                 with gr.Row():
-                    layer = tr.add(gr.Slider(0, 11, value=11, step=1, label=t("layer", "en"),
+                    # sized for the default model: a page-load event must not send a layer the
+                    # model lacks (Gradio rejects a value above the slider's updated maximum)
+                    depth, heads = vit_depth_and_heads(default_model)
+                    layer = tr.add(gr.Slider(0, depth - 1, value=depth - 1, step=1, label=t("layer", "en"),
                                              elem_id="att-layer"), "layer")
-                    head = tr.add(gr.Dropdown(head_choices(6, "en"), value=MEAN, label=t("head", "en"),
+                    head = tr.add(gr.Dropdown(head_choices(heads, "en"), value=MEAN, label=t("head", "en"),
                                               elem_id="att-head"), "head")
                 with gr.Row():
                     fusion = tr.add(gr.Radio([(t(f"fusion_{f}", "en"), f) for f in HEAD_FUSIONS],
