@@ -116,6 +116,17 @@ def test_dino_head_output_and_frozen_norm():
     assert not head.last_layer.parametrizations.weight.original0.requires_grad
 
 
+def test_rotate90_crops_are_the_eight_symmetries_of_the_square():
+    from explorer.train.dino import random_resized_crop
+
+    x = torch.arange(16.0).view(1, 1, 4, 4).repeat(64, 1, 1, 1)
+    y = random_resized_crop(x, 4, (1.0, 1.0), torch.Generator().manual_seed(0), ratio=(1, 1), rotate90=True)
+    seen = {tuple(v.round().int().flatten().tolist()) for v in y}
+    square = x[0, 0]
+    symmetries = {tuple(torch.rot90(m, k).int().flatten().tolist()) for k in range(4) for m in (square, square.flip(1))}
+    assert seen == symmetries  # 64 draws hit all 8, and nothing else (no interpolation, no padding)
+
+
 def test_multi_crop_views():
     d = data.generate(4, seed=0)
     crops = multi_crop(d.images, MultiCropConfig(n_local=3), torch.Generator().manual_seed(0))
