@@ -12,7 +12,7 @@ import torch
 from explorer.train import data, metrics
 from explorer.train.dino import DINOHead, DINOLoss, MultiCropConfig, multi_crop
 from explorer.train.loop import ArraySampler, cosine_schedule, evaluate_top1, to_tensor
-from explorer.train.recipes import (HELDOUT_SEED_OFFSET, MEAN, RECIPES, STD, load_demo,
+from explorer.train.recipes import (HELDOUT_SEED_OFFSET, MEAN, RECIPES, STD, load_demo, missed_targets,
                                     train_family)
 
 CHECKPOINTS = Path(__file__).resolve().parents[1] / "checkpoints"
@@ -171,6 +171,15 @@ def heldout():
 BUNDLED = ("vit", "swin", "twins", "crossformer")  # DINO: recipe below target, not bundled (see README)
 
 
+def test_missed_targets_names_each_miss():
+    assert missed_targets({"metrics": {"heldout_top1": 0.96}}) == []
+    assert missed_targets({"metrics": {"heldout_top1": 0.9}}) == ["held-out top-1 0.900 < 0.95"]
+    good = {"knn_top1": 0.85, "knn_top1_random_init": 0.15}
+    assert missed_targets({"metrics": good}) == []
+    assert len(missed_targets({"metrics": {**good, "knn_top1_random_init": 0.7}})) == 1  # not +25 points
+    assert len(missed_targets({"metrics": {**good, "knn_top1": 0.5}})) == 1
+
+
 def test_committed_cards_and_sizes():
     for family in BUNDLED:
         model, card = _committed(family)
@@ -178,6 +187,7 @@ def test_committed_cards_and_sizes():
         assert card["family"] == family and card["class_names"] == list(data.CLASS_NAMES)
         assert card["data"]["generator"] == "explorer.train.data"
         assert card["train"]["wall_time_s"] <= 15 * 60, "over the 15 minute budget"
+        assert missed_targets(card) == []
     total = sum(p.stat().st_size for p in CHECKPOINTS.glob("demo_*.safetensors"))
     assert total <= 30 * 1024 * 1024
 

@@ -106,8 +106,8 @@ RECIPES: dict[str, Recipe] = {
         model_kwargs=dict(img_size=64, patch_size=(8, 16), embed_dim=64, depths=(2, 4), num_heads=(2, 4),
                           group_size=(4, 4), crs_interval=(2, 1), merge_size=((2, 4),)),
         train_kwargs=dict(drop_path_rate=0.0),
-        steps=3000,  # as the Swin demo: no absolute position embedding, a slower start than the ViT
-        eval_every=500,
+        steps=3000,  # as the Swin demo; measured 97% at step 1000 (the cross-scale embedding's convs
+        eval_every=500,  # learn fast), so fewer steps would do: kept for the margin
     ),
     "dino": Recipe(
         family="dino",
@@ -268,6 +268,17 @@ def train_family(family: str, out_dir: str | Path = "checkpoints", quick: bool =
     return card
 
 
+def missed_targets(card: dict) -> list[str]:
+    """The quality bars of the demo models (issue 3) that this card's metrics miss."""
+    m, misses = card["metrics"], []
+    if "heldout_top1" in m and m["heldout_top1"] < 0.95:
+        misses.append(f"held-out top-1 {m['heldout_top1']:.3f} < 0.95")
+    if "knn_top1" in m and (m["knn_top1"] < 0.80 or m["knn_top1"] < m["knn_top1_random_init"] + 0.25):
+        misses.append(f"k-NN top-1 {m['knn_top1']:.3f}: needs >= 0.80 and >= random init "
+                      f"({m['knn_top1_random_init']:.3f}) + 0.25")
+    return misses
+
+
 def _card(recipe: Recipe, seed: int, wall: float, data_time: float, size: int, measured: dict) -> dict:
     train_info = {
         "recipe": f"explorer.train.recipes:RECIPES['{recipe.family}']",
@@ -336,6 +347,8 @@ def main(argv: list[str] | None = None) -> int:
               f"trained {card['train']['wall_time_s']:.0f} s on {card['train']['machine']}")
         for key, value in card["metrics"].items():
             print(f"  {key}: {value}")
+        for miss in missed_targets(card):
+            print(f"  WARNING: {miss}: the app will show this model, but it is not good enough to teach with")
     return 0
 
 
