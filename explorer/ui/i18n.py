@@ -342,6 +342,9 @@ STRINGS: dict[str, tuple[str, str]] = {
     "cosine_similarity": ("cosine", "余弦相似度"),
     "x_pixels": ("x (pixels of the model input)", "x（模型输入的像素）"),
     "y_pixels": ("y (pixels of the model input)", "y（模型输入的像素）"),
+    # for the narrow side-by-side panels, where the long titles overlap
+    "x_px": ("x (input px)", "x（输入像素）"),
+    "y_px": ("y (input px)", "y（输入像素）"),
     "key_token": ("key token (attended to)", "key token（被关注的）"),
     "query_token": ("query token (attending)", "query token（发出关注的）"),
     "hover_matrix": ("query %{y}<br>key %{x}<br>attention = %{z:.4f}",

@@ -127,7 +127,7 @@ def window_attention_figure(analysis: SwinAnalysis, image: np.ndarray, stage: in
     fig = overlay_figure(image, values, _token_px(analysis, stage), title=title,
                          colorbar_title=t("attention_weight", lang), token_offset=None,
                          highlight=query, opacity=0.7, height=440,
-                         x_title=t("x_pixels", lang), y_title=t("y_pixels", lang))
+                         x_title=t("x_px", lang), y_title=t("y_px", lang))
     return _zoom_to_window(fig, values, _token_px(analysis, stage), geo.window)
 
 
