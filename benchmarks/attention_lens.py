@@ -60,11 +60,15 @@ def paired_medians(first, second, repeats: int = REPEATS) -> tuple[float, float]
     return statistics.median(a), statistics.median(b)
 
 
+def architectures_without_stand_ins() -> None:
+    """Measure the hub architectures themselves even without their weights (speed does not depend
+    on them): offline, the app would show the bundled demo of the family in their place."""
+    weights.stand_in_for = lambda entry: None
+
+
 def main() -> None:
     torch.set_num_threads(os.cpu_count() or 1)
-    # measure the hub architectures themselves even without their weights (speed does not depend
-    # on them): offline the app would otherwise show the bundled demo ViT in their place
-    weights.stand_in_for = lambda entry: None
+    architectures_without_stand_ins()
     print(f"torch {torch.__version__}, {torch.get_num_threads()} threads, median of {REPEATS} runs "
           f"(bare and full analysis timed alternately)\n")
     for key, picture in MODELS:

@@ -22,12 +22,11 @@ import torch  # noqa: E402
 from explorer.core.capture import forward_count  # noqa: E402
 from explorer.core.images import load_image  # noqa: E402
 from explorer.core.preprocess import preprocess  # noqa: E402
-import explorer.core.weights as weights  # noqa: E402
 from explorer.core.weights import get_model  # noqa: E402
 from explorer.core.zoo import REPO_ROOT  # noqa: E402
 from explorer.lenses.swin.compute import analyze_image  # noqa: E402
 from explorer.lenses.swin.tab import SwinView, analysis_for, render  # noqa: E402
-from benchmarks.attention_lens import median_seconds, paired_medians  # noqa: E402
+from benchmarks.attention_lens import architectures_without_stand_ins, median_seconds, paired_medians  # noqa: E402
 from explorer.models.crossformer import crossformer_tiny, dpb_to_rpb  # noqa: E402
 
 REPEATS = 5
@@ -77,9 +76,7 @@ def main() -> None:
     torch.set_num_threads(os.cpu_count() or 1)
     print(f"torch {torch.__version__}, {torch.get_num_threads()} threads, median of {REPEATS} runs\n")
     bench_swin(load_image(REPO_ROOT / "assets" / "synthetic" / "star.png"), "demo_swin", "Demo Swin at 64")
-    # Swin-T itself even without its weights (speed does not depend on them): offline the app
-    # would otherwise show the bundled demo Swin in its place
-    weights.stand_in_for = lambda entry: None
+    architectures_without_stand_ins()
     bench_swin(load_image(REPO_ROOT / "assets" / "examples" / "chelsea.jpg"),
                "swin_tiny_patch4_window7_224.ms_in1k", "Swin-T at 224")
     bench_crossformer()

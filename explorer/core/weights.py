@@ -10,6 +10,7 @@ executes pickled code.
 from __future__ import annotations
 
 import collections
+import functools
 import os
 import pickle
 import sys
@@ -154,6 +155,15 @@ def build_model(entry: ModelEntry) -> nn.Module:
         torch.manual_seed(0)
         model = timm.create_model(entry.timm_model, pretrained=False, **entry.model_kwargs)
     return model.eval()
+
+
+@functools.lru_cache(maxsize=32)
+def vit_depth_and_heads(key: str) -> tuple[int, int]:
+    """(blocks, heads) of a ViT entry, from a weightless skeleton on the meta device (milliseconds,
+    no memory): the page sizes its layer slider for the default model before any load."""
+    with torch.device("meta"):
+        model = build_model(get_entry(key))
+    return len(model.blocks), int(model.blocks[0].attn.num_heads)
 
 
 def _data_config(entry: ModelEntry, model: nn.Module) -> dict[str, Any]:

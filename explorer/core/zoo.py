@@ -7,7 +7,6 @@ by the JSON model cards next to their weights in ``checkpoints/`` (written by
 
 from __future__ import annotations
 
-import functools
 import json
 from dataclasses import dataclass, field
 from pathlib import Path
@@ -168,18 +167,3 @@ def stand_in_for(entry: ModelEntry) -> ModelEntry | None:
         if demo.card["family"] == entry.stand_in and demo.key != entry.key:
             return demo
     return None
-
-
-@functools.lru_cache(maxsize=32)
-def vit_depth_and_heads(key: str) -> tuple[int, int]:
-    """(blocks, heads) of a ViT entry, from a weightless skeleton on the meta device (milliseconds,
-    no memory): the page builds its layer slider for the default model before any load."""
-    import timm
-    import torch
-
-    import explorer.models  # noqa: F401  (registers our architectures with timm)
-
-    entry = get_entry(key)
-    with torch.device("meta"):
-        model = timm.create_model(entry.timm_model, pretrained=False, **dict(entry.model_kwargs))
-    return len(model.blocks), int(model.blocks[0].attn.num_heads)

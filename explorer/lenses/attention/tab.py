@@ -14,8 +14,8 @@ from gradio.data_classes import FileData
 from explorer.core.errors import UserFacingError
 from explorer.core.images import LoadedImage, load_image
 from explorer.core.results import cached_analysis
-from explorer.core.weights import LoadedModel
-from explorer.core.zoo import entries_for, vit_depth_and_heads
+from explorer.core.weights import LoadedModel, vit_depth_and_heads
+from explorer.core.zoo import entries_for
 from explorer.lenses.attention import figures
 from explorer.lenses.attention.compute import HEAD_FUSIONS, AttentionAnalysis, analyze
 from explorer.lenses.plotting import SEQUENTIAL_SCALES, patch_at, patch_picker_image
