@@ -364,6 +364,30 @@ def test_bias_tab_crossformer_dpb_equals_rpb(browser):
     page.get_by_role("tab", name="Attention").click()
 
 
+def test_crossformer_tab_groups_and_click_on_the_bundled_model(browser):
+    b, page = browser, browser.page
+    wait_until_analysed(b)
+    close_toasts(b)
+    before = forward_count()
+    page.get_by_role("tab", name="CrossFormer groups").click()
+    page.wait_for_selector("#cf-sda-groups-plot .js-plotly-plot svg.main-svg", timeout=FIRST_PLOT_TIMEOUT)
+    # Offline the default is the bundled demo: 8x8 tokens, groups of 4x4 (SDA squares, LDA every 2nd token)
+    expect(page.locator("#cf-model input[role=combobox]")).to_have_value(re.compile("^Demo CrossFormer"))
+    expect(page.locator("#cf-info")).to_contain_text("Stage 0:")
+    expect(page.locator("#cf-info")).to_contain_text("8×8 tokens")
+    expect(page.locator("#cf-info")).to_contain_text("G = 4")
+    expect(b.title("#cf-sda-groups-plot")).to_contain_text("groups")
+    assert forward_count() == before + 1, "opening the CrossFormer tab should run the model once"
+
+    box = picker_geometry(b, "#cf-picker")
+    page.mouse.click(box["left"] + box["width"] * 0.9, box["top"] + box["height"] * 0.9)
+    expect_update(b, page.locator("#cf-info"), "Query (7,7)")
+    expect(b.title("#cf-sda-attention-plot")).to_contain_text("token (7,7)")
+    assert forward_count() == before + 1, "a click re-ran the model"
+    save_screenshot(b, "crossformer.png")
+    page.get_by_role("tab", name="Attention").click()
+
+
 def test_language_switch_to_chinese(browser):
     b, page = browser, browser.page
     wait_until_analysed(b)
