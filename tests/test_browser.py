@@ -170,6 +170,17 @@ def picker_geometry(b: Browser, picker: str = "#att-picker") -> dict:
         }""")
 
 
+def open_tab(b: Browser, name: str, first_plot: str) -> int:
+    """Once the page has analysed its example, open a lens tab and wait for its first plot;
+    returns the model's forward count from before the tab was opened."""
+    wait_until_analysed(b)
+    close_toasts(b)
+    before = forward_count()
+    b.page.get_by_role("tab", name=name).click()
+    b.page.wait_for_selector(f"{first_plot} .js-plotly-plot svg.main-svg", timeout=FIRST_PLOT_TIMEOUT)
+    return before
+
+
 def save_screenshot(b: Browser, name: str) -> None:
     SCREENSHOTS.mkdir(parents=True, exist_ok=True)
     b.page.screenshot(path=str(SCREENSHOTS / name), full_page=True)
@@ -315,11 +326,7 @@ def test_bad_upload_shows_clear_error_and_page_keeps_working(browser):
 
 def test_swin_tab_windows_masks_and_click(browser):
     b, page = browser, browser.page
-    wait_until_analysed(b)
-    close_toasts(b)
-    before = forward_count()
-    page.get_by_role("tab", name="Swin windows").click()
-    page.wait_for_selector("#swin-split-plot .js-plotly-plot svg.main-svg", timeout=FIRST_PLOT_TIMEOUT)
+    before = open_tab(b, "Swin windows", "#swin-split-plot")
     expect(b.title("#swin-windows-plot")).to_contain_text("Stage 0 · block 1: shifted windows (SW-MSA)")
     expect(b.title("#swin-shift-plot")).to_contain_text("Cyclic shift step by step")
     expect(b.title("#swin-mask-plot")).to_contain_text("Mask of window")
@@ -345,11 +352,7 @@ def test_swin_tab_windows_masks_and_click(browser):
 
 def test_bias_tab_crossformer_dpb_equals_rpb(browser):
     b, page = browser, browser.page
-    wait_until_analysed(b)
-    close_toasts(b)
-    before = forward_count()
-    page.get_by_role("tab", name="Position bias").click()
-    page.wait_for_selector("#bias-table-plot .js-plotly-plot svg.main-svg", timeout=FIRST_PLOT_TIMEOUT)
+    before = open_tab(b, "Position bias", "#bias-table-plot")
     expect(b.title("#bias-table-plot")).to_contain_text("RPB table")
     expect(b.title("#bias-index-plot")).to_contain_text("relative_position_index")
     expect(b.title("#bias-gathered-plot")).to_contain_text("Gathered bias B")
@@ -366,11 +369,7 @@ def test_bias_tab_crossformer_dpb_equals_rpb(browser):
 
 def test_crossformer_tab_groups_and_click_on_the_bundled_model(browser):
     b, page = browser, browser.page
-    wait_until_analysed(b)
-    close_toasts(b)
-    before = forward_count()
-    page.get_by_role("tab", name="CrossFormer groups").click()
-    page.wait_for_selector("#cf-sda-groups-plot .js-plotly-plot svg.main-svg", timeout=FIRST_PLOT_TIMEOUT)
+    before = open_tab(b, "CrossFormer groups", "#cf-sda-groups-plot")
     # Offline the default is the bundled demo: 8x8 tokens, groups of 4x4 (SDA squares, LDA every 2nd token)
     expect(page.locator("#cf-model input[role=combobox]")).to_have_value(re.compile("^Demo CrossFormer"))
     expect(page.locator("#cf-info")).to_contain_text("Stage 0:")

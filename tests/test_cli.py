@@ -46,15 +46,15 @@ def test_unknown_model(capsys):
     assert "unknown model" in capsys.readouterr().err
 
 
-def official_architecture_only(monkeypatch):
-    """Offline, a missing official model is shown through its bundled demo stand-in; these tests
-    pin the official architecture's geometry, so they take its random-init fallback instead."""
+def offline_official_architecture(monkeypatch):
+    """No hub. Offline, a missing official model is shown through its bundled demo stand-in;
+    these tests pin the official architecture's geometry, so they take its random-init fallback."""
+    monkeypatch.setenv("HF_HUB_OFFLINE", "1")
     monkeypatch.setattr("explorer.core.weights.stand_in_for", lambda entry: None)
 
 
 def test_export_swin_masks_and_tables(tmp_path, monkeypatch):
-    monkeypatch.setenv("HF_HUB_OFFLINE", "1")
-    official_architecture_only(monkeypatch)
+    offline_official_architecture(monkeypatch)
     out = tmp_path / "swin.npz"
     assert main(["export", "swin", "--model", "swin_tiny_patch4_window7_224.ms_in1k", "--image",
                  str(REPO_ROOT / "assets" / "examples" / "coffee.jpg"), "--out", str(out)]) == 0
@@ -84,8 +84,7 @@ def test_convert_dpb_is_exact(tmp_path, capsys):
 
 
 def test_export_bias_crossformer_dpb_equals_rpb(tmp_path, monkeypatch, capsys):
-    monkeypatch.setenv("HF_HUB_OFFLINE", "1")
-    official_architecture_only(monkeypatch)
+    offline_official_architecture(monkeypatch)
     out = tmp_path / "bias.npz"
     assert main(["export", "bias", "--model", "crossformer_tiny", "--out", str(out)]) == 0
     data = np.load(out)
@@ -97,8 +96,7 @@ def test_export_bias_crossformer_dpb_equals_rpb(tmp_path, monkeypatch, capsys):
 
 
 def test_export_crossformer_groups(tmp_path, monkeypatch):
-    monkeypatch.setenv("HF_HUB_OFFLINE", "1")
-    official_architecture_only(monkeypatch)
+    offline_official_architecture(monkeypatch)
     out = tmp_path / "cf.npz"
     assert main(["export", "crossformer", "--model", "crossformer_tiny", "--image",
                  str(REPO_ROOT / "assets" / "examples" / "coffee.jpg"), "--out", str(out)]) == 0
