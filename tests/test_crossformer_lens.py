@@ -248,3 +248,15 @@ def test_groups_figure_marks_the_query_group(model):
         rows, cols = (np.asarray(circles.y) // 4).astype(int), (np.asarray(circles.x) // 4).astype(int)
         assert sorted(zip(rows, cols)) == [
             (r, c) for r in (1, 5, 9, 13) for c in (2, 6, 10, 14)]
+
+
+@pytest.mark.parametrize("hw", [(64, 64), (224, 320), (333, 97), (1, 5)])
+def test_picker_size_is_the_drawn_pickers_size(hw):
+    from explorer.lenses.plotting import clicked_patch, picker_size
+
+    image = np.zeros((*hw, 3), np.uint8)
+    drawn = patch_picker_image(image, (4, 5), None, 448)
+    assert picker_size(hw, 448) == drawn.size
+    # a click in the last pixel lands in the last patch, one in the first pixel in the first
+    assert clicked_patch(image, (4, 5), (drawn.size[0] - 0.5, drawn.size[1] - 0.5)) == (3, 4)
+    assert clicked_patch(image, (4, 5), (0, 0)) == (0, 0)

@@ -152,13 +152,18 @@ def overlay_png(image: np.ndarray, values: np.ndarray, title: str, colorbar_titl
     return canvas
 
 
+def picker_size(image_hw: tuple[int, int], display_side: int = 448) -> tuple[int, int]:
+    """(width, height) of the picker ``patch_picker_image`` draws for an image of (H, W)."""
+    h, w = image_hw
+    factor = display_side / max(h, w)
+    return max(1, round(w * factor)), max(1, round(h * factor))
+
+
 def patch_picker_image(image: np.ndarray, grid: tuple[int, int], selected: tuple[int, int] | None,
                        display_side: int = 448) -> Image.Image:
     """The model's input enlarged, with the patch grid drawn and the selected patch boxed;
-    a click at (x, y) on it maps back to a patch with ``patch_at``."""
-    h, w = image.shape[:2]
-    factor = display_side / max(h, w)
-    size = (max(1, round(w * factor)), max(1, round(h * factor)))
+    a click at (x, y) on it maps back to a patch with ``clicked_patch``."""
+    size = picker_size(image.shape[:2], display_side)
     picture = Image.fromarray(image).resize(size, Image.BICUBIC)
     draw = ImageDraw.Draw(picture, "RGBA")
     rows, cols = grid
@@ -173,6 +178,13 @@ def patch_picker_image(image: np.ndarray, grid: tuple[int, int], selected: tuple
         box = [c * size[0] / cols, r * size[1] / rows, (c + 1) * size[0] / cols, (r + 1) * size[1] / rows]
         draw.rectangle(box, outline=(255, 45, 85, 255), width=3)
     return picture
+
+
+def clicked_patch(image: np.ndarray, grid: tuple[int, int], xy: tuple[float, float],
+                  display_side: int = 448) -> tuple[int, int]:
+    """The (row, col) patch under a click at pixel ``xy`` of ``patch_picker_image(image, grid, ...)``
+    (its size is computed, not drawn)."""
+    return patch_at(xy[0], xy[1], picker_size(image.shape[:2], display_side), grid)
 
 
 def patch_at(x: float, y: float, display_size: tuple[int, int], grid: tuple[int, int]) -> tuple[int, int]:

@@ -18,7 +18,7 @@ from explorer.core.weights import LoadedModel, vit_depth_and_heads
 from explorer.core.zoo import entries_for
 from explorer.lenses.attention import figures
 from explorer.lenses.attention.compute import HEAD_FUSIONS, AttentionAnalysis, analyze
-from explorer.lenses.plotting import SEQUENTIAL_SCALES, patch_at, patch_picker_image
+from explorer.lenses.plotting import SEQUENTIAL_SCALES, clicked_patch, patch_picker_image
 from explorer.ui.i18n import t
 from explorer.ui.widgets import (Lens, PageContext, banner_markdown, model_controls, user_errors,
                                  with_progress)
@@ -230,8 +230,7 @@ def set_query(c: Controls, click: tuple[float, float] | None):
     _, analysis = c.analysis()
     query = 0
     if click is not None:
-        size = patch_picker_image(analysis.model_image, analysis.grid, None, PICKER_SIDE).size
-        query = analysis.token_of_patch(*patch_at(click[0], click[1], size, analysis.grid))
+        query = analysis.token_of_patch(*clicked_patch(analysis.model_image, analysis.grid, click, PICKER_SIDE))
     picker_image = patch_picker_image(analysis.model_image, analysis.grid,
                                       analysis.patch_of_token(query), PICKER_SIDE)
     return ({"query": query}, picker_image, query_markdown(analysis, query, c.lang),

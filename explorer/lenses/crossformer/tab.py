@@ -17,7 +17,7 @@ from explorer.core.zoo import entries_for
 from explorer.lenses.crossformer import figures
 from explorer.lenses.crossformer.compute import (CrossFormerAnalysis, CrossFormerImageAnalysis,
                                                  analyze_image)
-from explorer.lenses.plotting import patch_at, patch_picker_image
+from explorer.lenses.plotting import clicked_patch, patch_picker_image
 from explorer.ui.i18n import t
 from explorer.ui.widgets import (Lens, PageContext, banner_markdown, model_controls, picker_column,
                                  stage_block_head, user_errors, with_progress)
@@ -235,8 +235,7 @@ def click(c: Controls, xy: tuple[float, float]) -> tuple:
     loaded, result = c.analysis()
     view = c.chosen().clamp(result)
     grid = result.cross.stage_grids[view.stage]
-    size = patch_picker_image(result.model_image, grid, None, PICKER_SIDE).size
-    view.query = patch_at(xy[0], xy[1], size, grid)
+    view.query = clicked_patch(result.model_image, grid, xy, PICKER_SIDE)
     return render(loaded, result, view, c.lang)
 
 

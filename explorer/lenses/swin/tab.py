@@ -13,7 +13,7 @@ from explorer.core.images import LoadedImage
 from explorer.core.results import cached_analysis
 from explorer.core.weights import LoadedModel
 from explorer.core.zoo import entries_for
-from explorer.lenses.plotting import patch_at, patch_picker_image
+from explorer.lenses.plotting import clicked_patch, patch_picker_image
 from explorer.lenses.swin import figures
 from explorer.lenses.swin.compute import SwinImageAnalysis, analyze_image, cyclic_shift_steps
 from explorer.ui.i18n import t
@@ -153,8 +153,7 @@ def click(c: Controls, xy: tuple[float, float]) -> tuple:
     loaded, result = c.analysis()
     view = c.chosen().clamp(result)
     grid = result.swin.stages[view.stage].resolution
-    size = patch_picker_image(result.model_image, grid, None, PICKER_SIDE).size
-    view.query = patch_at(xy[0], xy[1], size, grid)
+    view.query = clicked_patch(result.model_image, grid, xy, PICKER_SIDE)
     return render(loaded, result, view, c.lang)
 
 
