@@ -327,6 +327,25 @@ def write_gallery(out_dir: str | Path = "assets/synthetic", seed: int = 12345) -
     return paths
 
 
+# (name, (H, W), class): one picture per aspect ratio from 1:3 to 3:1, for the NaViT lens
+ASPECT_GALLERY = (("ring_1x3", (96, 288), 5), ("star_1x2", (128, 256), 3), ("triangle_2x3", (160, 240), 2),
+                  ("hexagon_1x1", (192, 192), 6), ("cross_2x1", (256, 128), 4), ("square_3x1", (288, 96), 1))
+
+
+def write_aspect_gallery(out_dir: str | Path = "assets/navit", seed: int = 23456) -> list[Path]:
+    """Write the NaViT lens's examples: shapes at aspect ratios 1:3 ... 3:1; returns the paths."""
+    from PIL import Image
+
+    out_dir = Path(out_dir)
+    out_dir.mkdir(parents=True, exist_ok=True)
+    paths = []
+    for i, (name, size, label) in enumerate(ASPECT_GALLERY):
+        img = generate(1, seed + i, size, labels=[label]).images[0]
+        paths.append(out_dir / f"{name}.png")
+        Image.fromarray(img).save(paths[-1])
+    return paths
+
+
 if __name__ == "__main__":
-    for p in write_gallery():
+    for p in write_gallery() + write_aspect_gallery():
         print(p)
