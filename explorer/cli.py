@@ -149,13 +149,51 @@ def _export_crossformer(args: argparse.Namespace) -> int:
     return 0
 
 
+def _export_twins(args: argparse.Namespace) -> int:
+    from explorer.core.images import load_image
+    from explorer.core.weights import load_model
+    from explorer.lenses.twins.compute import analyze_image, export_arrays
+
+    loaded = load_model(args.model, weights_file=args.weights, allow_download=args.allow_download)
+    result = analyze_image(loaded, load_image(args.image), args.geometry)
+    a = result.twins
+    _save_npz(args.out, export_arrays(result))
+    print(f"wrote {args.out} (model {loaded.shown.key}, weights: {loaded.source}, Twins-{a.variant}, "
+          f"{len(a.blocks)} blocks: LSA/GSA probabilities and geometry, PEG norms)")
+    print("PEG addition / token norm per stage: " + ", ".join(f"{p.relative:.3f}" for p in a.peg))
+    return 0
+
+
+def _export_navit(args: argparse.Namespace) -> int:
+    from explorer.core.images import load_image
+    from explorer.core.weights import load_model
+    from explorer.lenses.navit.compute import analyze_images, export_arrays
+
+    loaded = load_model(args.model, weights_file=args.weights, allow_download=args.allow_download)
+    pictures = [(Path(p).name, load_image(p)) for p in args.image]
+    a = analyze_images(loaded, pictures, tokens=args.tokens, token_dropout=args.token_dropout, seed=args.seed)
+    _save_npz(args.out, export_arrays(a))
+    print(f"wrote {args.out} (model {loaded.shown.key}, weights: {loaded.source}): {len(a.images)} images "
+          f"-> {a.num_sequences} sequence(s), {a.utilisation:.0%} of token slots used")
+    for im in a.images:
+        top = f"{im.predictions[0].label} {im.predictions[0].probability:.3f}" if im.predictions else "-"
+        print(f"  {im.name}: {im.grid[0]}x{im.grid[1]} patches, {len(im.kept)} kept, sequence {im.sequence} "
+              f"slot {im.slot}, top-1 {top}")
+    print(f"packed vs each image alone: max |dlogit| = {a.max_abs_diff:.2e}")
+    return 0
+
+
 EXPORTERS = {"attention": _export_attention, "swin": _export_swin, "bias": _export_bias,
-             "crossformer": _export_crossformer}
+             "crossformer": _export_crossformer, "twins": _export_twins, "navit": _export_navit}
 
 
 def _cmd_export(args: argparse.Namespace) -> int:
     if args.lens != "bias" and not args.image:
         raise UserFacingError(f"export {args.lens} needs --image")
+    if args.lens != "navit":  # only NaViT packs several images
+        if args.image and len(args.image) > 1:
+            raise UserFacingError(f"export {args.lens} takes one --image")
+        args.image = args.image[0] if args.image else None
     return EXPORTERS[args.lens](args)
 
 
@@ -242,7 +280,7 @@ def build_parser() -> argparse.ArgumentParser:
     export.add_argument("lens", choices=sorted(EXPORTERS))
     export.add_argument("--model", required=True, help="a key from `python -m explorer models`")
     export.add_argument("--weights", help="a .safetensors/.pth file (default: checkpoints/, hub cache, demo)")
-    export.add_argument("--image", help="input image (attention, swin; bias needs none)")
+    export.add_argument("--image", nargs="+", help="input image (bias needs none; navit packs several)")
     export.add_argument("--out", required=True, help="output .npz")
     export.add_argument("--geometry", choices=("model", "native"), default="model")
     export.add_argument("--figures", help="folder for .png and .html figures")
@@ -250,6 +288,9 @@ def build_parser() -> argparse.ArgumentParser:
     export.add_argument("--head", type=int, default=-1, help="head for the figures (-1 = mean)")
     export.add_argument("--query", type=int, default=0, help="query token (0 = CLS)")
     export.add_argument("--fusion", choices=("mean", "max", "min"), default="mean")
+    export.add_argument("--tokens", type=int, default=64, help="navit: about this many patches per image")
+    export.add_argument("--token-dropout", type=float, default=0.0, help="navit: token dropout rate")
+    export.add_argument("--seed", type=int, default=0, help="navit: token dropout seed")
     export.add_argument("--allow-download", action="store_true", help="fetch missing weights from the hub")
     export.set_defaults(fn=_cmd_export)
 

@@ -387,6 +387,48 @@ def test_crossformer_tab_groups_and_click_on_the_bundled_model(browser):
     page.get_by_role("tab", name="Attention").click()
 
 
+def test_twins_tab_windows_key_grid_and_click_on_the_bundled_model(browser):
+    b, page = browser, browser.page
+    before = open_tab(b, "Twins local/global", "#tw-layout-plot")
+    # Offline the default is the bundled demo Twins-SVT: 16x16 tokens of 4 px, 4x4 windows, sr 4
+    expect(page.locator("#tw-model input[role=combobox]")).to_have_value(re.compile("^Demo Twins"))
+    expect(page.locator("#tw-info")).to_contain_text("16×16 tokens")
+    expect(b.title("#tw-layout-plot")).to_contain_text("LSA: 16 windows of 4×4 tokens")
+    expect(b.title("#tw-layout-plot")).to_contain_text("GSA: 4×4 keys")
+    expect(b.title("#tw-gsa-plot")).to_contain_text("over 4×4 sub-sampled keys")
+    expect(page.locator("#tw-shapes")).to_contain_text("pos_block.0")
+    for plot in ("#tw-layout-plot", "#tw-lsa-plot", "#tw-gsa-plot", "#tw-peg-bars", "#tw-peg-map"):
+        expect(page.locator(f"{plot} .colorbar").first).to_be_attached()
+        expect(page.locator(f"{plot} .xtitle").first).not_to_be_empty()
+    assert forward_count() == before + 1, "opening the Twins tab should run the model once"
+
+    box = picker_geometry(b, "#tw-picker")
+    page.mouse.click(box["left"] + box["width"] * 0.97, box["top"] + box["height"] * 0.03)
+    expect_update(b, b.title("#tw-lsa-plot"), "token (0,15) in window 3")
+    expect(b.title("#tw-gsa-plot")).to_contain_text("token (0,15)")
+    assert forward_count() == before + 1, "a click re-ran the model"
+    save_screenshot(b, "twins.png")
+    page.get_by_role("tab", name="Attention").click()
+
+
+def test_navit_tab_packs_the_examples_and_shows_packed_equals_alone(browser):
+    b, page = browser, browser.page
+    open_tab(b, "NaViT patch-n'-pack", "#nv-packing-plot")
+    expect(page.locator("#nv-equivalence")).to_contain_text("Packed = separate")
+    expect(page.locator("#nv-equivalence")).to_contain_text("6 images")
+    expect(b.title("#nv-packing-plot")).to_contain_text("Packing: 6 images")
+    expect(b.title("#nv-mask-plot")).to_contain_text("block-diagonal attention mask")
+    expect(page.locator("#nv-table")).to_contain_text("ring_1x3")
+    # token dropout: half the patches of each image go, and packing still changes nothing
+    number = page.locator("#nv-dropout input[type=number]")
+    number.fill("0.5")
+    number.press("Enter")
+    expect_update(b, b.title("#nv-patches-plot"), "p = 0.50")
+    expect(page.locator("#nv-equivalence")).to_contain_text("Packed = separate")
+    save_screenshot(b, "navit.png")
+    page.get_by_role("tab", name="Attention").click()
+
+
 def test_language_switch_to_chinese(browser):
     b, page = browser, browser.page
     wait_until_analysed(b)

@@ -91,6 +91,10 @@ HUB_ENTRIES: tuple[ModelEntry, ...] = (
          img_size=224, **_DYN),
     _hub("swin_tiny_patch4_window7_224.ms_in1k", "Swin-T (window 7, IN-1k)", "Swin-T（窗口 7，IN-1k）",
          family="swin", **_ANY_SIZE["swin"]),
+    _hub("twins_svt_small.in1k", "Twins-SVT-S (LSA + GSA, IN-1k)", "Twins-SVT-S（LSA + GSA，IN-1k）",
+         family="twins"),
+    _hub("twins_pcpvt_small.in1k", "Twins-PCPVT-S (GSA only, IN-1k)", "Twins-PCPVT-S（仅 GSA，IN-1k）",
+         family="twins"),
 )
 
 
@@ -139,7 +143,7 @@ def demo_entries(checkpoint_dir: Path = CHECKPOINT_DIR) -> tuple[ModelEntry, ...
         if (checkpoint_dir / entry.card["weights_file"]).is_file():
             entries.append(entry)
     # the supervised model leads its family's list (it is the tab's default), DINO follows
-    order = ("vit", "swin", "crossformer", "twins", "dino")
+    order = ("vit", "swin", "crossformer", "twins", "navit", "dino")
     return tuple(sorted(entries, key=lambda e: order.index(e.card["family"]) if e.card["family"] in order
                         else len(order)))
 

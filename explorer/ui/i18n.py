@@ -321,6 +321,158 @@ STRINGS: dict[str, tuple[str, str]] = {
         "$q k^\\top/\\sqrt{d} + B + M$，其中 $B$ 是动态位置偏置（以偏移 $(\\Delta h, \\Delta w)$ 为输入的"
         "多层感知机），$M$ 在补零的 key 上为 $-10^6$。**跨尺度嵌入**用同一步长、多种卷积核的卷积生成每个 "
         "token，并按从小到大的顺序拼接它们的通道。"),
+    # Twins lens
+    "tab_twins": ("Twins local/global", "Twins 局部/全局注意力"),
+    "tw_picker": ("Click a token: its window (LSA) and its view of the key grid (GSA)",
+                  "点击一个 token：查看它所在的窗口（LSA）和它对子采样 key 网格的注意力（GSA）"),
+    "tw_kind_lsa": ("LSA (local window)", "LSA（局部窗口）"),
+    "tw_kind_gsa": ("GSA (global, sub-sampled keys)", "GSA（全局，子采样 key）"),
+    "tw_window_id": ("LSA window", "LSA 窗口"),
+    "hover_tw_layout": ("token (row %{customdata[0]}, col %{customdata[1]})<br>LSA window %{customdata[2]}"
+                        "<br>GSA key cell %{customdata[3]}",
+                        "token（第 %{customdata[0]} 行，第 %{customdata[1]} 列）<br>LSA 窗口 %{customdata[2]}"
+                        "<br>GSA key 单元 %{customdata[3]}"),
+    "fig_tw_layout": ("Stage {stage}: {h}×{w} tokens of {px}×{px} px", "第 {stage} 阶段：{h}×{w} 个 {px}×{px} 像素的 token"),
+    "tw_layout_lsa": ("LSA: {n} windows of {ws}×{ws} tokens ({px} px, solid)",
+                      "LSA：{n} 个 {ws}×{ws} token 的窗口（{px} 像素，实线）"),
+    "tw_layout_padded": ("zero-padded to {hp}×{wp}", "补零到 {hp}×{wp}"),
+    "tw_layout_gsa": ("GSA: {kh}×{kw} keys, each sr×sr = {sr}×{sr} tokens ({px} px, dashed)",
+                      "GSA：{kh}×{kw} 个 key，每个汇总 sr×sr = {sr}×{sr} 个 token（{px} 像素，虚线）"),
+    "tw_layout_gsa_full": ("GSA with sr = 1: all {n} tokens are keys", "GSA（sr = 1）：全部 {n} 个 token 都是 key"),
+    "fig_tw_lsa": ("Block {block} · LSA · token ({r},{c}) in window {window} ({ws}×{ws})<br>{head}",
+                   "块 {block} · LSA · token ({r},{c}) 位于窗口 {window}（{ws}×{ws}）<br>{head}"),
+    "fig_tw_gsa": ("Block {block} · GSA · token ({r},{c})<br>over {kh}×{kw} sub-sampled keys "
+                   "(each = {sr}×{sr} tokens, {cell} px) · {head}",
+                   "块 {block} · GSA · token ({r},{c})<br>对 {kh}×{kw} 个子采样 key 的注意力"
+                   "（每个 = {sr}×{sr} 个 token，{cell} 像素）· {head}"),
+    "hover_tw_key": ("key cell (row %{customdata[0]}, col %{customdata[1]}) = key #%{customdata[2]}"
+                     "<br>attention = %{z:.4f}",
+                     "key 单元（第 %{customdata[0]} 行，第 %{customdata[1]} 列）= 第 %{customdata[2]} 个 key"
+                     "<br>注意力 = %{z:.4f}"),
+    "fig_tw_peg": ("What the PEG adds, per stage<br>mean ‖DWConv(x)‖ / mean ‖x‖",
+                   "各阶段 PEG 的贡献<br>平均 ‖DWConv(x)‖ / 平均 ‖x‖"),
+    "tw_peg_ratio": ("‖PEG addition‖ / ‖tokens‖", "‖PEG 增量‖ / ‖token‖"),
+    "tw_peg_ratio_short": ("ratio", "比值"),
+    "hover_tw_peg": ("stage %{x}: %{customdata[0]}×%{customdata[1]} tokens<br>mean ‖DWConv(x)‖ = "
+                     "%{customdata[2]:.3f}<br>mean ‖x‖ = %{customdata[3]:.3f}<br>ratio = %{y:.3f}",
+                     "第 %{x} 阶段：%{customdata[0]}×%{customdata[1]} 个 token<br>平均 ‖DWConv(x)‖ = "
+                     "%{customdata[2]:.3f}<br>平均 ‖x‖ = %{customdata[3]:.3f}<br>比值 = %{y:.3f}"),
+    "fig_tw_peg_map": ("Stage {stage}: what the PEG adds to each token<br>(without it the tokens "
+                       "change by {rel:.0%} on average)",
+                       "第 {stage} 阶段：PEG 给每个 token 加上的量<br>（去掉它，token 平均改变 {rel:.0%}）"),
+    "tw_no_peg": ("Stage {stage} has no PEG", "第 {stage} 阶段没有 PEG"),
+    "tw_no_lsa": ("Stage {stage} of this model has no locally-grouped attention (PCPVT: GSA only)",
+                  "该模型第 {stage} 阶段没有局部分组注意力（PCPVT 只有 GSA）"),
+    "tw_no_gsa": ("This block has no GSA partner in stage {stage}", "第 {stage} 阶段中该块没有配对的 GSA 块"),
+    "tw_info_stage": ("**Stage {stage}:** {h}×{w} tokens of {px}×{px} px · Twins-{variant} · blocks: {blocks}",
+                      "**第 {stage} 阶段：** {h}×{w} 个 {px}×{px} 像素的 token · Twins-{variant} · 块：{blocks}"),
+    "tw_info_lsa": ("**Block {block} · LSA:** {n} windows of {ws}×{ws} tokens ({px} px); attention stays "
+                    "inside a window. Query ({r},{c}) is slot {slot} of window {window}.",
+                    "**块 {block} · LSA：** {n} 个 {ws}×{ws} token 的窗口（{px} 像素），注意力只在窗口内。"
+                    "查询 ({r},{c}) 是窗口 {window} 的第 {slot} 个位置。"),
+    "tw_info_gsa": ("**Block {block} · GSA:** keys and values come from a conv with kernel = stride = "
+                    "{sr} (then LayerNorm): {kh}×{kw} keys, so the attention is {n}×{m} instead of {n}×{n}.",
+                    "**块 {block} · GSA：** key 和 value 来自核大小 = 步长 = {sr} 的卷积（再经 LayerNorm）："
+                    "{kh}×{kw} 个 key，注意力矩阵为 {n}×{m} 而不是 {n}×{n}。"),
+    "tw_shapes_title": ("**Shape through the model** (this image; the PEG rows are bold)",
+                        "**张量形状在模型中的变化**（本图像；PEG 所在行加粗）"),
+    "tw_shapes_columns": ("| module | output shape | what it does |", "| 模块 | 输出形状 | 作用 |"),
+    "tw_shape_embed": ("patch embedding of stage {stage} (conv k = s, LayerNorm) → (tokens, channels)",
+                       "第 {stage} 阶段的 patch 嵌入（卷积 k = s，LayerNorm）→（token 数，通道数）"),
+    "tw_shape_lsa": ("block with LSA in {ws}×{ws} windows", "块：{ws}×{ws} 窗口内的 LSA"),
+    "tw_shape_gsa": ("block with GSA, keys sub-sampled by sr = {sr} → {kh}×{kw}",
+                     "块：GSA，key 按 sr = {sr} 子采样 → {kh}×{kw}"),
+    "tw_shape_peg": ("⬅ **PEG**: x + DWConv3×3(x), after the stage's first block; adds {rel:.0%} of ‖x‖",
+                     "⬅ **PEG**：x + DWConv3×3(x)，位于该阶段第一个块之后；增量为 ‖x‖ 的 {rel:.0%}"),
+    "tw_shape_norm": ("final LayerNorm (then the mean over tokens)", "最后的 LayerNorm（之后对 token 取平均）"),
+    "tw_shape_head": ("classifier", "分类头"),
+    "tw_help": (
+        "**Twins-SVT** (Chu et al., 2021) alternates two attentions. **LSA** (locally-grouped "
+        "self-attention, even blocks) attends inside $w_s\\times w_s$ windows, like Swin without "
+        "shifts (the map is zero-padded to whole windows). **GSA** (global sub-sampled attention, "
+        "odd blocks) lets every token attend to the whole image through a few keys: a conv with "
+        "kernel = stride = $sr$ summarises each $sr\\times sr$ square into one key/value. "
+        "**Twins-PCPVT** uses GSA in every block. Position comes from the **PEG** (a depthwise "
+        "$3\\times3$ conv added to the tokens after each stage's first block), not from a table, "
+        "so any input size works.",
+        "**Twins-SVT**（Chu 等，2021）交替使用两种注意力。**LSA**（局部分组自注意力，偶数块）在 "
+        "$w_s\\times w_s$ 窗口内计算注意力，类似不做移位的 Swin（特征图补零到整数个窗口）。"
+        "**GSA**（全局子采样注意力，奇数块）让每个 token 通过少量 key 关注整张图：核大小 = 步长 = "
+        "$sr$ 的卷积把每个 $sr\\times sr$ 方块汇总成一个 key/value。**Twins-PCPVT** 每个块都用 GSA。"
+        "位置信息来自 **PEG**（每个阶段第一个块之后加到 token 上的 $3\\times3$ 深度卷积），而不是位置"
+        "编码表，所以任意输入尺寸都可以。"),
+    # NaViT lens
+    "tab_navit": ("NaViT patch-n'-pack", "NaViT 打包（Patch n' Pack）"),
+    "nv_help": (
+        "**NaViT** (Dehghani et al., 2023) takes every image at its own aspect ratio and "
+        "resolution: the patches of several images are **packed** into one sequence, and a "
+        "**block-diagonal attention mask** lets a token attend only to tokens of its own image "
+        "(never to padding). Positions are factorised: pos_h[row] + pos_w[col]. **Token dropout** "
+        "keeps a random max(1, ⌊n·(1−p)⌋) of an image's n patches. Each image is pooled by its own "
+        "attention-pooling query. Because of the mask, packing changes nothing: the page checks "
+        "each image's packed logits against running it alone.",
+        "**NaViT**（Dehghani 等，2023）按每张图像自己的宽高比和分辨率处理：把多张图像的 patch "
+        "**打包**进同一个序列，并用**块对角注意力掩码**让每个 token 只关注同一图像的 token（绝不关注"
+        "补齐位置）。位置编码是分解的：pos_h[行] + pos_w[列]。**token 丢弃**随机保留一张图像 n 个 patch "
+        "中的 max(1, ⌊n·(1−p)⌋) 个。每张图像由自己的注意力池化查询汇总。由于有掩码，打包不会改变结果："
+        "页面会把每张图像打包后的 logits 与单独运行的结果进行比较。"),
+    "nv_examples": ("Example images (aspect ratios 1:3 … 3:1)", "示例图片（宽高比 1:3 … 3:1）"),
+    "nv_include_page": ("Also pack the page's current image", "同时打包页面当前的图片"),
+    "nv_uploads": ("Add your own images (several at once)", "添加你自己的图片（可多选）"),
+    "nv_tokens": ("Patches per image (about; aspect ratio kept)", "每张图像的 patch 数（约数，保持宽高比）"),
+    "nv_dropout": ("Token dropout rate p", "token 丢弃率 p"),
+    "nv_seed": ("Dropout seed", "丢弃随机种子"),
+    "nv_sequence": ("Sequence whose mask is shown", "显示掩码的序列"),
+    "nv_sequence_n": ("sequence {s}", "序列 {s}"),
+    "nv_page_image": ("page image", "页面图片"),
+    "nv_need_images": ("Pick at least one example or upload an image.", "请至少选择一张示例图片或上传一张图片。"),
+    "nv_too_many": ("At most {n} images at once.", "一次最多 {n} 张图片。"),
+    "nv_equal_ok": ("✅ **Packed = separate:** max |logit(packed) − logit(alone)| = {d:.1e} (≤ {tol:.0e}) "
+                    "over all images — the mask keeps the images apart.",
+                    "✅ **打包 = 单独运行：** 所有图像上 max |logit(打包) − logit(单独)| = {d:.1e}（≤ {tol:.0e}）"
+                    "—— 掩码把各图像隔开了。"),
+    "nv_equal_bad": ("⚠️ **Packed ≠ separate:** max |Δlogit| = {d:.1e} (> {tol:.0e}).",
+                     "⚠️ **打包 ≠ 单独运行：** max |Δlogit| = {d:.1e}（> {tol:.0e}）。"),
+    "nv_summary": ("{n} images → {s} sequence(s) of at most {L} tokens · {util:.0%} of the token slots hold "
+                   "image tokens (the rest is padding) · token dropout p = {drop:.2f}",
+                   "{n} 张图像 → {s} 个序列（每个最多 {L} 个 token）· {util:.0%} 的位置是图像 token（其余为补齐）"
+                   "· token 丢弃率 p = {drop:.2f}"),
+    "nv_table_columns": ("| image | size → model input | patches | kept | sequence · slot | top-1 (packed) | "
+                         "\|packed − alone\| |",
+                         "| 图像 | 尺寸 → 模型输入 | patch 网格 | 保留 | 序列 · 槽位 | top-1（打包） | "
+                         "\|打包 − 单独\| |"),
+    "nv_panel": ("{i} · {name}<br>{h}×{w} patches, {kept}/{n} kept", "{i} · {name}<br>{h}×{w} 个 patch，保留 {kept}/{n}"),
+    "nv_kept": ("kept", "保留"),
+    "nv_dropped": ("dropped", "丢弃"),
+    "hover_nv_patch": ("patch (row %{customdata[0]}, col %{customdata[1]}) · %{customdata[4]}<br>"
+                       "→ sequence %{customdata[2]}, position %{customdata[3]} (−1 = dropped)",
+                       "patch（第 %{customdata[0]} 行，第 %{customdata[1]} 列）· %{customdata[4]}<br>"
+                       "→ 序列 %{customdata[2]}，位置 %{customdata[3]}（−1 = 已丢弃）"),
+    "fig_nv_patches": ("{n} images, each cut into {p}×{p} px patches at its own aspect ratio<br>dropped "
+                       "patches dark (token dropout p = {drop:.2f})",
+                       "{n} 张图像，各自按原宽高比切成 {p}×{p} 像素的 patch<br>丢弃的 patch 为深色（token 丢弃率 p = {drop:.2f}）"),
+    "nv_padding": ("padding", "补齐"),
+    "nv_image": ("image", "图像"),
+    "hover_nv_token": ("sequence %{customdata[0]}, position %{customdata[1]}<br>image %{customdata[2]} "
+                       "(%{customdata[6]}), slot %{customdata[3]}<br>patch (row %{customdata[4]}, col "
+                       "%{customdata[5]})",
+                       "序列 %{customdata[0]}，位置 %{customdata[1]}<br>图像 %{customdata[2]}"
+                       "（%{customdata[6]}），槽位 %{customdata[3]}<br>patch（第 %{customdata[4]} 行，第 "
+                       "%{customdata[5]} 列）"),
+    "fig_nv_packing": ("Packing: {n} images greedily into {s} sequence(s)<br>(max {L} tokens, padded to "
+                       "{length}) · {util:.0%} used",
+                       "打包：{n} 张图像贪心地装入 {s} 个序列<br>（最多 {L} 个 token，补齐到 {length}）· 利用率 {util:.0%}"),
+    "nv_position": ("position in the sequence (token slot)", "序列中的位置（token 槽）"),
+    "nv_sequence_axis": ("sequence", "序列"),
+    "hover_nv_mask": ("query token %{y} (image %{customdata[0]})<br>key token %{x} (image %{customdata[1]})"
+                      "<br>may attend: %{customdata[2]}",
+                      "query token %{y}（图像 %{customdata[0]}）<br>key token %{x}（图像 %{customdata[1]}）"
+                      "<br>允许关注：%{customdata[2]}"),
+    "fig_nv_mask": ("Sequence {s}: block-diagonal attention mask ({L}×{L})<br>images {images}; {pad} padding "
+                    "tokens · coloured = may attend",
+                    "序列 {s}：块对角注意力掩码（{L}×{L}）<br>图像 {images}；{pad} 个补齐 token · 有颜色 = 允许关注"),
+    "nv_key": ("key token (attended to; −1 image = padding)", "key token（被关注的；图像 −1 = 补齐）"),
+    "nv_query": ("query token (attending)", "query token（发出关注的）"),
     # figures
     "mean_of_heads": ("mean of {n} heads", "{n} 个头的平均"),
     "head_n": ("head {n}", "头 {n}"),

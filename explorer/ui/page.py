@@ -10,7 +10,9 @@ from explorer.core.zoo import REPO_ROOT
 from explorer.lenses.attention import tab as attention_tab
 from explorer.lenses.bias import tab as bias_tab
 from explorer.lenses.crossformer import tab as crossformer_tab
+from explorer.lenses.navit import tab as navit_tab
 from explorer.lenses.swin import tab as swin_tab
+from explorer.lenses.twins import tab as twins_tab
 from explorer.ui.i18n import LANGUAGES, t
 from explorer.ui.widgets import (PageContext, Translations, example_paths, image_notes_markdown,
                                  read_upload, user_errors)
@@ -76,6 +78,8 @@ def build_demo() -> gr.Blocks:
                     swin_tab.build(ctx)
                     bias_tab.build(ctx)
                     crossformer_tab.build(ctx)
+                    twins_tab.build(ctx)
+                    navit_tab.build(ctx)
 
         def on_upload(path, lang_value):
             return load_upload(path, lang=lang_value)
