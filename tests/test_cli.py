@@ -105,3 +105,36 @@ def test_export_crossformer_groups(tmp_path, monkeypatch):
     assert "SDA" in " ".join(map(str, kinds)) and "LDA" in " ".join(map(str, kinds))
     group_map = data["stage2_block1_group_map"]  # 14x14 tokens, G = 7: LDA interval 2
     assert group_map[0, 0] == group_map[0, 2] == group_map[2, 0] != group_map[0, 1]
+
+
+def test_export_twins_svt_small_windows_and_key_grids(tmp_path, monkeypatch, capsys):
+    offline_official_architecture(monkeypatch)
+    out = tmp_path / "twins.npz"
+    assert main(["export", "twins", "--model", "twins_svt_small.in1k", "--image",
+                 str(REPO_ROOT / "assets" / "examples" / "coffee.jpg"), "--out", str(out)]) == 0
+    assert "PEG addition / token norm per stage" in capsys.readouterr().out
+    data = np.load(out)
+    assert data["stage_grids"].tolist() == [[56, 56], [28, 28], [14, 14], [7, 7]]
+    # stage 0: 8x8 windows of 7x7 (LSA), then GSA over 56/8 = 7x7 sub-sampled keys
+    assert data["stage0_block0_probs"].shape == (64, 2, 49, 49)
+    assert data["stage0_block1_probs"].shape == (2, 56 * 56, 49)
+    assert list(map(str, data["block_kinds"][:4])) == ["LSA", "GSA", "LSA", "GSA"]
+    np.testing.assert_allclose(data["stage2_block3_probs"].sum(-1), 1, atol=1e-4)
+    assert data["peg_relative"].shape == (4,)
+
+
+def test_export_navit_packs_several_images(tmp_path, monkeypatch, capsys):
+    monkeypatch.setenv("HF_HUB_OFFLINE", "1")
+    images = [str(p) for p in sorted((REPO_ROOT / "assets" / "navit").glob("*.png"))[:4]]
+    out = tmp_path / "navit.npz"
+    assert main(["export", "navit", "--model", "demo_navit", "--image", *images, "--token-dropout", "0.25",
+                 "--out", str(out)]) == 0
+    assert "packed vs each image alone" in capsys.readouterr().out
+    data = np.load(out)
+    assert data["logits"].shape == (4, 8) and np.abs(data["logits"] - data["logits_alone"]).max() <= 1e-5
+    ids, owner, mask = data["image_ids"], data["token_image"], data["mask"]
+    assert mask.shape == (ids.shape[0], ids.shape[1], ids.shape[1]) and mask.dtype == bool
+    for i, (rows, cols) in enumerate(data["grids"]):
+        assert (owner == i).sum() == len(data[f"image{i}_kept"]) == max(1, int(rows * cols * 0.75))
+    # one --image only for the other lenses
+    assert main(["export", "twins", "--model", "demo_twins", "--image", *images[:2], "--out", str(out)]) == 2
