@@ -328,6 +328,7 @@ STRINGS: dict[str, tuple[str, str]] = {
     "tw_kind_lsa": ("LSA (local window)", "LSA（局部窗口）"),
     "tw_kind_gsa": ("GSA (global, sub-sampled keys)", "GSA（全局，子采样 key）"),
     "tw_window_id": ("LSA window", "LSA 窗口"),
+    "tw_key_id": ("GSA key cell", "GSA key 单元"),
     "hover_tw_layout": ("token (row %{customdata[0]}, col %{customdata[1]})<br>LSA window %{customdata[2]}"
                         "<br>GSA key cell %{customdata[3]}",
                         "token（第 %{customdata[0]} 行，第 %{customdata[1]} 列）<br>LSA 窗口 %{customdata[2]}"
@@ -442,6 +443,7 @@ STRINGS: dict[str, tuple[str, str]] = {
                          "| 图像 | 尺寸 → 模型输入 | patch 网格 | 保留 | 序列 · 槽位 | top-1（打包） | "
                          "\|打包 − 单独\| |"),
     "nv_panel": ("{i} · {name}<br>{h}×{w} patches, {kept}/{n} kept", "{i} · {name}<br>{h}×{w} 个 patch，保留 {kept}/{n}"),
+    "nv_patch": ("patch", "patch"),
     "nv_kept": ("kept", "保留"),
     "nv_dropped": ("dropped", "丢弃"),
     "hover_nv_patch": ("patch (row %{customdata[0]}, col %{customdata[1]}) · %{customdata[4]}<br>"

@@ -55,16 +55,14 @@ def patches_figure(a: NaViTAnalysis, lang: str = "en") -> go.Figure:
         rr, cc = np.meshgrid(np.arange(im.grid[0]), np.arange(im.grid[1]), indexing="ij")
         custom = np.stack([rr, cc, np.full(im.grid, im.sequence), place,
                            np.where(kept, t("nv_kept", lang), t("nv_dropped", lang))], axis=-1)
+        # one layer: kept patches clear, dropped ones darkened; every patch hovers
         fig.add_trace(go.Heatmap(
-            z=np.where(kept, np.nan, 1.0), x=(np.arange(im.grid[1]) + 0.5) * p, y=(np.arange(im.grid[0]) + 0.5) * p,
-            customdata=custom, colorscale=[[0, "rgba(40,40,40,0.75)"], [1, "rgba(40,40,40,0.75)"]],
-            showscale=False, hoverongaps=False, xgap=1, ygap=1,
-            hovertemplate=t("hover_nv_patch", lang) + "<extra></extra>"), row=r + 1, col=c + 1)
-        # an invisible layer so kept patches hover too
-        fig.add_trace(go.Heatmap(
-            z=np.where(kept, 0.0, np.nan), x=(np.arange(im.grid[1]) + 0.5) * p,
-            y=(np.arange(im.grid[0]) + 0.5) * p, customdata=custom,
-            colorscale=[[0, "rgba(0,0,0,0)"], [1, "rgba(0,0,0,0)"]], showscale=False, hoverongaps=False,
+            z=np.where(kept, 0.0, 1.0), x=(np.arange(im.grid[1]) + 0.5) * p, y=(np.arange(im.grid[0]) + 0.5) * p,
+            customdata=custom, zmin=0, zmax=1, xgap=1, ygap=1,
+            colorscale=[[0, "rgba(255,255,255,0)"], [0.5, "rgba(255,255,255,0)"],
+                        [0.5, "rgba(40,40,40,0.75)"], [1, "rgba(40,40,40,0.75)"]],
+            showscale=i == 0, colorbar=dict(**colorbar(t("nv_patch", lang)), tickvals=[0.25, 0.75],
+                                            ticktext=[t("nv_kept", lang), t("nv_dropped", lang)]),
             hovertemplate=t("hover_nv_patch", lang) + "<extra></extra>"), row=r + 1, col=c + 1)
         axis = "" if i == 0 else str(i + 1)
         fig.add_layout_image(dict(source=image_data_uri(im.pixels), xref=f"x{axis}", yref=f"y{axis}", x=0, y=0,

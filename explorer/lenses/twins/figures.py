@@ -61,10 +61,13 @@ def layout_figure(a: TwinsAnalysis, image: np.ndarray, stage: int, pair: tuple[T
     else:
         key = rows * w + cols  # sr = 1: every token is its own key
     custom = np.stack([rows, cols, window, key], axis=-1)
+    # tiles coloured by LSA window; a model without LSA (PCPVT) by GSA key cell instead
+    tiles, n_tiles, tile_name = ((window, n_windows, "tw_window_id") if lsa is not None
+                                 else (key, int(key.max()) + 1, "tw_key_id"))
     fig = go.Figure(go.Heatmap(
-        z=window, x=(np.arange(w) + 0.5) * px, y=(np.arange(h) + 0.5) * px, customdata=custom,
-        colorscale=discrete_scale(n_windows), zmin=-0.5, zmax=n_windows - 0.5, opacity=0.35,
-        colorbar=colorbar(t("tw_window_id", lang)), showscale=lsa is not None,
+        z=tiles, x=(np.arange(w) + 0.5) * px, y=(np.arange(h) + 0.5) * px, customdata=custom,
+        colorscale=discrete_scale(n_tiles), zmin=-0.5, zmax=n_tiles - 0.5, opacity=0.35,
+        colorbar=colorbar(t(tile_name, lang)),
         hovertemplate=t("hover_tw_layout", lang) + "<extra></extra>"))
     height_px, width_px = image.shape[:2]
     fig.add_layout_image(dict(source=image_data_uri(image), xref="x", yref="y", x=0, y=0,
