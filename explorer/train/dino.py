@@ -129,12 +129,16 @@ class MultiCropConfig:
     # any rotation, so orientation carries no class; it stops "where is the object" from being a
     # cue the teacher's views share
     rotate90: bool = False
+    # not in the paper either: turn each view by any angle. A shape's own angle is random, yet
+    # shared by two views of one image, so without this it is a cue the teacher can cluster on
+    rotate_any: bool = False
 
 
 def random_resized_crop(x: torch.Tensor, size: int, scale: tuple[float, float], g: torch.Generator,
-                        ratio: tuple[float, float] = (3 / 4, 4 / 3), rotate90: bool = False) -> torch.Tensor:
-    """Per-sample RandomResizedCrop + horizontal flip (+ a random multiple of 90 degrees) via one
-    ``grid_sample``."""
+                        ratio: tuple[float, float] = (3 / 4, 4 / 3), rotate90: bool = False,
+                        rotate_any: bool = False) -> torch.Tensor:
+    """Per-sample RandomResizedCrop + horizontal flip (+ a random turn: a multiple of 90 degrees,
+    or any angle) via one ``grid_sample``."""
     b = x.shape[0]
     area = torch.empty(b).uniform_(*scale, generator=g)
     log_r = torch.empty(b).uniform_(math.log(ratio[0]), math.log(ratio[1]), generator=g)
@@ -145,9 +149,13 @@ def random_resized_crop(x: torch.Tensor, size: int, scale: tuple[float, float], 
     flip = torch.where(torch.rand(b, generator=g) < 0.5, -1.0, 1.0)
     theta = torch.zeros(b, 2, 3)
     theta[:, 0, 0], theta[:, 0, 2], theta[:, 1, 1], theta[:, 1, 2] = w * flip, cx, h, cy
-    if rotate90:  # output -> input coordinates: scale . rotation(k * 90 deg) . flip
-        k = torch.randint(0, 4, (b,), generator=g).float() * (math.pi / 2)
-        cos, sin = k.cos().round(), k.sin().round()
+    if rotate90 or rotate_any:  # output -> input coordinates: scale . rotation . flip
+        if rotate_any:
+            angle = torch.rand(b, generator=g) * (2 * math.pi)
+            cos, sin = angle.cos(), angle.sin()
+        else:
+            angle = torch.randint(0, 4, (b,), generator=g).float() * (math.pi / 2)
+            cos, sin = angle.cos().round(), angle.sin().round()
         rot = torch.stack([torch.stack([cos, -sin], -1), torch.stack([sin, cos], -1)], -2)  # (b, 2, 2)
         theta[:, :, :2] = torch.diag_embed(torch.stack([w, h], -1)) @ rot @ torch.diag_embed(
             torch.stack([flip, torch.ones_like(flip)], -1))
@@ -215,7 +223,7 @@ def multi_crop(images: np.ndarray, cfg: MultiCropConfig, g: torch.Generator,
     m, s = torch.tensor(mean).view(1, 3, 1, 1), torch.tensor(std).view(1, 3, 1, 1)
 
     def view(size, scale, blur_p, solarize_p):
-        y = random_resized_crop(x, size, scale, g, rotate90=cfg.rotate90)
+        y = random_resized_crop(x, size, scale, g, rotate90=cfg.rotate90, rotate_any=cfg.rotate_any)
         y = random_grayscale(colour_jitter(y, cfg, g), g, cfg.grayscale)
         y = gaussian_blur(y, cfg.blur_sigma, g, blur_p)
         if solarize_p:
