@@ -127,6 +127,22 @@ def test_rotate90_crops_are_the_eight_symmetries_of_the_square():
     assert seen == symmetries  # 64 draws hit all 8, and nothing else (no interpolation, no padding)
 
 
+def test_rotate_any_turns_each_view_by_its_own_angle():
+    from explorer.train.dino import random_resized_crop
+
+    # a centred disk is the same at any angle; a bar is not
+    yy, xx = torch.meshgrid(torch.arange(32.0) + 0.5, torch.arange(32.0) + 0.5, indexing="ij")
+    disk = (((yy - 16) ** 2 + (xx - 16) ** 2) < 100).float()
+    bar = ((yy - 16).abs() < 3).float()
+    g = torch.Generator().manual_seed(0)
+    turned = random_resized_crop(disk.expand(16, 1, 32, 32), 32, (1.0, 1.0), g, ratio=(1, 1), rotate_any=True)
+    assert (turned - disk).abs().mean() < 0.02
+    bars = random_resized_crop(bar.expand(16, 1, 32, 32), 32, (1.0, 1.0), g, ratio=(1, 1), rotate_any=True)
+    # the bar's direction differs between views: its row profile is no longer one band
+    spread = [(v[0].sum(1) > 0.5).sum().item() for v in bars]
+    assert len(set(spread)) > 3 and max(spread) > 12
+
+
 def test_multi_crop_views():
     d = data.generate(4, seed=0)
     crops = multi_crop(d.images, MultiCropConfig(n_local=3), torch.Generator().manual_seed(0))
