@@ -12,8 +12,8 @@ import torch
 from explorer.train import data, metrics
 from explorer.train.dino import DINOHead, DINOLoss, MultiCropConfig, multi_crop
 from explorer.train.loop import ArraySampler, cosine_schedule, evaluate_top1, to_tensor
-from explorer.train.recipes import (HELDOUT_SEED_OFFSET, MEAN, RECIPES, STD, load_demo, missed_targets,
-                                    train_family)
+from explorer.train.recipes import (BANK_SEED_OFFSET, HELDOUT_SEED_OFFSET, MEAN, RECIPES, STD, load_demo,
+                                    missed_targets, train_family)
 
 CHECKPOINTS = Path(__file__).resolve().parents[1] / "checkpoints"
 TEST_SEED = 7 + HELDOUT_SEED_OFFSET  # neither the training seed (0) nor the cards' held-out seed
@@ -185,7 +185,7 @@ def heldout():
 
 
 SUPERVISED = ("vit", "swin", "twins", "crossformer")  # one image size: 64 x 64
-BUNDLED = (*SUPERVISED, "navit")  # DINO: recipe below target, not bundled (see README)
+BUNDLED = (*SUPERVISED, "navit", "dino")
 
 
 def test_missed_targets_names_each_miss():
@@ -206,7 +206,8 @@ def test_committed_cards_and_sizes():
         assert (CHECKPOINTS / card["weights_file"]).stat().st_size <= 5 * 1024 * 1024
         assert card["family"] == family and card["class_names"] == list(data.CLASS_NAMES)
         assert card["data"]["generator"] == "explorer.train.data"
-        assert card["train"]["wall_time_s"] <= 15 * 60, "over the 15 minute budget"
+        budget_min = 30 if family == "dino" else 15
+        assert card["train"]["wall_time_s"] <= budget_min * 60, f"over the {budget_min} minute budget"
         assert missed_targets(card) == []
     total = sum(p.stat().st_size for p in CHECKPOINTS.glob("demo_*.safetensors"))
     assert total <= 30 * 1024 * 1024
@@ -265,3 +266,36 @@ def test_committed_navit_is_accurate_at_every_aspect_ratio_and_packs_exactly():
         alone = torch.cat([model([x]) for x in images])
     assert (packed - alone).abs().max() <= 1e-5
     assert torch.equal(packed.argmax(1), alone.argmax(1))
+
+
+def test_committed_dino_knn_reproduces_its_card_and_beats_random_init():
+    """Frozen CLS features of the committed DINO teacher: the card's k-NN top-1 (k = 20,
+    T = 0.07) on the card's own bank and queries, >= 80% and >= 25 points over random init."""
+    model, card = _committed("dino")
+    m = card["metrics"]
+    assert m["knn_top1"] >= 0.80 and m["knn_top1"] >= m["knn_top1_random_init"] + 0.25, m
+    bank = _card_data(card, m["knn_bank_images"], card["data"]["seed"] + BANK_SEED_OFFSET)
+    queries = _card_data(card, m["heldout_images"], card["data"]["heldout_seed"])
+    fb = metrics.features(model, bank.images, mean=card["mean"], std=card["std"])
+    fq = metrics.features(model, queries.images, mean=card["mean"], std=card["std"])
+    assert metrics.knn_accuracy(fb, bank.labels, fq, queries.labels) == pytest.approx(m["knn_top1"], abs=1e-3)
+
+
+def test_committed_dino_finds_the_object_in_its_middle_blocks():
+    """Trained without labels, the DINO ViT's rollout lands on the object above its area and
+    its middle blocks' CLS attention clearly so. Its LAST block does not (it attends to the
+    flat background; README and recipe say so): that is measured here, not hidden."""
+    from explorer.core.capture import capture_attention
+
+    model, card = _committed("dino")
+    test = _card_data(card, 200, TEST_SEED)
+    shares = metrics.attention_in_object(model, test.images, test.masks, mean=MEAN, std=STD)
+    area = shares["object_area_share"]
+    assert shares["rollout_in_object"] > 1.2 * area, shares
+    assert shares["cls_attention_in_object"] < area, "the last block now looks at the object: update the README"
+    cap = capture_attention(model, to_tensor(test.images, MEAN, STD))
+    frac = metrics.patch_object_fraction(test.masks, cap.grid)
+    for block in (1, 2):
+        cls = cap.attentions[block][:, :, 0, 1:].mean(1).numpy()  # mean of heads
+        cls /= cls.sum(1, keepdims=True)
+        assert (cls * frac).sum(1).mean() > 2 * area, block
