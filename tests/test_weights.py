@@ -198,7 +198,10 @@ class TestLRUCache:
 
 @pytest.mark.parametrize("key, demo", [("swin_tiny_patch4_window7_224.ms_in1k", "demo_swin"),
                                        ("crossformer_tiny", "demo_crossformer"),
-                                       ("vit_small_patch16_224.augreg_in21k_ft_in1k", "demo_vit")])
+                                       ("twins_svt_small.in1k", "demo_twins"),
+                                       ("twins_pcpvt_small.in1k", "demo_twins"),
+                                       ("vit_small_patch16_224.augreg_in21k_ft_in1k", "demo_vit"),
+                                       ("vit_small_patch16_224.dino", "demo_dino")])
 def test_offline_official_model_is_shown_through_its_bundled_demo(key, demo):
     """No weights on disk and no hub: the page shows the trained demo of that family, and the
     banner still says which file to put where."""
