@@ -180,3 +180,56 @@ def stage_block_head(tr: Translations, prefix: str):
     with gr.Row():
         return tuple(tr.add(gr.Dropdown([], label=t(key, "en"), elem_id=f"{prefix}-{key}"), key)
                      for key in ("stage", "block", "head"))
+
+
+HEAD_MEAN = -1  # head dropdown value meaning "mean of heads"
+
+
+@dataclass
+class StagePick:
+    """What the user has chosen in a lens with stage/block/head pickers and a clickable token
+    map (CrossFormer, Twins); ``None`` leaves the choice to the lens's own ``clamp``."""
+
+    stage: int | None = None
+    block: int | None = None
+    head: int | None = None  # None: mean of heads
+    query: tuple[int, int] | None = None  # token (row, col) on the stage's map
+
+
+@dataclass
+class StageControls:
+    """The inputs of such a lens, in the order of its event ``controls`` list."""
+
+    image: LoadedImage | None
+    model_key: str
+    geometry: str
+    allow_download: bool
+    stage: int | None
+    block: int | None
+    head: int | None
+    view: dict  # the last rendered pick (gr.State)
+    lang: str
+
+    def require_image(self) -> LoadedImage:
+        if self.image is None:
+            raise UserFacingError(t("need_image", "en"), t("need_image", "zh"))
+        return self.image
+
+    def picked(self, **changes) -> dict:
+        """The pickers' values as ``StagePick`` fields (query from the last render), with
+        ``changes`` applied."""
+        query = self.view.get("query") if self.view else None
+        fields = dict(stage=None if self.stage is None else int(self.stage),
+                      block=None if self.block is None else int(self.block),
+                      head=None if self.head in (None, HEAD_MEAN) else int(self.head),
+                      query=tuple(query) if query else None)
+        return {**fields, **changes}
+
+    def query_on_stage(self, grids: list[tuple[int, int]], new: int) -> tuple[int, int] | None:
+        """The last query carried to stage ``new``'s map in image coordinates (maps differ in size)."""
+        if not (self.view and self.view.get("query")):
+            return None
+        old = min(int(self.view.get("stage") or 0), len(grids) - 1)
+        (r, c), (h0, w0), (h1, w1) = self.view["query"], grids[old], grids[new]
+        return int(r * h1 / h0), int(c * w1 / w0)
+

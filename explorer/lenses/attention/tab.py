@@ -20,11 +20,11 @@ from explorer.lenses.attention import figures
 from explorer.lenses.attention.compute import HEAD_FUSIONS, AttentionAnalysis, analyze
 from explorer.lenses.plotting import SEQUENTIAL_SCALES, clicked_patch, patch_picker_image
 from explorer.ui.i18n import t
-from explorer.ui.widgets import (Lens, PageContext, banner_markdown, model_controls, user_errors,
+from explorer.ui.widgets import (HEAD_MEAN, Lens, PageContext, banner_markdown, model_controls, user_errors,
                                  with_progress)
 
 FAMILIES = ("vit",)
-MEAN = -1  # head dropdown value meaning "mean of heads"
+MEAN = HEAD_MEAN  # head dropdown value meaning "mean of heads"
 PICKER_SIDE = 448
 
 def analysis_for(image: LoadedImage, model_key: str, geometry: str,

@@ -9,7 +9,6 @@ from dataclasses import dataclass
 
 import gradio as gr
 
-from explorer.core.errors import UserFacingError
 from explorer.core.images import LoadedImage
 from explorer.core.results import cached_analysis
 from explorer.core.weights import LoadedModel
@@ -18,11 +17,12 @@ from explorer.lenses.plotting import clicked_patch, patch_picker_image
 from explorer.lenses.twins import figures
 from explorer.lenses.twins.compute import TwinsAnalysis, TwinsBlock, TwinsImageAnalysis, analyze_image
 from explorer.ui.i18n import t
-from explorer.ui.widgets import (Lens, PageContext, banner_markdown, model_controls, picker_column,
-                                 stage_block_head, user_errors, with_progress)
+from explorer.ui.widgets import (HEAD_MEAN, Lens, PageContext, StageControls, StagePick, banner_markdown,
+                                 model_controls, picker_column, stage_block_head, user_errors,
+                                 with_progress)
 
 FAMILIES = ("twins",)
-MEAN = -1
+MEAN = HEAD_MEAN
 PICKER_SIDE = 448
 LATEX = [{"left": "$", "right": "$", "display": False}]
 
@@ -45,11 +45,8 @@ def block_pair(a: TwinsAnalysis, stage: int, block: int) -> tuple[TwinsBlock | N
 
 
 @dataclass
-class TwinsView:
-    stage: int | None = None
-    block: int | None = None
-    head: int | None = None  # None: mean of heads
-    query: tuple[int, int] | None = None  # token (row, col) on the stage's map
+class TwinsView(StagePick):
+    """Stage (None: 0), block (None: 0), head (None: mean of heads), query token."""
 
     def clamp(self, result: TwinsImageAnalysis) -> "TwinsView":
         a = result.twins
@@ -146,32 +143,12 @@ def render(loaded: LoadedModel, result: TwinsImageAnalysis, view: TwinsView, lan
     )
 
 
-@dataclass
-class Controls:
-    image: LoadedImage | None
-    model_key: str
-    geometry: str
-    allow_download: bool
-    stage: int | None
-    block: int | None
-    head: int | None
-    view: dict
-    lang: str
-
+class Controls(StageControls):
     def analysis(self) -> tuple[LoadedModel, TwinsImageAnalysis]:
-        if self.image is None:
-            raise UserFacingError(t("need_image", "en"), t("need_image", "zh"))
-        return analysis_for(self.image, self.model_key, self.geometry or "model", self.allow_download)
+        return analysis_for(self.require_image(), self.model_key, self.geometry or "model", self.allow_download)
 
     def chosen(self, **changes) -> TwinsView:
-        head = None if self.head in (None, MEAN) else int(self.head)
-        query = self.view.get("query") if self.view else None
-        view = TwinsView(None if self.stage is None else int(self.stage),
-                         None if self.block is None else int(self.block), head,
-                         tuple(query) if query else None)
-        for name, value in changes.items():
-            setattr(view, name, value)
-        return view
+        return TwinsView(**self.picked(**changes))
 
 
 @user_errors
@@ -185,13 +162,9 @@ def change_stage(c: Controls) -> tuple:
     """A new stage has its own map size: carry the query over in image coordinates."""
     loaded, result = c.analysis()
     grids = result.twins.stage_grids
-    old = min(int((c.view or {}).get("stage") or 0), len(grids) - 1)
     new = min(int(c.stage or 0), len(grids) - 1)
-    query = None
-    if c.view and c.view.get("query"):
-        (r, col), (h0, w0), (h1, w1) = c.view["query"], grids[old], grids[new]
-        query = (int(r * h1 / h0), int(col * w1 / w0))
-    return render(loaded, result, c.chosen(stage=new, block=0, query=query).clamp(result), c.lang)
+    view = c.chosen(stage=new, block=0, query=c.query_on_stage(grids, new))
+    return render(loaded, result, view.clamp(result), c.lang)
 
 
 @user_errors
