@@ -60,6 +60,22 @@ def paired_medians(first, second, repeats: int = REPEATS) -> tuple[float, float]
     return statistics.median(a), statistics.median(b)
 
 
+
+def report_lens(name: str, loaded, x: torch.Tensor, lens: str, analyse, redraw) -> None:
+    """Print one lens's bare forward vs full analysis (timed alternately) and the time of a
+    control change (``redraw``, from the cache) with the model runs it caused."""
+    def bare():
+        with torch.inference_mode():
+            loaded.model(x)
+
+    t_bare, t_analysis = paired_medians(bare, analyse)
+    before = forward_count()
+    t_redraw = median_seconds(redraw)
+    print(f"{name} [{loaded.source} weights] input {tuple(x.shape)}")
+    print(f"  bare forward             {t_bare * 1e3:8.1f} ms")
+    print(f"  full {lens + ' analysis':19s} {t_analysis * 1e3:8.1f} ms   ratio {t_analysis / t_bare:.2f}x (target <= 1.5x)")
+    print(f"  control change (redraw)  {t_redraw * 1e3:8.1f} ms   model re-runs: {forward_count() - before}\n")
+
 def architectures_without_stand_ins() -> None:
     """Measure the hub architectures themselves even without their weights (speed does not depend
     on them): offline, the app would show the bundled demo of the family in their place."""

@@ -19,14 +19,13 @@ sys.path.insert(0, str(Path(__file__).resolve().parents[1]))
 
 import torch  # noqa: E402
 
-from explorer.core.capture import forward_count  # noqa: E402
 from explorer.core.images import load_image  # noqa: E402
 from explorer.core.preprocess import preprocess  # noqa: E402
 from explorer.core.weights import get_model  # noqa: E402
 from explorer.core.zoo import REPO_ROOT  # noqa: E402
 from explorer.lenses.swin.compute import analyze_image  # noqa: E402
 from explorer.lenses.swin.tab import SwinView, analysis_for, render  # noqa: E402
-from benchmarks.attention_lens import architectures_without_stand_ins, median_seconds, paired_medians  # noqa: E402
+from benchmarks.attention_lens import architectures_without_stand_ins, paired_medians, report_lens  # noqa: E402
 from explorer.models.crossformer import crossformer_tiny, dpb_to_rpb  # noqa: E402
 
 REPEATS = 5
@@ -35,19 +34,9 @@ REPEATS = 5
 def bench_swin(image, key: str, name: str) -> None:
     loaded = get_model(key, allow_download=False)
     x = preprocess(image.image, loaded.data_config, "model", (4, 4)).tensor
-
-    def bare():
-        with torch.inference_mode():
-            loaded.model(x)
-
-    t_bare, t_analysis = paired_medians(bare, lambda: analyze_image(loaded, image, "model"))
     _, result = analysis_for(image, key, "model", False)
-    before = forward_count()
-    t_redraw = median_seconds(lambda: render(loaded, result, SwinView(0, 1, None, (50, 50)).clamp(result), "en"))
-    print(f"{name} [{loaded.source} weights] input {tuple(x.shape)}")
-    print(f"  bare forward            {t_bare * 1e3:8.1f} ms")
-    print(f"  full Swin-lens analysis {t_analysis * 1e3:8.1f} ms   ratio {t_analysis / t_bare:.2f}x (target <= 1.5x)")
-    print(f"  control change (redraw) {t_redraw * 1e3:8.1f} ms   model re-runs: {forward_count() - before}\n")
+    report_lens(name, loaded, x, "Swin-lens", lambda: analyze_image(loaded, image, "model"),
+                lambda: render(loaded, result, SwinView(0, 1, None, (50, 50)).clamp(result), "en"))
 
 
 def bench_crossformer() -> None:

@@ -22,8 +22,7 @@ sys.path.insert(0, str(Path(__file__).resolve().parents[1]))
 
 import torch  # noqa: E402
 
-from benchmarks.attention_lens import architectures_without_stand_ins, median_seconds, paired_medians  # noqa: E402
-from explorer.core.capture import forward_count  # noqa: E402
+from benchmarks.attention_lens import architectures_without_stand_ins, median_seconds, report_lens  # noqa: E402
 from explorer.core.images import load_image  # noqa: E402
 from explorer.core.preprocess import preprocess  # noqa: E402
 from explorer.core.weights import get_model  # noqa: E402
@@ -40,19 +39,10 @@ def bench_twins(image, key: str, name: str) -> None:
     loaded = get_model(key, allow_download=False)
     stride = total_stride(loaded.model)
     x = preprocess(image.image, loaded.data_config, "model", (stride, stride)).tensor
-
-    def bare():
-        with torch.inference_mode():
-            loaded.model(x)
-
-    t_bare, t_analysis = paired_medians(bare, lambda: analyze_image(loaded, image, "model"))
     _, result = analysis_for(image, key, "model", False)
-    before = forward_count()
-    t_redraw = median_seconds(lambda: render(loaded, result, TwinsView(0, 1, None, (3, 3)).clamp(result), "en"))
-    print(f"{name} [{loaded.source} weights] input {tuple(x.shape)}, Twins-{result.twins.variant}")
-    print(f"  bare forward             {t_bare * 1e3:8.1f} ms")
-    print(f"  full Twins-lens analysis {t_analysis * 1e3:8.1f} ms   ratio {t_analysis / t_bare:.2f}x (target <= 1.5x)")
-    print(f"  control change (redraw)  {t_redraw * 1e3:8.1f} ms   model re-runs: {forward_count() - before}\n")
+    report_lens(f"{name}, Twins-{result.twins.variant}", loaded, x, "Twins-lens",
+                lambda: analyze_image(loaded, image, "model"),
+                lambda: render(loaded, result, TwinsView(0, 1, None, (3, 3)).clamp(result), "en"))
 
 
 def mixed_batch(n: int = 64) -> list[torch.Tensor]:
