@@ -342,10 +342,10 @@ STRINGS: dict[str, tuple[str, str]] = {
     "tw_layout_gsa_full": ("GSA with sr = 1: all {n} tokens are keys", "GSA（sr = 1）：全部 {n} 个 token 都是 key"),
     "fig_tw_lsa": ("Block {block} · LSA · token ({r},{c}) in window {window} ({ws}×{ws})<br>{head}",
                    "块 {block} · LSA · token ({r},{c}) 位于窗口 {window}（{ws}×{ws}）<br>{head}"),
-    "fig_tw_gsa": ("Block {block} · GSA · token ({r},{c})<br>over {kh}×{kw} sub-sampled keys "
-                   "(each = {sr}×{sr} tokens, {cell} px) · {head}",
-                   "块 {block} · GSA · token ({r},{c})<br>对 {kh}×{kw} 个子采样 key 的注意力"
-                   "（每个 = {sr}×{sr} 个 token，{cell} 像素）· {head}"),
+    "fig_tw_gsa": ("Block {block} · GSA · token ({r},{c}) · {head}<br>over {kh}×{kw} sub-sampled keys "
+                   "(each = {sr}×{sr} tokens, {cell} px)",
+                   "块 {block} · GSA · token ({r},{c}) · {head}<br>对 {kh}×{kw} 个子采样 key 的注意力"
+                   "（每个 = {sr}×{sr} 个 token，{cell} 像素）"),
     "hover_tw_key": ("key cell (row %{customdata[0]}, col %{customdata[1]}) = key #%{customdata[2]}"
                      "<br>attention = %{z:.4f}",
                      "key 单元（第 %{customdata[0]} 行，第 %{customdata[1]} 列）= 第 %{customdata[2]} 个 key"

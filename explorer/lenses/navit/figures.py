@@ -87,7 +87,9 @@ def patches_figure(a: NaViTAnalysis, lang: str = "en") -> go.Figure:
                          row=r + 1, col=c + 1, title_text=t("y_px", lang) if c == 0 else None)
     fig.update_annotations(font_size=FONT_SIZE - 2)
     title = t("fig_nv_patches", lang, n=n, p=a.patch, drop=a.token_dropout)
-    return base_layout(fig, title, "", "", height=330 * rows + 80)
+    fig = base_layout(fig, title, "", "", height=330 * rows + 120)
+    fig.update_layout(margin=dict(t=135))  # room for the two-line title above the panel titles
+    return fig
 
 
 def packing_figure(a: NaViTAnalysis, lang: str = "en") -> go.Figure:
@@ -109,7 +111,9 @@ def packing_figure(a: NaViTAnalysis, lang: str = "en") -> go.Figure:
         hovertemplate=t("hover_nv_token", lang) + "<extra></extra>"))
     fig.update_yaxes(autorange="reversed", tickvals=list(range(s)))
     title = t("fig_nv_packing", lang, n=n, s=s, L=a.max_seq_len, length=length, util=a.utilisation)
-    return base_layout(fig, title, t("nv_position", lang), t("nv_sequence_axis", lang), height=160 + 46 * s)
+    # tall enough for one colour-bar tick per image to stay legible
+    height = max(170 + 46 * s, 200 + 22 * n)
+    return base_layout(fig, title, t("nv_position", lang), t("nv_sequence_axis", lang), height=height)
 
 
 def mask_figure(a: NaViTAnalysis, sequence: int, lang: str = "en") -> go.Figure:
