@@ -281,21 +281,12 @@ def test_committed_dino_knn_reproduces_its_card_and_beats_random_init():
     assert metrics.knn_accuracy(fb, bank.labels, fq, queries.labels) == pytest.approx(m["knn_top1"], abs=1e-3)
 
 
-def test_committed_dino_finds_the_object_in_its_middle_blocks():
-    """Trained without labels, the DINO ViT's rollout lands on the object above its area and
-    its middle blocks' CLS attention clearly so. Its LAST block does not (it attends to the
-    flat background; README and recipe say so): that is measured here, not hidden."""
-    from explorer.core.capture import capture_attention
-
+def test_committed_dino_looks_at_the_object():
+    """Trained without labels, the DINO ViT's last-block CLS attention and its rollout land on
+    the object clearly more than its area (the supervised ViT's bar)."""
     model, card = _committed("dino")
     test = _card_data(card, 200, TEST_SEED)
     shares = metrics.attention_in_object(model, test.images, test.masks, mean=MEAN, std=STD)
     area = shares["object_area_share"]
-    assert shares["rollout_in_object"] > 1.2 * area, shares
-    assert shares["cls_attention_in_object"] < area, "the last block now looks at the object: update the README"
-    cap = capture_attention(model, to_tensor(test.images, MEAN, STD))
-    frac = metrics.patch_object_fraction(test.masks, cap.grid)
-    for block in (1, 2):
-        cls = cap.attentions[block][:, :, 0, 1:].mean(1).numpy()  # mean of heads
-        cls /= cls.sum(1, keepdims=True)
-        assert (cls * frac).sum(1).mean() > 2 * area, block
+    assert shares["cls_attention_in_object"] > 1.5 * area, shares
+    assert shares["rollout_in_object"] > area, shares
