@@ -233,3 +233,33 @@ class StageControls:
         (r, c), (h0, w0), (h1, w1) = self.view["query"], grids[old], grids[new]
         return int(r * h1 / h0), int(c * w1 / w0)
 
+
+def wire_stage_lens(ctx: PageContext, tab_id: str, tab: gr.Tab, *, model, geometry, allow, stage, block,
+                    head, view, picker, outputs: list, controls_type: type, refresh: Callable,
+                    change_stage: Callable, click: Callable) -> None:
+    """The events of a lens with model/geometry pickers, stage/block/head dropdowns and a
+    clickable picker (Swin, CrossFormer, Twins): a new model or geometry analyses (with a
+    progress bar); block, head and clicks redraw from the cache; a stage change carries the
+    query over. ``controls_type(*values)`` takes the values in ``StageControls`` order."""
+    controls = [ctx.image, model, geometry, allow, stage, block, head, view, ctx.lang]
+
+    def analyse(*values, progress=None):
+        return refresh(controls_type(*values))
+
+    def on_change(*values):
+        return refresh(controls_type(*values))
+
+    def on_stage(*values):
+        return change_stage(controls_type(*values))
+
+    def on_click(evt: gr.SelectData, *values):
+        return click(controls_type(*values), tuple(evt.index))
+
+    for trigger in (model.input, geometry.input, allow.input):
+        trigger(with_progress(analyse), controls, outputs, api_visibility="private")
+    stage.input(on_stage, controls, outputs, api_visibility="private", show_progress="hidden")
+    for control in (block, head):
+        control.input(on_change, controls, outputs, api_visibility="private", show_progress="hidden")
+    picker.select(on_click, controls, outputs, api_visibility="private", show_progress="hidden")
+    ctx.lenses.append(Lens(tab_id, tab, analyse, on_change, controls, outputs, outputs))
+

@@ -18,9 +18,9 @@ from explorer.lenses.crossformer.compute import (CrossFormerAnalysis, CrossForme
                                                  analyze_image)
 from explorer.lenses.plotting import clicked_patch, patch_picker_image
 from explorer.ui.i18n import t
-from explorer.ui.widgets import (HEAD_MEAN, Lens, PageContext, StageControls, StagePick, banner_markdown,
+from explorer.ui.widgets import (HEAD_MEAN, PageContext, StageControls, StagePick, banner_markdown,
                                  model_controls, picker_column, stage_block_head, user_errors,
-                                 with_progress)
+                                 wire_stage_lens)
 
 FAMILIES = ("crossformer",)
 MEAN = HEAD_MEAN
@@ -238,27 +238,9 @@ def build(ctx: PageContext) -> None:
         embedding = gr.Markdown(elem_id="cf-embedding")
         split_plot = gr.Plot(elem_id="cf-split-plot", show_label=False)
 
-    controls = [ctx.image, model, geometry, allow, stage, block, head, view, ctx.lang]
     outputs = [view, stage, block, head, banner, picker, query_md, predictions, steps, info,
                sda_groups_plot, lda_groups_plot, sda_attention_plot, lda_attention_plot,
                scale_plot, embedding, split_plot]
-
-    def analyse(*values, progress=None):
-        return refresh(Controls(*values))
-
-    def on_change(*values):
-        return refresh(Controls(*values))
-
-    def on_stage(*values):
-        return change_stage(Controls(*values))
-
-    def on_click(evt: gr.SelectData, *values):
-        return click(Controls(*values), tuple(evt.index))
-
-    for trigger in (model.input, geometry.input, allow.input):
-        trigger(with_progress(analyse), controls, outputs, api_visibility="private")
-    stage.input(on_stage, controls, outputs, api_visibility="private", show_progress="hidden")
-    for control in (block, head):
-        control.input(on_change, controls, outputs, api_visibility="private", show_progress="hidden")
-    picker.select(on_click, controls, outputs, api_visibility="private", show_progress="hidden")
-    ctx.lenses.append(Lens("crossformer", tab, analyse, on_change, controls, outputs, outputs))
+    wire_stage_lens(ctx, "crossformer", tab, model=model, geometry=geometry, allow=allow, stage=stage,
+                    block=block, head=head, view=view, picker=picker, outputs=outputs,
+                    controls_type=Controls, refresh=refresh, change_stage=change_stage, click=click)

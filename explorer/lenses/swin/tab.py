@@ -17,8 +17,8 @@ from explorer.lenses.plotting import clicked_patch, patch_picker_image
 from explorer.lenses.swin import figures
 from explorer.lenses.swin.compute import SwinImageAnalysis, analyze_image, cyclic_shift_steps
 from explorer.ui.i18n import t
-from explorer.ui.widgets import (Lens, PageContext, banner_markdown, model_controls, picker_column,
-                                 stage_block_head, user_errors, with_progress)
+from explorer.ui.widgets import (PageContext, banner_markdown, model_controls, picker_column,
+                                 stage_block_head, user_errors, wire_stage_lens)
 
 FAMILIES = ("swin",)
 MEAN = -1
@@ -181,26 +181,8 @@ def build(ctx: PageContext) -> None:
             {"left": "$", "right": "$", "display": False}]), "swin_help", "value")
         split_plot = gr.Plot(elem_id="swin-split-plot", show_label=False)
 
-    controls = [ctx.image, model, geometry, allow, stage, block, head, view, ctx.lang]
     outputs = [view, stage, block, head, banner, picker, query_md, predictions, steps, windows_plot,
                regular_plot, shifted_plot, shift_plot, mask_plot, split_plot]
-
-    def analyse(*values, progress=None):
-        return refresh(Controls(*values))
-
-    def on_change(*values):
-        return refresh(Controls(*values))
-
-    def on_stage(*values):
-        return change_stage(Controls(*values))
-
-    def on_click(evt: gr.SelectData, *values):
-        return click(Controls(*values), tuple(evt.index))
-
-    for trigger in (model.input, geometry.input, allow.input):
-        trigger(with_progress(analyse), controls, outputs, api_visibility="private")
-    stage.input(on_stage, controls, outputs, api_visibility="private", show_progress="hidden")
-    for control in (block, head):
-        control.input(on_change, controls, outputs, api_visibility="private", show_progress="hidden")
-    picker.select(on_click, controls, outputs, api_visibility="private", show_progress="hidden")
-    ctx.lenses.append(Lens("swin", tab, analyse, on_change, controls, outputs, outputs))
+    wire_stage_lens(ctx, "swin", tab, model=model, geometry=geometry, allow=allow, stage=stage,
+                    block=block, head=head, view=view, picker=picker, outputs=outputs,
+                    controls_type=Controls, refresh=refresh, change_stage=change_stage, click=click)

@@ -17,9 +17,9 @@ from explorer.lenses.plotting import clicked_patch, patch_picker_image
 from explorer.lenses.twins import figures
 from explorer.lenses.twins.compute import TwinsAnalysis, TwinsBlock, TwinsImageAnalysis, analyze_image
 from explorer.ui.i18n import t
-from explorer.ui.widgets import (HEAD_MEAN, Lens, PageContext, StageControls, StagePick, banner_markdown,
+from explorer.ui.widgets import (HEAD_MEAN, PageContext, StageControls, StagePick, banner_markdown,
                                  model_controls, picker_column, stage_block_head, user_errors,
-                                 with_progress)
+                                 wire_stage_lens)
 
 FAMILIES = ("twins",)
 MEAN = HEAD_MEAN
@@ -200,26 +200,8 @@ def build(ctx: PageContext) -> None:
             peg_map = gr.Plot(elem_id="tw-peg-map", show_label=False)
         shapes = gr.Markdown(elem_id="tw-shapes")
 
-    controls = [ctx.image, model, geometry, allow, stage, block, head, view, ctx.lang]
     outputs = [view, stage, block, head, banner, picker, query_md, predictions, steps, info,
                layout_plot, lsa_plot, gsa_plot, peg_bars, peg_map, shapes]
-
-    def analyse(*values, progress=None):
-        return refresh(Controls(*values))
-
-    def on_change(*values):
-        return refresh(Controls(*values))
-
-    def on_stage(*values):
-        return change_stage(Controls(*values))
-
-    def on_click(evt: gr.SelectData, *values):
-        return click(Controls(*values), tuple(evt.index))
-
-    for trigger in (model.input, geometry.input, allow.input):
-        trigger(with_progress(analyse), controls, outputs, api_visibility="private")
-    stage.input(on_stage, controls, outputs, api_visibility="private", show_progress="hidden")
-    for control in (block, head):
-        control.input(on_change, controls, outputs, api_visibility="private", show_progress="hidden")
-    picker.select(on_click, controls, outputs, api_visibility="private", show_progress="hidden")
-    ctx.lenses.append(Lens("twins", tab, analyse, on_change, controls, outputs, outputs))
+    wire_stage_lens(ctx, "twins", tab, model=model, geometry=geometry, allow=allow, stage=stage,
+                    block=block, head=head, view=view, picker=picker, outputs=outputs,
+                    controls_type=Controls, refresh=refresh, change_stage=change_stage, click=click)
