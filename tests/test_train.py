@@ -161,7 +161,10 @@ def test_quick_training_writes_a_loadable_checkpoint(family, tmp_path):
     model, loaded = load_demo(family, tmp_path)  # strict=True
     assert loaded == json.loads(json.dumps(card))
     out = model(torch.zeros(1, *card["input_size"]))
-    assert out.shape[-1] == (card["num_classes"] or model.num_features)
+    if card["family"] == "mae":  # (loss, pred, mask): a prediction of every patch's pixels
+        assert out[1].shape == (1, model.patch_embed.num_patches, model.patch_size ** 2 * 3)
+    else:
+        assert out.shape[-1] == (card["num_classes"] or model.num_features)
 
 
 # --------------------------------------------------------------------------------------------- committed models
@@ -185,7 +188,7 @@ def heldout():
 
 
 SUPERVISED = ("vit", "swin", "twins", "crossformer")  # one image size: 64 x 64
-BUNDLED = (*SUPERVISED, "navit", "dino")
+BUNDLED = (*SUPERVISED, "navit", "dino", "mae")
 
 
 def test_missed_targets_names_each_miss():
@@ -198,6 +201,9 @@ def test_missed_targets_names_each_miss():
     # NaViT: 90% at its worst aspect ratio (the mean does not count)
     assert missed_targets({"metrics": {"heldout_top1_min": 0.91, "heldout_top1": 0.93}}) == []
     assert len(missed_targets({"metrics": {"heldout_top1_min": 0.85, "heldout_top1": 0.97}})) == 1
+    # MAE: masked-patch MSE at most half of filling with the mean visible colour
+    assert missed_targets({"metrics": {"mse_vs_baseline": 0.45}}) == []
+    assert len(missed_targets({"metrics": {"mse_vs_baseline": 0.55}})) == 1
 
 
 def test_committed_cards_and_sizes():
@@ -290,3 +296,18 @@ def test_committed_dino_looks_at_the_object():
     area = shares["object_area_share"]
     assert shares["cls_attention_in_object"] > 1.5 * area, shares
     assert shares["rollout_in_object"] > area, shares
+
+
+def test_committed_mae_reconstructs_better_than_the_mean_colour():
+    """The committed MAE reproduces its card's masked-patch MSE (same images, same seeded masks)
+    and stays at most half of the mean-visible-colour baseline, on the card's images and on others."""
+    model, card = _committed("mae")
+    m = card["metrics"]
+    heldout = _card_data(card, m["heldout_images"], card["data"]["heldout_seed"])
+    again = metrics.masked_reconstruction(model, heldout.images, mask_ratio=m["mask_ratio"],
+                                          seed=card["data"]["heldout_seed"], mean=card["mean"], std=card["std"])
+    assert again["mse_vs_baseline"] == pytest.approx(m["mse_vs_baseline"], abs=1e-3)
+    assert again["masked_mse"] == pytest.approx(m["masked_mse"], abs=1e-4)
+    other = metrics.masked_reconstruction(model, _card_data(card, 300, TEST_SEED).images, mask_ratio=0.75,
+                                          seed=TEST_SEED, mean=card["mean"], std=card["std"])
+    assert other["mse_vs_baseline"] <= 0.5, other

@@ -201,7 +201,8 @@ class TestLRUCache:
                                        ("twins_svt_small.in1k", "demo_twins"),
                                        ("twins_pcpvt_small.in1k", "demo_twins"),
                                        ("vit_small_patch16_224.augreg_in21k_ft_in1k", "demo_vit"),
-                                       ("vit_small_patch16_224.dino", "demo_dino")])
+                                       ("vit_small_patch16_224.dino", "demo_dino"),
+                                       ("mae_visualize_vit_base", "demo_mae")])
 def test_offline_official_model_is_shown_through_its_bundled_demo(key, demo):
     """No weights on disk and no hub: the page shows the trained demo of that family, and the
     banner still says which file to put where."""

@@ -33,7 +33,8 @@ HUB_FILENAME = "model.safetensors"
 # Official training scripts (Swin, CrossFormer) save their yacs config next to the weights.
 # Read it as a plain OrderedDict: no class of that package is imported or run.
 _CONFIG_CLASSES = [(collections.OrderedDict, "yacs.config.CfgNode")]
-# Keys of an MAE decoder checkpoint: timm would take a state dict with `mask_token` for DINOv2.
+# Keys of an MAE decoder checkpoint: timm would take a state dict with `mask_token` for DINOv2,
+# so they are dropped unless the model has them (our MAE with its decoder does).
 _FOREIGN_PREFIXES = ("decoder_", "mask_token")
 
 
@@ -116,7 +117,8 @@ def read_state_dict(path: str | os.PathLike) -> dict[str, torch.Tensor]:
 def load_into(model: nn.Module, state: dict[str, torch.Tensor], name: str) -> None:
     """Load ``state`` strictly, through the architecture's own timm checkpoint filter (which
     converts official layouts and resamples position embeddings); explain any mismatch."""
-    state = {k: v for k, v in state.items() if not k.startswith(_FOREIGN_PREFIXES)}
+    own = model.state_dict()
+    state = {k: v for k, v in state.items() if k in own or not k.startswith(_FOREIGN_PREFIXES)}
     filter_fn = getattr(sys.modules.get(type(model).__module__), "checkpoint_filter_fn", None)
     if filter_fn is not None:
         try:
@@ -126,7 +128,6 @@ def load_into(model: nn.Module, state: dict[str, torch.Tensor], name: str) -> No
                 f"{name} does not fit this architecture: {type(err).__name__}: {str(err)[:200]}",
                 f"{name} 与该模型结构不匹配。",
             ) from err
-    own = model.state_dict()
     missing = [k for k in own if k not in state]
     unexpected = [k for k in state if k not in own]
     wrong = [f"{k}: file {tuple(state[k].shape)} vs model {tuple(own[k].shape)}"
@@ -244,7 +245,6 @@ def load_model(entry: ModelEntry | str, weights_file: str | os.PathLike | None =
     An explicit ``weights_file`` must load (no fallback: the user asked for that file).
     """
     entry = get_entry(entry) if isinstance(entry, str) else entry
-    model = build_model(entry)
 
     def finish(shown: ModelEntry, mdl: nn.Module, source: str, weights_id: str,
                banner: Banner | None = None, path: Path | None = None) -> LoadedModel:
@@ -258,13 +258,16 @@ def load_model(entry: ModelEntry | str, weights_file: str | os.PathLike | None =
     if path is not None:
         if not path.is_file():
             raise WeightsError(f"Weights file {path} is missing.", f"权重文件 {path} 不存在。")
+        model = build_model(entry)  # built only when there are weights for it (MAE-H is 2.5 GB)
         load_into(model, read_state_dict(path), path.name)
         banner = None
         if entry.is_demo:
+            classes = len(entry.class_names or ())
+            how_en, how_zh = (f"{classes} classes", f"{classes} 类") if classes else (
+                "self-supervised, no labels", "自监督，不用标签")
             banner = Banner("info", f"{entry.label_en}: trained offline on the project's synthetic "
-                            f"shapes ({len(entry.class_names or ())} classes), not on ImageNet.",
-                            f"{entry.label_zh}：在本项目的合成形状数据上离线训练（"
-                            f"{len(entry.class_names or ())} 类），不是 ImageNet 模型。")
+                            f"shapes ({how_en}), not on ImageNet.",
+                            f"{entry.label_zh}：在本项目的合成形状数据上离线训练（{how_zh}），不是 ImageNet 模型。")
         source = "bundled" if entry.is_demo and explicit is None else "file"
         return finish(entry, model, source, _file_id(path), banner, path)
 
@@ -276,6 +279,7 @@ def load_model(entry: ModelEntry | str, weights_file: str | os.PathLike | None =
     except Exception as err:
         reason = type(err).__name__
     else:
+        model = build_model(entry)
         load_into(model, read_state_dict(path), f"{entry.hf_hub_id}/{HUB_FILENAME}")
         return finish(entry, model, "hub-download" if downloaded else "hub-cache", _file_id(path),
                       None, path)
@@ -298,7 +302,7 @@ def load_model(entry: ModelEntry | str, weights_file: str | os.PathLike | None =
     banner = Banner("warning", f"{why_en} Showing RANDOM weights: the maps show no learned "
                     f"structure and the predictions are meaningless.",
                     f"{why_zh} 现在使用的是随机初始化权重：注意力图没有学到的结构，预测没有意义。")
-    return finish(entry, model, "random", "random:seed0", banner)
+    return finish(entry, build_model(entry), "random", "random:seed0", banner)
 
 
 # --------------------------------------------------------------------------- the model cache

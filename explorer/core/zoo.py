@@ -89,6 +89,11 @@ HUB_ENTRIES: tuple[ModelEntry, ...] = (
          note_en="Register tokens are extra prefix tokens; attention maps skip them.",
          note_zh="register token 是额外的前缀 token；注意力图不显示它们。",
          img_size=224, **_DYN),
+    _hub("vit_base_patch16_224.mae", "MAE ViT-B/16 encoder (self-supervised, no decoder, no classifier)",
+         "MAE ViT-B/16 编码器（自监督，无解码器，无分类头）",
+         note_en="The encoder alone: attention views only. Reconstructions need a checkpoint with the "
+                 "decoder (MAE lab).",
+         note_zh="只有编码器：只能看注意力。重建需要带解码器的检查点（MAE 实验室）。", **_DYN),
     _hub("swin_tiny_patch4_window7_224.ms_in1k", "Swin-T (window 7, IN-1k)", "Swin-T（窗口 7，IN-1k）",
          family="swin", **_ANY_SIZE["swin"]),
     _hub("twins_svt_small.in1k", "Twins-SVT-S (LSA + GSA, IN-1k)", "Twins-SVT-S（LSA + GSA，IN-1k）",
@@ -108,10 +113,23 @@ def _official_crossformer(size: str, letter: str) -> ModelEntry:
     )
 
 
-# Official CrossFormer weights are only on Google Drive/Baidu: never downloaded automatically.
+def _official_mae(size: str, letter: str, arch: str) -> ModelEntry:
+    return ModelEntry(
+        key=f"mae_visualize_vit_{size}", label_en=f"MAE ViT-{letter} with decoder (official visualize checkpoint)",
+        label_zh=f"MAE ViT-{letter}（含解码器，官方可视化检查点）", family="mae", timm_model=arch,
+        stand_in="mae", manual_source=f"https://dl.fbaipublicfiles.com/mae/visualize/mae_visualize_vit_{size}.pth",
+        release_filenames=(f"mae_visualize_vit_{size}.pth",),
+    )
+
+
+# Official CrossFormer weights are only on Google Drive/Baidu, MAE decoders only on
+# dl.fbaipublicfiles.com: never downloaded automatically.
 MANUAL_ENTRIES: tuple[ModelEntry, ...] = (
     _official_crossformer("tiny", "T"),
     _official_crossformer("small", "S"),
+    _official_mae("base", "B/16", "mae_vit_base_patch16"),
+    _official_mae("large", "L/16", "mae_vit_large_patch16"),
+    _official_mae("huge", "H/14", "mae_vit_huge_patch14"),
 )
 
 
@@ -143,7 +161,7 @@ def demo_entries(checkpoint_dir: Path = CHECKPOINT_DIR) -> tuple[ModelEntry, ...
         if (checkpoint_dir / entry.card["weights_file"]).is_file():
             entries.append(entry)
     # the supervised model leads its family's list (it is the tab's default), DINO follows
-    order = ("vit", "swin", "crossformer", "twins", "navit", "dino")
+    order = ("vit", "swin", "crossformer", "twins", "navit", "dino", "mae")
     return tuple(sorted(entries, key=lambda e: order.index(e.card["family"]) if e.card["family"] in order
                         else len(order)))
 

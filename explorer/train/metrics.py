@@ -102,3 +102,31 @@ def attention_in_object(model: nn.Module, images: np.ndarray, masks: np.ndarray,
         "rollout_in_object": float(np.concatenate(rolled).mean()),
         "object_area_share": float(np.concatenate(area).mean()),
     }
+
+
+@torch.no_grad()
+def masked_reconstruction(model: nn.Module, images: np.ndarray, *, mask_ratio: float = 0.75, seed: int = 0,
+                          mean=(0.5, 0.5, 0.5), std=(0.5, 0.5, 0.5), batch_size: int = 256) -> dict:
+    """An MAE's mean squared error on the removed patches, in 0..1 pixel units, next to a baseline
+    that fills every removed patch with the image's mean visible colour (per channel).
+
+    Masks come from a seeded generator, so the numbers are reproducible; the model must predict
+    plain pixels (not ``norm_pix_loss`` targets).
+    """
+    model.eval()
+    m, s = torch.tensor(mean).view(1, 3, 1, 1), torch.tensor(std).view(1, 3, 1, 1)
+    generator = torch.Generator().manual_seed(seed)
+    err_model = err_base = count = 0.0
+    for i in range(0, len(images), batch_size):
+        x = to_tensor(images[i:i + batch_size], mean, std)
+        noise = torch.rand(len(x), model.patch_embed.num_patches, generator=generator)
+        _, pred, mask = model(x, mask_ratio=mask_ratio, noise=noise)
+        recon = model.unpatchify(pred) * s + m
+        pixels = x * s + m
+        removed = model.unpatchify(mask.unsqueeze(-1).expand_as(pred)).bool()  # (B,3,H,W)
+        visible_mean = (pixels * ~removed).sum((2, 3), keepdim=True) / (~removed).sum((2, 3), keepdim=True)
+        err_model += float(((recon - pixels) ** 2)[removed].sum())
+        err_base += float(((visible_mean - pixels) ** 2 * removed).sum())
+        count += float(removed.sum())
+    return {"masked_mse": err_model / count, "mean_visible_baseline_mse": err_base / count,
+            "mse_vs_baseline": err_model / err_base}
