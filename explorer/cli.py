@@ -183,8 +183,23 @@ def _export_navit(args: argparse.Namespace) -> int:
     return 0
 
 
+def _export_mae(args: argparse.Namespace) -> int:
+    from explorer.core.images import load_image
+    from explorer.core.weights import load_model
+    from explorer.lenses.mae.compute import export_arrays, reconstruct
+
+    loaded = load_model(args.model, weights_file=args.weights, allow_download=args.allow_download)
+    r = reconstruct(loaded, load_image(args.image), args.mask_strategy, args.mask_ratio, args.seed)
+    _save_npz(args.out, export_arrays(r))
+    print(f"wrote {args.out} (model {loaded.shown.key}, weights: {loaded.source}): {r.strategy} mask, "
+          f"{r.hidden_count} of {r.num_patches} patches hidden, loss {r.loss:.4f}")
+    if not r.norm_pix_loss and r.hidden_count:
+        print(f"pixel MSE on hidden patches {r.masked_mse:.4f} vs {r.baseline_mse:.4f} for the mean visible colour")
+    return 0
+
+
 EXPORTERS = {"attention": _export_attention, "swin": _export_swin, "bias": _export_bias,
-             "crossformer": _export_crossformer, "twins": _export_twins, "navit": _export_navit}
+             "crossformer": _export_crossformer, "twins": _export_twins, "navit": _export_navit, "mae": _export_mae}
 
 
 def _cmd_export(args: argparse.Namespace) -> int:
@@ -290,7 +305,10 @@ def build_parser() -> argparse.ArgumentParser:
     export.add_argument("--fusion", choices=("mean", "max", "min"), default="mean")
     export.add_argument("--tokens", type=int, default=64, help="navit: about this many patches per image")
     export.add_argument("--token-dropout", type=float, default=0.0, help="navit: token dropout rate")
-    export.add_argument("--seed", type=int, default=0, help="navit: token dropout seed")
+    export.add_argument("--seed", type=int, default=0, help="navit: token dropout seed; mae: mask seed")
+    export.add_argument("--mask-ratio", type=float, default=0.75, help="mae: share of patches hidden")
+    export.add_argument("--mask-strategy", choices=("random", "block", "grid"), default="random",
+                        help="mae: random (the paper's), block-wise or grid masking")
     export.add_argument("--allow-download", action="store_true", help="fetch missing weights from the hub")
     export.set_defaults(fn=_cmd_export)
 

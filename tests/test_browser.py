@@ -369,7 +369,7 @@ def test_bias_tab_crossformer_dpb_equals_rpb(browser):
 
 def test_crossformer_tab_groups_and_click_on_the_bundled_model(browser):
     b, page = browser, browser.page
-    before = open_tab(b, "CrossFormer groups", "#cf-sda-groups-plot")
+    before = open_tab(b, "CrossFormer", "#cf-sda-groups-plot")
     # Offline the default is the bundled demo: 8x8 tokens, groups of 4x4 (SDA squares, LDA every 2nd token)
     expect(page.locator("#cf-model input[role=combobox]")).to_have_value(re.compile("^Demo CrossFormer"))
     expect(page.locator("#cf-info")).to_contain_text("Stage 0:")
@@ -389,7 +389,7 @@ def test_crossformer_tab_groups_and_click_on_the_bundled_model(browser):
 
 def test_twins_tab_windows_key_grid_and_click_on_the_bundled_model(browser):
     b, page = browser, browser.page
-    before = open_tab(b, "Twins local/global", "#tw-layout-plot")
+    before = open_tab(b, "Twins", "#tw-layout-plot")
     # Offline the default is the bundled demo Twins-SVT: 16x16 tokens of 4 px, 4x4 windows, sr 4
     expect(page.locator("#tw-model input[role=combobox]")).to_have_value(re.compile("^Demo Twins"))
     expect(page.locator("#tw-info")).to_contain_text("16×16 tokens")
@@ -413,7 +413,7 @@ def test_twins_tab_windows_key_grid_and_click_on_the_bundled_model(browser):
 
 def test_navit_tab_packs_the_examples_and_shows_packed_equals_alone(browser):
     b, page = browser, browser.page
-    open_tab(b, "NaViT patch-n'-pack", "#nv-packing-plot")
+    open_tab(b, "NaViT", "#nv-packing-plot")
     expect(page.locator("#nv-equivalence")).to_contain_text("Packed = separate")
     expect(page.locator("#nv-equivalence")).to_contain_text("6 images")
     expect(b.title("#nv-packing-plot")).to_contain_text("Packing: 6 images")
@@ -426,6 +426,39 @@ def test_navit_tab_packs_the_examples_and_shows_packed_equals_alone(browser):
     expect_update(b, b.title("#nv-patches-plot"), "p = 0.50")
     expect(page.locator("#nv-equivalence")).to_contain_text("Packed = separate")
     save_screenshot(b, "navit.png")
+    page.get_by_role("tab", name="Attention").click()
+
+
+def test_mae_tab_ratio_slider_and_painted_mask_on_the_bundled_model(browser):
+    b, page = browser, browser.page
+    before = open_tab(b, "MAE", "#mae-panels-plot")
+    expect(page.locator("#mae-model input[role=combobox]")).to_have_value(re.compile("^Demo MAE"))
+    expect(page.locator("#mae-summary")).to_contain_text("Hidden 48 of 64 patches")
+    expect(b.title("#mae-panels-plot")).to_contain_text("75% of the patches hidden")
+    expect(b.title("#mae-error-plot")).to_contain_text("Reconstruction error per hidden patch")
+    expect(page.locator("#mae-error-plot .colorbar").first).to_be_attached()
+    for plot in ("#mae-panels-plot", "#mae-error-plot"):
+        expect(page.locator(f"{plot} .xtitle").first).not_to_be_empty()
+    assert forward_count() == before + 1, "opening the MAE tab should run the model once"
+
+    # the mask ratio slider: 0.5 hides 32 of 64 patches
+    number = page.locator("#mae-ratio input[type=number]")
+    number.fill("0.5")
+    number.press("Enter")
+    expect_update(b, page.locator("#mae-summary"), "Hidden 32 of 64 patches")
+    expect(b.title("#mae-panels-plot")).to_contain_text("50% of the patches hidden")
+
+    # paint: "Clear" shows every patch, then two clicks hide the top-left and bottom-right patches
+    page.locator("#mae-clear").click()
+    expect_update(b, page.locator("#mae-summary"), "Hidden 0 of 64 patches")
+    box = picker_geometry(b, "#mae-picker")
+    page.mouse.click(box["left"] + box["width"] * 0.03, box["top"] + box["height"] * 0.03)
+    expect_update(b, page.locator("#mae-summary"), "Hidden 1 of 64 patches")
+    page.mouse.click(box["left"] + box["width"] * 0.97, box["top"] + box["height"] * 0.97)
+    expect_update(b, page.locator("#mae-summary"), "Hidden 2 of 64 patches")
+    expect(page.locator("#mae-strategy input[value=painted]")).to_be_checked()
+    expect(page.locator("#mae-summary")).to_contain_text("Painted mask")
+    save_screenshot(b, "mae.png")
     page.get_by_role("tab", name="Attention").click()
 
 
