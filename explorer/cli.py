@@ -15,26 +15,28 @@ from explorer.core.errors import UserFacingError
 
 
 def _cmd_models(args: argparse.Namespace) -> int:
-    from explorer.core.weights import local_weight_file
-    from explorer.core.zoo import CHECKPOINT_DIR, all_entries
+    from explorer.core.weights import download_instructions, local_weight_file
+    from explorer.core.zoo import all_entries
 
     for entry in all_entries():
         path = local_weight_file(entry)
-        where = (f"on disk: {path}" if path and path.is_file() else
-                 f"put weights at {CHECKPOINT_DIR / (entry.local_weight_stem + '.safetensors')}")
+        where = f"on disk: {path}" if path and path.is_file() else download_instructions(entry)[0]
         print(f"{entry.key:48s} {entry.label_en}\n{'':48s} {where}")
     return 0
 
 
 def _cmd_fetch(args: argparse.Namespace) -> int:
     """Download hub weights into checkpoints/ (the one command that reaches the network)."""
-    from explorer.core.weights import hub_file
+    from explorer.core.weights import download_instructions, hub_file
     from explorer.core.zoo import CHECKPOINT_DIR, get_entry
 
     entry = get_entry(args.model)
-    if entry.hf_hub_id is None:
+    if entry.is_demo:
         print(f"{entry.key} is bundled; nothing to fetch.")
         return 0
+    if entry.hf_hub_id is None:
+        print(download_instructions(entry)[0])
+        return 1
     path, _ = hub_file(entry, allow_download=True)
     target = CHECKPOINT_DIR / f"{entry.local_weight_stem}.safetensors"
     shutil.copyfile(path, target)

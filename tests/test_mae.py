@@ -279,3 +279,14 @@ def test_redraws_do_not_rerun_the_model_and_clicks_toggle_patches(demo_mae, shap
     assert forward_count() == runs + 1
     assert set(after[6]) == set(hidden) ^ {0}
     assert after[7]["value"] == "painted"
+
+
+def test_models_command_says_where_the_official_decoder_checkpoints_come_from(capsys):
+    from explorer.cli import main
+
+    assert main(["models"]) == 0
+    out = capsys.readouterr().out
+    for size in ("base", "large", "huge"):
+        assert f"https://dl.fbaipublicfiles.com/mae/visualize/mae_visualize_vit_{size}.pth" in out
+    assert main(["fetch", "mae_visualize_vit_base"]) == 1  # not on the hub: instructions instead
+    assert "mae_visualize_vit_base.pth" in capsys.readouterr().out
