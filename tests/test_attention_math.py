@@ -209,3 +209,16 @@ class TestPreprocess:
     def test_native_grid_bounds(self, size):
         rows, cols = native_grid(*size, base_tokens=196)
         assert 1 <= rows <= 64 and 1 <= cols <= 64
+
+
+def test_capturing_chosen_blocks_records_only_those_and_the_same_numbers():
+    torch.manual_seed(0)
+    model = timm.create_model("vit_tiny_patch16_224", img_size=32, patch_size=8, depth=3, num_classes=0).eval()
+    x = torch.randn(1, 3, 32, 32)
+    every = capture_attention(model, x)
+    last = capture_attention(model, x, blocks=(-1,))
+    first_and_last = capture_attention(model, x, blocks=(0, 2))
+    assert len(every.attentions) == 3 and len(last.attentions) == 1 and len(first_and_last.attentions) == 2
+    assert torch.equal(last.attentions[0], every.attentions[2])
+    assert torch.equal(first_and_last.attentions[0], every.attentions[0])
+    assert torch.equal(last.logits, every.logits)

@@ -32,6 +32,10 @@ class _Recorder:
     stages: list[tuple[str, tuple[int, ...]]] = field(default_factory=list)
     pending_q: dict[str, torch.Tensor] = field(default_factory=dict)
     pending_mask: dict[str, torch.Tensor | None] = field(default_factory=dict)
+    wanted: frozenset[str] | None = None  # attention modules to record (None: all)
+
+    def wants(self, name: str) -> bool:
+        return self.wanted is None or name in self.wanted
 
 
 _ACTIVE: ContextVar[_Recorder | None] = ContextVar("explorer_capture_recorder", default=None)
@@ -64,18 +68,18 @@ def _attention_hooks(name: str, module: Attention):
 
     def stash_mask(mod, args, kwargs):
         rec = _ACTIVE.get()
-        if rec is not None:
+        if rec is not None and rec.wants(name):
             mask = kwargs.get("attn_mask", args[1] if len(args) > 1 else None)
             rec.pending_mask[name] = mask
 
     def stash_q(mod, args, q):
         rec = _ACTIVE.get()
-        if rec is not None:
+        if rec is not None and rec.wants(name):
             rec.pending_q[name] = q
 
     def probabilities_from_k(mod, args, k):
         rec = _ACTIVE.get()
-        if rec is None:
+        if rec is None or not rec.wants(name):
             return
         q = rec.pending_q.pop(name)
         logits = (q.float() * module.scale) @ k.float().transpose(-2, -1)
@@ -131,8 +135,8 @@ def install_hooks(model: nn.Module) -> nn.Module:
 
 
 @contextlib.contextmanager
-def _recording():
-    rec = _Recorder()
+def _recording(wanted: frozenset[str] | None = None):
+    rec = _Recorder(wanted=wanted)
     token = _ACTIVE.set(rec)
     try:
         yield rec
@@ -145,16 +149,19 @@ def _patch_grid(model: nn.Module, x: torch.Tensor) -> tuple[int, int]:
     return x.shape[-2] // ph, x.shape[-1] // pw
 
 
-def capture_attention(model: nn.Module, x: torch.Tensor) -> Capture:
+def capture_attention(model: nn.Module, x: torch.Tensor, blocks: tuple[int, ...] | None = None) -> Capture:
     """Run one no-grad forward pass of an eval-mode timm ViT and record its attention.
 
-    Returns the logits, the softmax attention of every block (float32, rows sum to 1, N
+    Returns the logits, the softmax attention of every block — or only of ``blocks`` (indices,
+    negative from the end), which saves their memory and time — (float32, rows sum to 1, N
     includes the prefix tokens) and the shape of each stage's output.
     """
     install_hooks(model)
-    with torch.inference_mode(), _recording() as rec:
-        logits = model(x)
     names = [n for n, m in model.named_modules() if isinstance(m, Attention)]
+    if blocks is not None:
+        names = [names[i] for i in blocks]
+    with torch.inference_mode(), _recording(None if blocks is None else frozenset(names)) as rec:
+        logits = model(x)
     missing = [n for n in names if n not in rec.attentions]
     if missing:
         raise RuntimeError(f"attention was not captured for {missing[:3]}")
