@@ -200,11 +200,32 @@ def _export_mae(args: argparse.Namespace) -> int:
     return 0
 
 
+def _export_dino(args: argparse.Namespace) -> int:
+    from explorer.core.images import load_image
+    from explorer.core.weights import load_model
+    from explorer.lenses.dino.compute import analyze_image, check_threshold, export_arrays
+
+    threshold = None if args.threshold is None else check_threshold(args.threshold)
+    loaded = load_model(args.model, weights_file=args.weights, allow_download=args.allow_download)
+    if loaded.banner is not None:
+        print(loaded.banner.en, file=sys.stderr)
+    a = analyze_image(loaded, load_image(args.image), args.geometry)
+    arrays = export_arrays(a, threshold)
+    _save_npz(args.out, arrays)
+    kept = "" if threshold is None else (
+        f"; t = {threshold:g} keeps {arrays['patch_masks'].sum(axis=(1, 2)).mean():.1f} patches per head on average")
+    print(f"wrote {args.out} (model {loaded.shown.key}, weights: {loaded.source}, block {a.block} CLS attention: "
+          f"{a.num_heads} heads over {a.grid[0]}x{a.grid[1]} patches of {a.patch_size[0]} px{kept})")
+    return 0
+
+
 EXPORTERS = {"attention": _export_attention, "swin": _export_swin, "bias": _export_bias,
-             "crossformer": _export_crossformer, "twins": _export_twins, "navit": _export_navit, "mae": _export_mae}
+             "crossformer": _export_crossformer, "twins": _export_twins, "navit": _export_navit,
+             "dino": _export_dino, "mae": _export_mae}
 
 
 def _cmd_export(args: argparse.Namespace) -> int:
+    args.geometry = args.geometry or ("native" if args.lens == "dino" else "model")
     if args.lens != "bias" and not args.image:
         raise UserFacingError(f"export {args.lens} needs --image")
     if args.lens != "navit":  # only NaViT packs several images
@@ -299,7 +320,9 @@ def build_parser() -> argparse.ArgumentParser:
     export.add_argument("--weights", help="a .safetensors/.pth file (default: checkpoints/, hub cache, demo)")
     export.add_argument("--image", nargs="+", help="input image (bias needs none; navit packs several)")
     export.add_argument("--out", required=True, help="output .npz")
-    export.add_argument("--geometry", choices=("model", "native"), default="model")
+    export.add_argument("--geometry", choices=("model", "native"),
+                        help="model: resize + centre crop (default); native: keep the aspect ratio (dino's default, "
+                             "as the official visualize_attention.py)")
     export.add_argument("--figures", help="folder for .png and .html figures")
     export.add_argument("--layer", type=int, default=-1, help="layer for the figures (-1 = last)")
     export.add_argument("--head", type=int, default=-1, help="head for the figures (-1 = mean)")
@@ -311,6 +334,9 @@ def build_parser() -> argparse.ArgumentParser:
     export.add_argument("--mask-ratio", type=float, default=0.75, help="mae: share of patches hidden")
     export.add_argument("--mask-strategy", choices=("random", "block", "grid"), default="random",
                         help="mae: random (the paper's), block-wise or grid masking")
+    export.add_argument("--threshold", type=float, default=None,
+                        help="dino: also write the masks that keep, per head, the fewest patches holding "
+                             "this share of the CLS attention (e.g. 0.6)")
     export.add_argument("--allow-download", action="store_true", help="fetch missing weights from the hub")
     export.set_defaults(fn=_cmd_export)
 

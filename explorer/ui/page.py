@@ -10,6 +10,7 @@ from explorer.core.zoo import REPO_ROOT
 from explorer.lenses.attention import tab as attention_tab
 from explorer.lenses.bias import tab as bias_tab
 from explorer.lenses.crossformer import tab as crossformer_tab
+from explorer.lenses.dino import tab as dino_tab
 from explorer.lenses.mae import tab as mae_tab
 from explorer.lenses.navit import tab as navit_tab
 from explorer.lenses.swin import tab as swin_tab
@@ -81,6 +82,7 @@ def build_demo() -> gr.Blocks:
                     crossformer_tab.build(ctx)
                     twins_tab.build(ctx)
                     navit_tab.build(ctx)
+                    dino_tab.build(ctx)
                     mae_tab.build(ctx)
 
         def on_upload(path, lang_value):

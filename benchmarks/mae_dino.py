@@ -1,0 +1,121 @@
+"""MAE lab and DINO lens speed, printed as measured ratios (not a pass/fail test).
+
+MAE: one masked reconstruction (encoder on the visible patches + decoder on all) against one
+bare encoder forward on the whole, unmasked image — at ratio 0.75 the encoder sees a quarter of
+the tokens, which is why MAE pre-training is cheap — and the lab's full step (preprocess, mask,
+forward, pictures), and a redraw (leak toggle, language) with the model runs it caused.
+DINO: the lens's full analysis against one bare forward, and a threshold change (no model run).
+Architectures without their weights on disk run with random weights (timings do not depend on
+them). Run: ``.venv/bin/python benchmarks/mae_dino.py``.
+"""
+
+from __future__ import annotations
+
+import os
+import sys
+from pathlib import Path
+
+os.environ.setdefault("HF_HUB_OFFLINE", "1")
+sys.path.insert(0, str(Path(__file__).resolve().parents[1]))
+
+import torch  # noqa: E402
+
+from benchmarks.attention_lens import architectures_without_stand_ins, median_seconds, paired_medians  # noqa: E402
+from explorer.core.capture import forward_count  # noqa: E402
+from explorer.core.images import load_image  # noqa: E402
+from explorer.core.preprocess import preprocess  # noqa: E402
+from explorer.core.weights import get_model  # noqa: E402
+from explorer.core.zoo import REPO_ROOT  # noqa: E402
+from explorer.lenses.mae import compute as mae  # noqa: E402
+from explorer.lenses.dino import tab as dino_tab  # noqa: E402
+from explorer.lenses.dino.compute import analyze_image  # noqa: E402
+from explorer.lenses.mae.tab import Controls, refresh  # noqa: E402
+
+MAE_MODELS = (("demo_mae", "synthetic/star.png"), ("mae_visualize_vit_base", "examples/chelsea.jpg"),
+              ("mae_visualize_vit_large", "examples/chelsea.jpg"))
+
+
+def report_mae(key: str, picture: str) -> None:
+    image = load_image(REPO_ROOT / "assets" / picture)
+    loaded = get_model(key, allow_download=False)
+    model = loaded.model
+    x = preprocess(image.image, loaded.data_config, "model", loaded.patch_size).tensor
+    length = model.patch_embed.num_patches
+    identity = torch.arange(float(length))[None]  # ratio 0 keeps every patch, in order
+
+    def encoder_unmasked():
+        with torch.inference_mode():
+            model.forward_encoder(x, 0.0, identity)
+
+    def reconstruction():
+        with torch.inference_mode():
+            model(x, 0.75, mae.random_noise(length, 0)[None])
+
+    def encoder_masked():
+        with torch.inference_mode():
+            model.forward_encoder(x, 0.75, mae.random_noise(length, 0)[None])
+
+    t_encoder, t_recon = paired_medians(encoder_unmasked, reconstruction)
+    t_encoder_masked = median_seconds(encoder_masked)
+    t_lab = median_seconds(lambda: mae.reconstruct(loaded, image, "random", 0.75, 0))
+    controls = dict(image=image, model_key=key, allow_download=False, strategy="random", ratio=0.75, seed=0,
+                    painted=[], lang="en")
+    refresh(Controls(leak=False, **controls))
+    before = forward_count()
+    flips = iter(range(10**6))
+    t_redraw = median_seconds(lambda: refresh(Controls(leak=next(flips) % 2 == 1, **controls)))
+    print(f"{loaded.shown.label_en} [{loaded.source} weights] input {tuple(x.shape)}, {length} patches")
+    print(f"  encoder, unmasked image          {t_encoder * 1e3:8.1f} ms")
+    print(f"  encoder, ratio 0.75 (visible)    {t_encoder_masked * 1e3:8.1f} ms   ratio {t_encoder_masked / t_encoder:.2f}x")
+    print(f"  reconstruction at ratio 0.75     {t_recon * 1e3:8.1f} ms   ratio {t_recon / t_encoder:.2f}x "
+          f"(encoder on {mae.kept_count(length, 0.75)} of {length} patches + decoder)")
+    print(f"  lab step (preprocess..pictures)  {t_lab * 1e3:8.1f} ms")
+    print(f"  redraw (leak toggle + figures)   {t_redraw * 1e3:8.1f} ms   model re-runs: {forward_count() - before}\n")
+
+
+DINO_MODELS = (("demo_dino", "synthetic/star.png"), ("vit_small_patch16_224.dino", "examples/chelsea.jpg"),
+               ("vit_small_patch8_224.dino", "examples/chelsea.jpg"))
+
+
+def report_dino(key: str, picture: str) -> None:
+    image = load_image(REPO_ROOT / "assets" / picture)
+    loaded = get_model(key, allow_download=False)
+    x = preprocess(image.image, loaded.data_config, "native", loaded.patch_size).tensor
+
+    def bare():
+        with torch.inference_mode():
+            loaded.model(x)
+
+    t_bare, t_analysis = paired_medians(bare, lambda: analyze_image(loaded, image, "native"))
+    controls = dict(image=image, model_key=key, geometry="native", allow_download=False, compare_key="demo_vit",
+                    head=None, n_local=8, seed=0, lang="en")
+    dino_tab.render(dino_tab.Controls(threshold=0.6, **controls))  # both models analysed once
+    before = forward_count()
+    thresholds = iter(range(10**6))
+
+    def threshold_change():  # the handler and the JSON Gradio sends (the markdown is tiny)
+        outputs = dino_tab.change_threshold(dino_tab.Controls(threshold=0.3 + 0.05 * (next(thresholds) % 8),
+                                                              **controls))
+        return [figure.to_json() for figure in outputs[1:]]
+
+    t_threshold = median_seconds(threshold_change, repeats=15)
+    print(f"{loaded.shown.label_en} [{loaded.source} weights] input {tuple(x.shape)} (aspect ratio kept)")
+    print(f"  bare forward                     {t_bare * 1e3:8.1f} ms")
+    print(f"  full analysis (last-block CLS)   {t_analysis * 1e3:8.1f} ms   ratio {t_analysis / t_bare:.2f}x "
+          f"(target <= 1.5x; includes preprocessing)")
+    print(f"  threshold change (server)        {t_threshold * 1e3:8.1f} ms   (target <= 50 ms), "
+          f"model re-runs: {forward_count() - before}\n")
+
+
+def main() -> None:
+    torch.set_num_threads(os.cpu_count() or 1)
+    architectures_without_stand_ins()
+    print(f"torch {torch.__version__}, {torch.get_num_threads()} threads; medians (paired ones timed alternately)\n")
+    for key, picture in MAE_MODELS:
+        report_mae(key, picture)
+    for key, picture in DINO_MODELS:
+        report_dino(key, picture)
+
+
+if __name__ == "__main__":
+    main()
