@@ -25,7 +25,7 @@ from timm.layers import PatchEmbed
 from timm.models.vision_transformer import Block
 from torch import nn
 
-__all__ = ["MaskedAutoencoderViT", "sincos_pos_embed_2d", "noise_keeping", "ratio_keeping",
+__all__ = ["MaskedAutoencoderViT", "sincos_pos_embed_2d", "noise_keeping", "ratio_keeping", "mean_visible_colour",
            "mae_vit_base_patch16", "mae_vit_large_patch16", "mae_vit_huge_patch14", "mae_vit"]
 
 
@@ -188,15 +188,30 @@ class MaskedAutoencoderViT(nn.Module):
             target = (target - mean) / (var + 1.0e-6) ** 0.5
         return target
 
+    def patch_loss(self, imgs: torch.Tensor, pred: torch.Tensor) -> torch.Tensor:
+        """(N, L) mean squared error of each patch against its target."""
+        return ((pred - self.patch_targets(imgs)) ** 2).mean(dim=-1)
+
     def forward_loss(self, imgs: torch.Tensor, pred: torch.Tensor, mask: torch.Tensor) -> torch.Tensor:
         """Mean squared error per patch, averaged over the removed patches only."""
-        per_patch = ((pred - self.patch_targets(imgs)) ** 2).mean(dim=-1)
-        return (per_patch * mask).sum() / mask.sum().clamp(min=1)
+        return (self.patch_loss(imgs, pred) * mask).sum() / mask.sum().clamp(min=1)
+
+    def mask_pixels(self, mask: torch.Tensor) -> torch.Tensor:
+        """(N, L) patch mask -> (N, C, H, W) pixel mask (1 = removed), as the official demo draws it."""
+        p = self.patch_size
+        return self.unpatchify(mask.unsqueeze(-1).expand(-1, -1, p * p * self.in_chans))
 
     def forward(self, imgs: torch.Tensor, mask_ratio: float = 0.75, noise: torch.Tensor | None = None):
         latent, mask, ids_restore = self.forward_encoder(imgs, mask_ratio, noise)
         pred = self.forward_decoder(latent, ids_restore)
         return self.forward_loss(imgs, pred, mask), pred, mask
+
+
+def mean_visible_colour(pixels: torch.Tensor, removed: torch.Tensor) -> torch.Tensor:
+    """(N, C, 1, 1): each image's mean colour over its visible pixels — the baseline a
+    reconstruction must beat (fill every removed patch with it)."""
+    visible = (~removed).float()
+    return (pixels * visible).sum((2, 3), keepdim=True) / visible.sum((2, 3), keepdim=True).clamp(min=1)
 
 
 # ---------------------------------------------------------------------- factories (official configs)

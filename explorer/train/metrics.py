@@ -10,6 +10,7 @@ import torch
 import torch.nn.functional as F
 from torch import nn
 
+from explorer.models.mae import mean_visible_colour
 from explorer.train.loop import predict, to_tensor
 
 
@@ -123,8 +124,8 @@ def masked_reconstruction(model: nn.Module, images: np.ndarray, *, mask_ratio: f
         _, pred, mask = model(x, mask_ratio=mask_ratio, noise=noise)
         recon = model.unpatchify(pred) * s + m
         pixels = x * s + m
-        removed = model.unpatchify(mask.unsqueeze(-1).expand_as(pred)).bool()  # (B,3,H,W)
-        visible_mean = (pixels * ~removed).sum((2, 3), keepdim=True) / (~removed).sum((2, 3), keepdim=True)
+        removed = model.mask_pixels(mask).bool()  # (B,3,H,W)
+        visible_mean = mean_visible_colour(pixels, removed)
         err_model += float(((recon - pixels) ** 2)[removed].sum())
         err_base += float(((visible_mean - pixels) ** 2 * removed).sum())
         count += float(removed.sum())

@@ -26,7 +26,7 @@ from explorer.core.errors import UserFacingError
 from explorer.core.images import LoadedImage
 from explorer.core.preprocess import preprocess
 from explorer.core.weights import LoadedModel
-from explorer.models.mae import MaskedAutoencoderViT, noise_keeping, ratio_keeping
+from explorer.models.mae import MaskedAutoencoderViT, mean_visible_colour, noise_keeping, ratio_keeping
 
 __all__ = ["STRATEGIES", "kept_count", "random_noise", "block_mask", "grid_mask", "MaskChoice",
            "choose_mask", "MAEResult", "reconstruct", "export_arrays"]
@@ -186,15 +186,14 @@ def reconstruct(loaded: LoadedModel, image: LoadedImage, strategy: str = "random
     choice = choose_mask(strategy, (g, g), ratio, seed, painted)
     with torch.inference_mode():
         loss, pred, mask = model(x, mask_ratio=choice.mask_ratio, noise=choice.noise[None])
-        target = model.patch_targets(x)
-        patch_loss = ((pred - target) ** 2).mean(-1)[0]
+        patch_loss = model.patch_loss(x, pred)[0]
         patches = model.patchify(x)
         mean_p, var_p = patches.mean(-1, keepdim=True), patches.var(-1, keepdim=True)
         leaked = pred * (var_p + 1.0e-6) ** 0.5 + mean_p  # undo norm_pix with the TRUE statistics
 
     mean = torch.tensor(loaded.data_config["mean"]).view(3, 1, 1)
     std = torch.tensor(loaded.data_config["std"]).view(3, 1, 1)
-    hidden_px = model.unpatchify(mask.unsqueeze(-1).expand_as(pred))[0]  # (3, H, W), 1 = removed
+    hidden_px = model.mask_pixels(mask)[0]  # (3, H, W), 1 = removed
 
     def pictures(prediction: torch.Tensor) -> tuple[dict[str, np.ndarray], torch.Tensor]:
         y = model.unpatchify(prediction)[0]
@@ -210,9 +209,9 @@ def reconstruct(loaded: LoadedModel, image: LoadedImage, strategy: str = "random
 
     px = x[0] * std + mean
     err = ((shown * std + mean).clamp(0, 1) - px) ** 2  # (3, H, W), 0..1 units
-    patch_mse = err.mean(0).unfold(0, p, p).unfold(1, p, p).mean((-1, -2))  # (h, w)
+    patch_mse = model.patchify(err[None])[0].mean(-1).reshape(g, g)
     removed = hidden_px.bool()
-    visible_colour = (px * ~removed).sum((1, 2), keepdim=True) / (~removed).sum((1, 2), keepdim=True).clamp(min=1)
+    visible_colour = mean_visible_colour(px[None], removed[None])[0]
     n_removed = int(removed.sum())
     masked_mse = float(err[removed].mean()) if n_removed else float("nan")
     baseline = float(((visible_colour - px) ** 2)[removed].mean()) if n_removed else float("nan")
