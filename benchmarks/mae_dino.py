@@ -20,7 +20,8 @@ sys.path.insert(0, str(Path(__file__).resolve().parents[1]))
 
 import torch  # noqa: E402
 
-from benchmarks.attention_lens import architectures_without_stand_ins, median_seconds, paired_medians  # noqa: E402
+from benchmarks.attention_lens import (architectures_without_stand_ins, median_seconds, paired_medians,  # noqa: E402
+                                      report_lens)
 from explorer.core.capture import forward_count  # noqa: E402
 from explorer.core.images import load_image  # noqa: E402
 from explorer.core.preprocess import preprocess  # noqa: E402
@@ -78,33 +79,23 @@ DINO_MODELS = (("demo_dino", "synthetic/star.png"), ("vit_small_patch16_224.dino
 
 
 def report_dino(key: str, picture: str) -> None:
+    """Full analysis (last-block CLS attention, preprocessing included) vs a bare forward, and a
+    threshold change: the tab's handler and the figure JSON Gradio sends (target <= 50 ms)."""
     image = load_image(REPO_ROOT / "assets" / picture)
     loaded = get_model(key, allow_download=False)
     x = preprocess(image.image, loaded.data_config, "native", loaded.patch_size).tensor
-
-    def bare():
-        with torch.inference_mode():
-            loaded.model(x)
-
-    t_bare, t_analysis = paired_medians(bare, lambda: analyze_image(loaded, image, "native"))
     controls = dict(image=image, model_key=key, geometry="native", allow_download=False, compare_key="demo_vit",
                     head=None, n_local=8, seed=0, lang="en")
     dino_tab.render(dino_tab.Controls(threshold=0.6, **controls))  # both models analysed once
-    before = forward_count()
     thresholds = iter(range(10**6))
 
-    def threshold_change():  # the handler and the JSON Gradio sends (the markdown is tiny)
+    def threshold_change():
         outputs = dino_tab.change_threshold(dino_tab.Controls(threshold=0.3 + 0.05 * (next(thresholds) % 8),
                                                               **controls))
         return [figure.to_json() for figure in outputs[1:]]
 
-    t_threshold = median_seconds(threshold_change, repeats=15)
-    print(f"{loaded.shown.label_en} [{loaded.source} weights] input {tuple(x.shape)} (aspect ratio kept)")
-    print(f"  bare forward                     {t_bare * 1e3:8.1f} ms")
-    print(f"  full analysis (last-block CLS)   {t_analysis * 1e3:8.1f} ms   ratio {t_analysis / t_bare:.2f}x "
-          f"(target <= 1.5x; includes preprocessing)")
-    print(f"  threshold change (server)        {t_threshold * 1e3:8.1f} ms   (target <= 50 ms), "
-          f"model re-runs: {forward_count() - before}\n")
+    report_lens(f"{loaded.shown.label_en} (aspect ratio kept)", loaded, x, "dino",
+                lambda: analyze_image(loaded, image, "native"), threshold_change)
 
 
 def main() -> None:
