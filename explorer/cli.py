@@ -15,13 +15,25 @@ from explorer.core.errors import UserFacingError
 
 
 def _cmd_models(args: argparse.Namespace) -> int:
-    from explorer.core.weights import download_instructions, local_weight_file
+    """Every model, and where its weights are: each file on disk is checked (header, key names
+    and shapes against the architecture, no tensors loaded) and a broken one is marked."""
+    from explorer.core.weights import check_weight_file, download_instructions, local_weight_file
     from explorer.core.zoo import all_entries
 
+    broken = 0
     for entry in all_entries():
         path = local_weight_file(entry)
-        where = f"on disk: {path}" if path and path.is_file() else download_instructions(entry)[0]
+        if path and path.is_file():
+            problem = check_weight_file(entry, path)
+            broken += problem is not None
+            where = f"on disk: {path}" if problem is None else (
+                f"BROKEN: {path}: {problem.message_en} The app skips it (as if it were missing). "
+                f"{download_instructions(entry)[0] if not entry.is_demo else ''}".rstrip())
+        else:
+            where = download_instructions(entry)[0]
         print(f"{entry.key:48s} {entry.label_en}\n{'':48s} {where}")
+    if broken:
+        print(f"{broken} weight file(s) on disk cannot be used; see BROKEN above.", file=sys.stderr)
     return 0
 
 

@@ -1,12 +1,15 @@
 """Open and validate uploaded images and turn them into upright 8-bit RGB.
 
 Odd inputs are converted, with a bilingual note saying what was done; unusable ones raise
-``ImageInputError`` with English and Chinese messages fit to show to the user."""
+``ImageInputError`` with English and Chinese messages fit to show to the user. A public server
+bounds what one upload costs: ``max_side`` keeps a working copy no larger than the lenses need
+(JPEGs are decoded at reduced size straight away), and large decodes take turns."""
 
 from __future__ import annotations
 
 import hashlib
 import io
+import math
 import os
 import re
 import stat
@@ -24,6 +27,7 @@ from explorer.core.errors import UserFacingError
 
 __all__ = [
     "MAX_PIXELS",
+    "WORKING_SIDE",
     "MAX_FILE_BYTES",
     "TINY_SIDE",
     "SUPPORTED_FORMATS",
@@ -34,6 +38,13 @@ __all__ = [
 
 MAX_PIXELS: int = 64_000_000
 MAX_FILE_BYTES: int = 50 * 1024 * 1024
+# The long side of the copy the app keeps per session. Every lens resizes to a few hundred
+# pixels (a model's input, a 640-px figure), so more would only cost memory: a 64 MP photo is
+# 192 MB of RGB, a 2048-px copy at most 12.6 MB.
+WORKING_SIDE: int = 2048
+# Decodes above this many pixels take turns (one at a time): a few concurrent 64 MP uploads
+# would otherwise add gigabytes at once and starve the other users' requests of both cores.
+LARGE_DECODE_PIXELS: int = 16_000_000
 # Below this many pixels on a side the model sees little more than an upsampled blur.
 TINY_SIDE: int = 16
 
@@ -77,6 +88,11 @@ class LoadedImage:
     source_mode: str
     source_format: str | None
     notes: tuple[Note, ...] = ()
+
+    @property
+    def nbytes(self) -> int:
+        """Memory held by the pixels (RGB, 8 bits per channel)."""
+        return self.image.width * self.image.height * 3
 
     def note_texts(self, lang: str = "en") -> list[str]:
         """The notes in one language ("en" or "zh")."""
@@ -294,6 +310,14 @@ _BOMB_EXCEPTIONS = (Image.DecompressionBombError, Image.DecompressionBombWarning
 # ------------------------------------------------------------------------- decoding
 
 
+class _MetadataTooLarge(Exception):
+    """Pillow refused a PNG's text or ICC chunk as too large to unpack; the pixels may be fine."""
+
+
+def _metadata_overflow(exc: BaseException) -> bool:
+    return isinstance(exc, ValueError) and ("MAX_TEXT_CHUNK" in str(exc) or "MAX_TEXT_MEMORY" in str(exc))
+
+
 def _open_encoded(data: bytes, max_pixels: int) -> tuple[Image.Image, int]:
     """Parse the header only, refuse oversized images, and count frames. Nothing is decoded."""
     try:
@@ -317,6 +341,8 @@ def _open_encoded(data: bytes, max_pixels: int) -> tuple[Image.Image, int]:
             raise _corrupt(fmt, "its header cannot be parsed") from None
         raise _not_an_image(data) from None
     except Exception as exc:  # noqa: BLE001 - a malformed header can raise almost anything
+        if _metadata_overflow(exc):
+            raise _MetadataTooLarge() from None
         raise _corrupt(_signature_format(data), exc) from None
     return im, n_frames
 
@@ -332,7 +358,96 @@ def _decode(im: Image.Image, fmt: str | None, max_pixels: int) -> None:
             "内存不足，无法解码这张图片。请缩小图片后再试。",
         ) from None
     except Exception as exc:  # noqa: BLE001 - plugins report damaged data in many exception types
+        if _metadata_overflow(exc):  # text chunks after the pixels are read at the end
+            raise _MetadataTooLarge() from None
         raise _corrupt(fmt, exc) from None
+
+
+_LARGE_DECODES = threading.BoundedSemaphore(1)
+
+
+@contextmanager
+def _decode_turn(size: tuple[int, int]) -> Iterator[None]:
+    """Large images decode one at a time; small ones never wait."""
+    if size[0] * size[1] <= LARGE_DECODE_PIXELS:
+        yield
+        return
+    with _LARGE_DECODES:
+        yield
+
+
+# ------------------------------------------------------------------- PNG metadata
+
+_PNG_SIGNATURE = b"\x89PNG\r\n\x1a\n"
+_PNG_METADATA_CHUNKS = frozenset({b"tEXt", b"zTXt", b"iTXt", b"iCCP"})
+_METADATA_NOTE: Note = (
+    "The PNG's metadata (text or ICC colour-profile chunks) is too large to read and was ignored; "
+    "the pixels are used as stored.",
+    "PNG 的元数据（文本或 ICC 色彩配置块）过大，无法读取，已忽略；像素按原样使用。",
+)
+
+
+def _without_png_metadata(data: bytes) -> bytes | None:
+    """The same PNG without its text and ICC chunks (None when it is no PNG chunk stream).
+
+    Pillow's limits on those chunks are module globals: raising them for one upload would
+    raise them for every thread, so the chunks are left out of a copy instead."""
+    if not data.startswith(_PNG_SIGNATURE):
+        return None
+    parts, pos = [_PNG_SIGNATURE], len(_PNG_SIGNATURE)
+    while pos + 8 <= len(data):
+        length, kind = struct.unpack_from(">I4s", data, pos)
+        end = pos + 12 + length  # length, type, data, CRC
+        if end > len(data):  # truncated: keep the rest, Pillow will say what is wrong
+            parts.append(data[pos:])
+            break
+        if kind not in _PNG_METADATA_CHUNKS:
+            parts.append(data[pos:end])
+        pos = end
+        if kind == b"IEND":
+            break
+    return b"".join(parts)
+
+
+def _depth_notes(im: Image.Image) -> list[Note]:
+    """Pillow opens 16-bit-per-channel colour (48-bit RGB, 64-bit RGBA) as 8-bit RGB(A),
+    keeping the high byte; only the undecoded tile's raw mode still says so."""
+    if im.mode not in ("RGB", "RGBA"):
+        return []
+    for tile in getattr(im, "tile", None) or ():
+        args = tile[3] if len(tile) > 3 else None
+        rawmode = args if isinstance(args, str) else (
+            args[0] if isinstance(args, tuple) and args and isinstance(args[0], str) else "")
+        if ";16" in rawmode:
+            bits = 16 * len(im.mode)
+            return [(
+                f"{bits}-bit {im.mode} image (16 bits per channel) reduced to 8 bits per channel "
+                "(0–65535 → 0–255).",
+                f"{bits} 位 {im.mode} 图像（每通道 16 位）已缩减为每通道 8 位（0–65535 → 0–255）。",
+            )]
+    return []
+
+
+def _draft(im: Image.Image, max_side: int | None) -> None:
+    """Let a JPEG decode at 1/2, 1/4 or 1/8 scale when that still covers ``max_side``:
+    the full-size pixels then never exist in memory."""
+    if max_side and im.format in ("JPEG", "MPO") and max(im.size) > max_side:
+        scale = max_side / max(im.size)
+        im.draft(None, (math.ceil(im.width * scale), math.ceil(im.height * scale)))
+
+
+def _fit(rgb: Image.Image, max_side: int | None, stored: tuple[int, int]) -> tuple[Image.Image, list[Note]]:
+    if not max_side or max(rgb.size) <= max_side:
+        return rgb, []
+    scale = max_side / max(rgb.size)
+    size = (max(1, round(rgb.width * scale)), max(1, round(rgb.height * scale)))
+    small = rgb.resize(size, Image.Resampling.LANCZOS, reducing_gap=3.0)
+    return small, [(
+        f"Large image ({stored[0]}×{stored[1]} px): a working copy of {size[0]}×{size[1]} px is analysed "
+        "(every model sees at most a few hundred pixels).",
+        f"图片较大（{stored[0]}×{stored[1]} 像素）：分析使用 {size[0]}×{size[1]} 像素的工作副本"
+        "（模型实际看到的最多只有几百像素）。",
+    )]
 
 
 def _frames_note(n_frames: int, fmt: str | None) -> Note:
@@ -631,14 +746,17 @@ def _tiny_note(size: tuple[int, int]) -> list[Note]:
 
 
 def _finish(
-    im: Image.Image, source_format: str | None, notes: list[Note], source_mode: str | None = None
+    im: Image.Image, source_format: str | None, notes: list[Note], source_mode: str | None = None,
+    max_side: int | None = None, source_size: tuple[int, int] | None = None,
 ) -> LoadedImage:
-    """Orientation, colour conversion and bookkeeping shared by every kind of input."""
-    source_size = im.size
+    """Orientation, colour conversion, the working-size bound and bookkeeping shared by every
+    kind of input."""
+    source_size = source_size or im.size
     source_mode = source_mode or im.mode
     upright, exif_notes = _apply_exif_orientation(im)
     rgb, mode_notes = _to_rgb(upright)
-    all_notes = notes + exif_notes + mode_notes + _tiny_note(rgb.size)
+    rgb, fit_notes = _fit(rgb, max_side, source_size)
+    all_notes = notes + exif_notes + mode_notes + fit_notes + _tiny_note(rgb.size)
     return LoadedImage(
         image=rgb,
         digest=_digest(rgb),
@@ -649,21 +767,40 @@ def _finish(
     )
 
 
-def _from_bytes(data: bytes, max_pixels: int) -> LoadedImage:
+def _decode_bytes(data: bytes, max_pixels: int, max_side: int | None, notes: list[Note]) -> LoadedImage:
     im, n_frames = _open_encoded(data, max_pixels)
-    with im:
+    with im, _decode_turn(im.size):
         fmt = "JPEG" if im.format == "MPO" else im.format
+        source_size = im.size
+        notes = notes + _depth_notes(im)
+        _draft(im, max_side)
         _decode(im, _DISPLAY_NAMES.get(fmt, fmt), max_pixels)
-        notes = [_frames_note(n_frames, fmt)] if n_frames > 1 else []
-        return _finish(im, fmt, notes)
+        if n_frames > 1:
+            notes.append(_frames_note(n_frames, fmt))
+        return _finish(im, fmt, notes, max_side=max_side, source_size=source_size)
 
 
-def _from_pil(im: Image.Image, max_pixels: int) -> LoadedImage:
+def _from_bytes(data: bytes, max_pixels: int, max_side: int | None = None) -> LoadedImage:
+    try:
+        return _decode_bytes(data, max_pixels, max_side, [])
+    except _MetadataTooLarge:
+        pass
+    stripped = _without_png_metadata(data)
+    try:
+        if stripped is None:
+            raise _MetadataTooLarge()
+        return _decode_bytes(stripped, max_pixels, max_side, [_METADATA_NOTE])
+    except _MetadataTooLarge:
+        raise _corrupt(_signature_format(data), "its metadata cannot be read") from None
+
+
+def _from_pil(im: Image.Image, max_pixels: int, max_side: int | None = None) -> LoadedImage:
     # The caller's object is only read: its current frame is used and it is never seeked,
     # so one image shared between threads stays safe.
     _check_pixels(im.size, max_pixels)
-    _decode(im, None, max_pixels)
-    return _finish(im, None, [])
+    with _decode_turn(im.size):
+        _decode(im, None, max_pixels)
+        return _finish(im, None, [], max_side=max_side)
 
 
 # numpy layout -> Pillow mode for uint8 pixels, and (dtype kind, bytes) -> mode of a gray file.
@@ -671,7 +808,7 @@ _ARRAY_MODES = {2: "L", 3: "RGB", 4: "RGBA"}
 _GRAY_ARRAY_MODES = {("b", 1): "1", ("u", 2): "I;16", ("i", 4): "I", ("f", 4): "F", ("f", 8): "F"}
 
 
-def _from_array(arr: np.ndarray, max_pixels: int) -> LoadedImage:
+def _from_array(arr: np.ndarray, max_pixels: int, max_side: int | None = None) -> LoadedImage:
     notes: list[Note] = []
     if arr.ndim == 3 and arr.shape[0] in (1, 3, 4) and arr.shape[2] not in (1, 3, 4):
         # Channels-first, as torch tensors come: move channels last.
@@ -698,30 +835,33 @@ def _from_array(arr: np.ndarray, max_pixels: int) -> LoadedImage:
     what = ("image", "图像") if channels == 2 else ("array", "数组")
     pixels, scale_notes = _to_uint8(np.ascontiguousarray(arr), *what)
     im = Image.fromarray(pixels, mode)
-    return _finish(im, None, notes + scale_notes, source_mode=source_mode)
+    return _finish(im, None, notes + scale_notes, source_mode=source_mode, max_side=max_side)
 
 
 def load_image(
     source: str | os.PathLike | bytes | Image.Image | np.ndarray,
     max_pixels: int = MAX_PIXELS,
+    max_side: int | None = None,
 ) -> LoadedImage:
     """Open ``source`` and return it as upright 8-bit RGB, or raise ``ImageInputError``.
 
     ``source`` is a file path, the file's bytes, a PIL image or a numpy array (H×W, H×W×3 or
     H×W×4; uint8, uint16, bool or float in 0..1). Images with more than ``max_pixels`` pixels are
-    refused from the header, before any pixel is decoded. Every conversion applied is listed in
-    ``LoadedImage.notes`` in English and Chinese. Safe to call from several threads at once.
+    refused from the header, before any pixel is decoded. With ``max_side`` the result is at most
+    that many pixels on its long side (the app keeps ``WORKING_SIDE``). Every conversion applied
+    is listed in ``LoadedImage.notes`` in English and Chinese. Safe to call from several threads
+    at once.
     """
     if isinstance(source, Image.Image):
-        return _from_pil(source, max_pixels)
+        return _from_pil(source, max_pixels, max_side)
     if isinstance(source, np.ndarray):
-        return _from_array(source, max_pixels)
+        return _from_array(source, max_pixels, max_side)
     if isinstance(source, (bytes, bytearray, memoryview)):
         data = bytes(source)
         _check_byte_count(len(data))
-        return _from_bytes(data, max_pixels)
+        return _from_bytes(data, max_pixels, max_side)
     if isinstance(source, (str, os.PathLike)):
-        return _from_bytes(_read_file(source), max_pixels)
+        return _from_bytes(_read_file(source), max_pixels, max_side)
     raise ImageInputError(
         f"Cannot read an image from a {type(source).__name__}: "
         "pass a file path, the file's bytes, a PIL image or a numpy array.",

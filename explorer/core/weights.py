@@ -11,6 +11,7 @@ from __future__ import annotations
 
 import collections
 import functools
+import logging
 import os
 import pickle
 import sys
@@ -27,6 +28,8 @@ from explorer.core.cache import LRUCache
 from explorer.core.capture import install_hooks
 from explorer.core.errors import UserFacingError
 from explorer.core.zoo import CHECKPOINT_DIR, ModelEntry, get_entry, stand_in_for
+
+log = logging.getLogger("explorer.weights")
 
 WEIGHT_SUFFIXES = (".safetensors", ".pth", ".pt", ".bin")
 HUB_FILENAME = "model.safetensors"
@@ -72,31 +75,55 @@ class LoadedModel:
 
 # --------------------------------------------------------------------------- reading files
 
-def read_state_dict(path: str | os.PathLike) -> dict[str, torch.Tensor]:
-    """Read a checkpoint without executing code; unwrap ``model``/``state_dict`` containers."""
+# safetensors header dtypes, for checking a file's shapes without reading its tensors
+_SAFETENSORS_DTYPES = {"F64": torch.float64, "F32": torch.float32, "F16": torch.float16, "BF16": torch.bfloat16,
+                       "I64": torch.int64, "I32": torch.int32, "I16": torch.int16, "I8": torch.int8,
+                       "U8": torch.uint8, "BOOL": torch.bool}
+
+
+def _read_raw(path: Path, lazy: bool) -> Any:
+    if path.suffix == ".safetensors":
+        from safetensors import safe_open
+        from safetensors.torch import load_file
+
+        if not lazy:
+            return load_file(str(path), device="cpu")
+        with safe_open(str(path), framework="pt") as handle:  # reads the header only
+            return {k: torch.empty(handle.get_slice(k).get_shape(),
+                                   dtype=_SAFETENSORS_DTYPES.get(handle.get_slice(k).get_dtype(), torch.float32),
+                                   device="meta") for k in handle.keys()}
+    with torch.serialization.safe_globals(_CONFIG_CLASSES):
+        if lazy:
+            try:  # memory-mapped: tensors are read only if something looks at their values
+                return torch.load(path, map_location="cpu", weights_only=True, mmap=True)
+            except RuntimeError as err:
+                if "mmap" not in str(err):  # only the legacy (non-zip) format cannot be mapped
+                    raise
+        return torch.load(path, map_location="cpu", weights_only=True)
+
+
+def read_state_dict(path: str | os.PathLike, lazy: bool = False) -> dict[str, torch.Tensor]:
+    """Read a checkpoint without executing code; unwrap ``model``/``state_dict`` containers.
+
+    With ``lazy`` the tensors are not read (safetensors: shapes from the header, on the meta
+    device; PyTorch files: memory-mapped), for checking a file's keys and shapes cheaply."""
     path = Path(path)
     if not path.is_file():
         raise WeightsError(f"Checkpoint {path} does not exist.", f"检查点文件 {path} 不存在。")
     try:
-        if path.suffix == ".safetensors":
-            from safetensors.torch import load_file
-
-            state = load_file(str(path), device="cpu")
-        else:
-            with torch.serialization.safe_globals(_CONFIG_CLASSES):
-                state = torch.load(path, map_location="cpu", weights_only=True)
+        state = _read_raw(path, lazy)
     except pickle.UnpicklingError as err:
+        log.warning("refused %s: %s", path, str(err).splitlines()[0][:300])
         raise WeightsError(
-            f"{path.name} contains pickled Python objects other than tensors; it is refused "
-            f"because loading it could run arbitrary code. Re-save it as safetensors or as a "
-            f"plain state dict ({str(err).splitlines()[0][:160]}).",
-            f"{path.name} 含有张量以外的 pickle 对象，加载它可能执行任意代码，因此被拒绝。"
-            f"请另存为 safetensors 或纯 state dict。",
+            f"{path.name} contains pickled Python objects other than tensors, and loading it could run "
+            f"arbitrary code, so it is refused (re-save it as safetensors or as a plain state dict).",
+            f"{path.name} 含有张量以外的 pickle 对象，加载它可能执行任意代码，因此被拒绝"
+            f"（请另存为 safetensors 或纯 state dict）。",
         ) from err
     except Exception as err:  # truncated zip, bad header, not a checkpoint at all
+        log.warning("cannot read %s: %s: %s", path, type(err).__name__, str(err)[:300])
         raise WeightsError(
-            f"{path.name} is not a readable checkpoint (truncated or not a safetensors/PyTorch "
-            f"file): {type(err).__name__}: {str(err)[:200]}",
+            f"{path.name} is not a readable checkpoint (it is truncated, or not a safetensors/PyTorch file).",
             f"{path.name} 不是可读取的检查点（文件被截断，或不是 safetensors/PyTorch 格式）。",
         ) from err
     for container in ("model", "state_dict", "module"):
@@ -106,7 +133,7 @@ def read_state_dict(path: str | os.PathLike) -> dict[str, torch.Tensor]:
         raise WeightsError(f"{path.name} holds no state dict.", f"{path.name} 中没有 state dict。")
     tensors = {k: v for k, v in state.items() if isinstance(v, torch.Tensor)}
     if len(tensors) != len(state):
-        bad = [k for k, v in state.items() if not isinstance(v, torch.Tensor)][:5]
+        bad = [str(k)[:60] for k, v in state.items() if not isinstance(v, torch.Tensor)][:5]
         raise WeightsError(
             f"{path.name}: entries that are not tensors: {bad}",
             f"{path.name}：以下条目不是张量：{bad}",
@@ -114,19 +141,26 @@ def read_state_dict(path: str | os.PathLike) -> dict[str, torch.Tensor]:
     return {k.removeprefix("module.").removeprefix("backbone."): v for k, v in tensors.items()}
 
 
-def load_into(model: nn.Module, state: dict[str, torch.Tensor], name: str) -> None:
-    """Load ``state`` strictly, through the architecture's own timm checkpoint filter (which
-    converts official layouts and resamples position embeddings); explain any mismatch."""
+def fitted_state(model: nn.Module, state: dict[str, torch.Tensor], name: str) -> dict[str, torch.Tensor]:
+    """``state`` through the architecture's own timm checkpoint filter (which converts official
+    layouts and resamples position embeddings), checked key by key and shape by shape against
+    ``model``; any mismatch raises ``WeightsError`` naming it. Works on meta-device models."""
     own = model.state_dict()
     state = {k: v for k, v in state.items() if k in own or not k.startswith(_FOREIGN_PREFIXES)}
     filter_fn = getattr(sys.modules.get(type(model).__module__), "checkpoint_filter_fn", None)
     if filter_fn is not None:
         try:
             state = filter_fn(state, model)
+        except WeightsError:
+            raise
+        except ValueError as err:  # the filters' own words for a checkpoint of another layout
+            raise WeightsError(f"{name} does not fit this architecture: {str(err)[:300]}",
+                               f"{name} 与该模型结构不匹配：{str(err)[:300]}") from err
         except Exception as err:
+            log.warning("%s: checkpoint filter failed: %s: %s", name, type(err).__name__, str(err)[:300])
             raise WeightsError(
-                f"{name} does not fit this architecture: {type(err).__name__}: {str(err)[:200]}",
-                f"{name} 与该模型结构不匹配。",
+                f"{name} does not fit {type(model).__name__} (its keys or shapes are of another architecture).",
+                f"{name} 与 {type(model).__name__} 不匹配（其键名或形状属于另一种模型结构）。",
             ) from err
     missing = [k for k in own if k not in state]
     unexpected = [k for k in state if k not in own]
@@ -137,7 +171,7 @@ def load_into(model: nn.Module, state: dict[str, torch.Tensor], name: str) -> No
         if missing:
             parts.append(f"missing {len(missing)} keys (e.g. {missing[:3]})")
         if unexpected:
-            parts.append(f"unexpected {len(unexpected)} keys (e.g. {unexpected[:3]})")
+            parts.append(f"unexpected {len(unexpected)} keys (e.g. {[k[:60] for k in unexpected[:3]]})")
         if wrong:
             parts.append(f"wrong shapes: {wrong[:3]}")
         detail = "; ".join(parts)
@@ -145,7 +179,12 @@ def load_into(model: nn.Module, state: dict[str, torch.Tensor], name: str) -> No
             f"{name} does not match {type(model).__name__}: {detail}.",
             f"{name} 与 {type(model).__name__} 不匹配：{detail}。",
         )
-    model.load_state_dict(state, strict=True)
+    return state
+
+
+def load_into(model: nn.Module, state: dict[str, torch.Tensor], name: str) -> None:
+    """Load ``state`` strictly (see ``fitted_state``); explain any mismatch."""
+    model.load_state_dict(fitted_state(model, state, name), strict=True)
 
 
 # --------------------------------------------------------------------------- building models
@@ -238,11 +277,40 @@ def hub_file(entry: ModelEntry, allow_download: bool) -> tuple[Path, bool]:
     return Path(hf_hub_download(entry.hf_hub_id, HUB_FILENAME)), True
 
 
+def check_weight_file(entry: ModelEntry, path: Path) -> WeightsError | None:
+    """Whether ``path`` would load into ``entry``'s architecture: its header and key names and
+    shapes, read without loading tensors it need not (the model is built on the meta device).
+    Returns the error the load would raise, or None."""
+    try:
+        with torch.device("meta"):
+            model = build_model(entry)
+        fitted_state(model, read_state_dict(path, lazy=True), path.name)
+    except WeightsError as err:
+        return err
+    return None
+
+
+def _demo_banner(entry: ModelEntry) -> Banner:
+    classes = len(entry.class_names or ())
+    how_en, how_zh = (f"{classes} classes", f"{classes} 类") if classes else (
+        "self-supervised, no labels", "自监督，不用标签")
+    return Banner("info", f"{entry.label_en}: trained offline on the project's synthetic "
+                  f"shapes ({how_en}), not on ImageNet.",
+                  f"{entry.label_zh}：在本项目的合成形状数据上离线训练（{how_zh}），不是 ImageNet 模型。")
+
+
+def _failed(path: Path, err: WeightsError) -> tuple[str, str]:
+    # the messages name the file; the folder says which copy it was
+    return (f"In {path.parent}: {err.message_en}", f"{path.parent} 中的文件：{err.message_zh}")
+
+
 def load_model(entry: ModelEntry | str, weights_file: str | os.PathLike | None = None,
                allow_download: bool = True, checkpoint_dir: Path = CHECKPOINT_DIR) -> LoadedModel:
     """Build ``entry`` and give it the best weights available (see the module docstring).
 
-    An explicit ``weights_file`` must load (no fallback: the user asked for that file).
+    A source that fails (a broken or foreign file) is skipped like a missing one, and the
+    banner names the file and why; an explicit ``weights_file`` must load (no fallback: the
+    user asked for that file).
     """
     entry = get_entry(entry) if isinstance(entry, str) else entry
 
@@ -253,56 +321,86 @@ def load_model(entry: ModelEntry | str, weights_file: str | os.PathLike | None =
                            weights_id=weights_id, data_config=_data_config(shown, mdl),
                            class_names=_class_names(shown, mdl), banner=banner, weights_path=path)
 
-    explicit = Path(weights_file) if weights_file else None
-    path = explicit or local_weight_file(entry, checkpoint_dir)
-    if path is not None:
+    def from_file(target: ModelEntry, path: Path, name: str) -> nn.Module:
+        model = build_model(target)  # built only when there are weights for it (MAE-H is 2.5 GB)
+        load_into(model, read_state_dict(path), name)
+        return model
+
+    if weights_file:
+        path = Path(weights_file)
         if not path.is_file():
             raise WeightsError(f"Weights file {path} is missing.", f"权重文件 {path} 不存在。")
-        model = build_model(entry)  # built only when there are weights for it (MAE-H is 2.5 GB)
-        load_into(model, read_state_dict(path), path.name)
-        banner = None
-        if entry.is_demo:
-            classes = len(entry.class_names or ())
-            how_en, how_zh = (f"{classes} classes", f"{classes} 类") if classes else (
-                "self-supervised, no labels", "自监督，不用标签")
-            banner = Banner("info", f"{entry.label_en}: trained offline on the project's synthetic "
-                            f"shapes ({how_en}), not on ImageNet.",
-                            f"{entry.label_zh}：在本项目的合成形状数据上离线训练（{how_zh}），不是 ImageNet 模型。")
-        source = "bundled" if entry.is_demo and explicit is None else "file"
-        return finish(entry, model, source, _file_id(path), banner, path)
+        return finish(entry, from_file(entry, path, path.name), "file", _file_id(path),
+                      _demo_banner(entry) if entry.is_demo else None, path)
+
+    failures: list[tuple[str, str]] = []  # (en, zh): each source that was there but failed
+    path = local_weight_file(entry, checkpoint_dir)
+    if path is not None and path.is_file():
+        try:
+            model = from_file(entry, path, path.name)
+        except WeightsError as err:
+            failures.append(_failed(path, err))
+        else:
+            banner = _demo_banner(entry) if entry.is_demo else None
+            return finish(entry, model, "bundled" if entry.is_demo else "file", _file_id(path), banner, path)
+
+    reason = None
+    if entry.hf_hub_id is not None:
+        try:
+            path, downloaded = hub_file(entry, allow_download)
+        except Exception as err:
+            reason = type(err).__name__
+        else:
+            try:
+                model = from_file(entry, path, f"{entry.hf_hub_id}/{HUB_FILENAME}")
+            except WeightsError as err:
+                failures.append(_failed(path, err))
+            else:
+                source = "hub-download" if downloaded else "hub-cache"
+                return finish(entry, model, source, _file_id(path), _failures_banner(failures), path)
+
+    why_en, why_zh = _missing_sentences(entry, checkpoint_dir, allow_download, reason, failures)
+    demo = stand_in_for(entry)
+    demo_path = local_weight_file(demo, checkpoint_dir) if demo is not None else None
+    if demo_path is not None and demo_path.is_file():
+        try:
+            shown = from_file(demo, demo_path, demo_path.name)
+        except WeightsError as err:
+            failures.append(_failed(demo_path, err))
+            why_en, why_zh = _missing_sentences(entry, checkpoint_dir, allow_download, reason, failures)
+        else:
+            banner = Banner("warning", f"Showing the bundled {demo.label_en} instead of {entry.label_en}. {why_en}",
+                            f"现在显示的是内置的 {demo.label_zh}，而不是 {entry.label_zh}。{why_zh}")
+            return finish(demo, shown, "bundled", _file_id(demo_path), banner, demo_path)
+    banner = Banner("warning", f"Showing {entry.label_en} with RANDOM weights: the maps show no learned "
+                    f"structure and the predictions are meaningless. {why_en}",
+                    f"现在显示的是随机初始化权重的 {entry.label_zh}：注意力图没有学到的结构，预测没有意义。{why_zh}")
+    return finish(entry, build_model(entry), "random", "random:seed0", banner)
+
+
+def _failures_banner(failures: list[tuple[str, str]]) -> Banner | None:
+    if not failures:
+        return None
+    return Banner("warning", " ".join(en for en, _ in failures), " ".join(zh for _, zh in failures))
+
+
+def _missing_sentences(entry: ModelEntry, checkpoint_dir: Path, allow_download: bool, reason: str | None,
+                       failures: list[tuple[str, str]]) -> tuple[str, str]:
+    """Why the real weights are not shown, then exactly which file to put where."""
+    from huggingface_hub import constants
 
     howto_en, howto_zh = download_instructions(entry, checkpoint_dir)
-    try:
-        if entry.hf_hub_id is None:
-            raise FileNotFoundError("not on the hub")
-        path, downloaded = hub_file(entry, allow_download)
-    except Exception as err:
-        reason = type(err).__name__
+    parts_en, parts_zh = [en for en, _ in failures], [zh for _, zh in failures]
+    if entry.is_demo:
+        pass  # a bundled model has nowhere else to come from: the failure says it all
+    elif entry.hf_hub_id is None or not allow_download or constants.HF_HUB_OFFLINE:
+        parts_en.append(f"Its weights are not on this machine{'' if entry.hf_hub_id is None else ' and downloads are off'}. "
+                        f"{howto_en}")
+        parts_zh.append(f"本机没有它的权重{'' if entry.hf_hub_id is None else '，且下载已关闭'}。{howto_zh}")
     else:
-        model = build_model(entry)
-        load_into(model, read_state_dict(path), f"{entry.hf_hub_id}/{HUB_FILENAME}")
-        return finish(entry, model, "hub-download" if downloaded else "hub-cache", _file_id(path),
-                      None, path)
-
-    if entry.hf_hub_id is None:
-        why_en = f"The weights of {entry.label_en} are not on this machine. {howto_en}"
-        why_zh = f"本机没有 {entry.label_zh} 的权重。{howto_zh}"
-    else:
-        why_en = (f"The weights of {entry.label_en} are not on this machine and could not be "
-                  f"downloaded ({reason}). {howto_en}")
-        why_zh = f"本机没有 {entry.label_zh} 的权重，且无法下载（{reason}）。{howto_zh}"
-    demo = stand_in_for(entry)
-    if demo is not None:
-        shown = build_model(demo)
-        demo_path = local_weight_file(demo, checkpoint_dir)
-        load_into(shown, read_state_dict(demo_path), demo_path.name)
-        banner = Banner("warning", f"{why_en} Showing the bundled {demo.label_en} instead.",
-                        f"{why_zh} 现在显示的是内置的 {demo.label_zh}。")
-        return finish(demo, shown, "bundled", _file_id(demo_path), banner, demo_path)
-    banner = Banner("warning", f"{why_en} Showing RANDOM weights: the maps show no learned "
-                    f"structure and the predictions are meaningless.",
-                    f"{why_zh} 现在使用的是随机初始化权重：注意力图没有学到的结构，预测没有意义。")
-    return finish(entry, build_model(entry), "random", "random:seed0", banner)
+        parts_en.append(f"Its weights are not on this machine and could not be downloaded ({reason}). {howto_en}")
+        parts_zh.append(f"本机没有它的权重，且无法下载（{reason}）。{howto_zh}")
+    return " ".join(parts_en), "".join(parts_zh)
 
 
 # --------------------------------------------------------------------------- the model cache
@@ -310,9 +408,20 @@ def load_model(entry: ModelEntry | str, weights_file: str | os.PathLike | None =
 _MODELS: LRUCache[LoadedModel] = LRUCache(max_items=int(os.environ.get("EXPLORER_MAX_MODELS", "2")))
 
 
+def _files_marker(key: str) -> tuple[str, ...]:
+    """The identity of the files a load of ``key`` would read first (its own, its stand-in's):
+    a file put into (or replaced in) ``checkpoints/`` makes the next request load anew."""
+    entry = get_entry(key)
+    marks = []
+    for candidate in (entry, stand_in_for(entry)):
+        path = local_weight_file(candidate) if candidate is not None else None
+        marks.append(_file_id(path) if path is not None and path.is_file() else "-")
+    return tuple(marks)
+
+
 def get_model(key: str, weights_file: str | None = None, allow_download: bool = True) -> LoadedModel:
     """A cached ``load_model``: at most EXPLORER_MAX_MODELS (default 2) models stay loaded."""
     return _MODELS.get_or_create(
-        (key, str(weights_file or ""), allow_download),
+        (key, str(weights_file or ""), allow_download, _files_marker(key)),
         lambda: load_model(key, weights_file=weights_file, allow_download=allow_download),
     )

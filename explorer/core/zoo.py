@@ -8,10 +8,13 @@ by the JSON model cards next to their weights in ``checkpoints/`` (written by
 from __future__ import annotations
 
 import json
+import logging
 from dataclasses import dataclass, field
 from pathlib import Path
 from types import MappingProxyType
 from typing import Any, Mapping
+
+log = logging.getLogger("explorer.zoo")
 
 REPO_ROOT = Path(__file__).resolve().parents[2]
 CHECKPOINT_DIR = REPO_ROOT / "checkpoints"
@@ -157,8 +160,13 @@ def demo_entries(checkpoint_dir: Path = CHECKPOINT_DIR) -> tuple[ModelEntry, ...
     """Bundled demo models: every ``demo_*.json`` card whose weights file is present."""
     entries = []
     for card_path in sorted(checkpoint_dir.glob("demo_*.json")):
-        entry = _demo_entry(card_path)
-        if (checkpoint_dir / entry.card["weights_file"]).is_file():
+        try:
+            entry = _demo_entry(card_path)
+            present = (checkpoint_dir / entry.card["weights_file"]).is_file()
+        except (OSError, ValueError, KeyError, TypeError) as err:  # half-written or broken card
+            log.warning("skipping the model card %s: %s: %s", card_path.name, type(err).__name__, str(err)[:200])
+            continue
+        if present:
             entries.append(entry)
     # the supervised model leads its family's list (it is the tab's default), DINO follows
     order = ("vit", "swin", "crossformer", "twins", "navit", "dino", "mae")
@@ -180,7 +188,8 @@ def get_entry(key: str) -> ModelEntry:
         if entry.key == key:
             return entry
     known = ", ".join(e.key for e in all_entries())
-    raise KeyError(f"unknown model {key!r}; known models: {known}")
+    shown = key if len(str(key)) <= 60 else f"{str(key)[:59]}…"  # never echo unbounded input
+    raise KeyError(f"unknown model {shown!r}; known models: {known}")
 
 
 def stand_in_for(entry: ModelEntry) -> ModelEntry | None:

@@ -69,6 +69,9 @@ STRINGS: dict[str, tuple[str, str]] = {
         "patch 位置编码的余弦相似度（在模型训练时的网格上）。"),
     "no_pos_embed": ("This model has no learned absolute position embedding.", "该模型没有可学习的绝对位置编码。"),
     "analysing": ("Analysing…", "分析中…"),
+    "unexpected_error": ("Something went wrong on the server ({kind}); it has been logged. Try another "
+                         "image or model: the app keeps serving.",
+                         "服务器出错（{kind}），已记录日志。请换一张图片或换一个模型再试：应用仍在正常运行。"),
     "need_image": ("Upload an image or pick an example first.", "请先上传图片或选择一张示例图片。"),
     "weights_source": ("Weights", "权重来源"),
     "source_file": ("file", "本地文件"),

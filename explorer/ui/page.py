@@ -6,6 +6,7 @@ import os
 
 import gradio as gr
 
+from explorer.core.images import MAX_FILE_BYTES
 from explorer.core.zoo import REPO_ROOT
 from explorer.lenses.attention import tab as attention_tab
 from explorer.lenses.bias import tab as bias_tab
@@ -16,11 +17,23 @@ from explorer.lenses.navit import tab as navit_tab
 from explorer.lenses.swin import tab as swin_tab
 from explorer.lenses.twins import tab as twins_tab
 from explorer.ui.i18n import LANGUAGES, t
+from explorer.ui.uploads import sweep_uploads
 from explorer.ui.widgets import (PageContext, Translations, example_paths, image_notes_markdown,
                                  read_upload, user_errors)
 
 CSS_PATH = REPO_ROOT / "assets" / "style.css"
-MAX_UPLOAD = "50mb"
+# Public-server bounds. An upload is an image: no more bytes than load_image reads. A session's
+# image (a working copy of at most WORKING_SIDE px) expires after SESSION_TTL_S without an
+# update, also for API clients that never close their session; uploads are deleted
+# UPLOAD_TTL_S after they arrive (and at start-up, those an earlier run left behind).
+MAX_UPLOAD_BYTES = MAX_FILE_BYTES
+SESSION_TTL_S = int(os.environ.get("EXPLORER_SESSION_TTL", "3600"))
+UPLOAD_TTL_S = int(os.environ.get("EXPLORER_UPLOAD_TTL", "3600"))
+
+
+def sweep_old_uploads() -> int:
+    """Delete uploads older than UPLOAD_TTL_S left in the upload folder by an earlier run."""
+    return sweep_uploads(UPLOAD_TTL_S)
 
 
 def _header(lang: str) -> str:
@@ -59,13 +72,14 @@ def build_demo() -> gr.Blocks:
     """Build the whole page (nothing is loaded or run until a user asks)."""
     tr = Translations()
     examples = example_paths()
-    with gr.Blocks(title="ViT Explorer", analytics_enabled=False) as demo:
+    cleanup = (max(1, min(600, UPLOAD_TTL_S // 4)), UPLOAD_TTL_S)  # (every how often, older than) in s
+    with gr.Blocks(title="ViT Explorer", analytics_enabled=False, delete_cache=cleanup) as demo:
         with gr.Row(equal_height=True):
             tr.add(gr.Markdown(_header("en"), elem_id="header"),
                             update=lambda lang: dict(value=_header(lang)))
             lang = gr.Radio([(name, code) for code, name in LANGUAGES.items()], value="en",
                             label=t("language"), scale=0, min_width=220, elem_id="language")
-        ctx = PageContext(image=gr.State(None), lang=lang, translations=tr, active_tab=gr.State("attention"))
+        ctx = PageContext(image=gr.State(None, time_to_live=SESSION_TTL_S), lang=lang, translations=tr, active_tab=gr.State("attention"))
         with gr.Row():
             with gr.Column(scale=1, min_width=260):
                 upload = tr.add(gr.File(label=t("image_input", "en"), file_types=["image"],
@@ -129,7 +143,7 @@ def launch_kwargs() -> dict:
     return dict(
         theme=gr.themes.Default(text_size=gr.themes.sizes.text_lg),
         css_paths=[CSS_PATH] if CSS_PATH.is_file() else None,
-        max_file_size=MAX_UPLOAD,
+        max_file_size=MAX_UPLOAD_BYTES,
         allowed_paths=[str(REPO_ROOT / "assets")],
         show_error=True,
     )

@@ -4,6 +4,7 @@ model picker and the way errors reach the user."""
 from __future__ import annotations
 
 import functools
+import inspect
 import logging
 import os
 import traceback
@@ -14,10 +15,11 @@ from typing import Callable
 import gradio as gr
 
 from explorer.core.errors import UserFacingError
-from explorer.core.images import LoadedImage, load_image
+from explorer.core.images import LoadedImage
 from explorer.core.weights import LoadedModel
 from explorer.core.zoo import REPO_ROOT, ModelEntry
-from explorer.ui.i18n import t
+from explorer.ui.i18n import LANGUAGES, t
+from explorer.ui.uploads import open_uploaded_image
 
 log = logging.getLogger("explorer.ui")
 
@@ -79,27 +81,50 @@ def with_progress(fn: Callable) -> Callable:
     return run
 
 
-def user_errors(fn: Callable) -> Callable:
+def user_errors(fn: Callable, both_languages: bool = False) -> Callable:
     """Turn the backend's errors into messages on the page, in the page's language.
 
-    The language comes from a ``lang`` keyword or from an argument with a ``lang`` field.
-    Unexpected errors are logged with their
-    traceback and shown briefly; the server keeps serving other users either way.
+    The language comes from a ``lang`` argument (by keyword or position) or from an argument
+    with a ``lang`` field; with ``both_languages`` (API endpoints, which have no language) the
+    message is the English one, then the Chinese one. Unexpected errors are logged with their
+    traceback and reach the user as one short sentence that names no internals; the server
+    keeps serving other users either way.
     """
+    signature = inspect.signature(fn)
+
+    def language(args, kwargs) -> str:
+        try:
+            bound = signature.bind_partial(*args, **kwargs).arguments
+        except TypeError:
+            bound = kwargs
+        lang = bound.get("lang") or next((a.lang for a in args if hasattr(a, "lang")), "en")
+        return lang if lang in LANGUAGES else "en"
+
+    def say(message: Callable[[str], str], args, kwargs) -> str:
+        if both_languages:
+            return f"{message('en')}\n{message('zh')}"
+        return message(language(args, kwargs))
+
     @functools.wraps(fn)
     def wrapper(*args, **kwargs):
-        lang = kwargs.get("lang") or next((a.lang for a in args if hasattr(a, "lang")), "en")
         try:
             return fn(*args, **kwargs)
         except gr.Error:
             raise
         except UserFacingError as err:
-            raise gr.Error(err.message(lang), duration=None) from err
+            raise gr.Error(say(err.message, args, kwargs), duration=None) from err
         except Exception as err:
             log.error("unexpected error in %s:\n%s", fn.__name__, traceback.format_exc())
-            raise gr.Error(f"{type(err).__name__}: {err}", duration=None) from err
+            kind = type(err).__name__
+            raise gr.Error(say(lambda lang: t("unexpected_error", lang, kind=kind), args, kwargs),
+                           duration=None) from err
 
     return wrapper
+
+
+def api_errors(fn: Callable) -> Callable:
+    """``user_errors`` for a public API endpoint: every message in English and in Chinese."""
+    return user_errors(fn, both_languages=True)
 
 
 def example_paths() -> list[str]:
@@ -121,7 +146,7 @@ def read_upload(path: str | None, lang: str) -> tuple[LoadedImage | None, str]:
     """Validate an uploaded file; on a bad file say why on the page and keep the old image."""
     if not path:
         return None, ""
-    image = load_image(path)
+    image = open_uploaded_image(path)
     return image, image_notes_markdown(image, lang)
 
 

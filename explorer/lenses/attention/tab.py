@@ -11,19 +11,23 @@ from dataclasses import dataclass
 import gradio as gr
 from gradio.data_classes import FileData
 
+from explorer.core import arguments
 from explorer.core.errors import UserFacingError
-from explorer.core.images import LoadedImage, load_image
+from explorer.core.images import LoadedImage
+from explorer.core.preprocess import GEOMETRIES
 from explorer.core.results import cached_analysis
 from explorer.core.weights import LoadedModel, vit_depth_and_heads
 from explorer.core.zoo import entries_for
+from explorer.lenses import LENS_FAMILIES, model_for_lens
 from explorer.lenses.attention import figures
 from explorer.lenses.attention.compute import HEAD_FUSIONS, AttentionAnalysis, analyze
 from explorer.lenses.plotting import SEQUENTIAL_SCALES, clicked_patch, patch_picker_image
 from explorer.ui.i18n import t
-from explorer.ui.widgets import (HEAD_MEAN, Lens, PageContext, banner_markdown, model_controls, user_errors,
+from explorer.ui.uploads import open_uploaded_image
+from explorer.ui.widgets import (HEAD_MEAN, Lens, PageContext, api_errors, banner_markdown, model_controls, user_errors,
                                  with_progress)
 
-FAMILIES = ("vit",)
+FAMILIES = LENS_FAMILIES["attention"]
 MEAN = HEAD_MEAN  # head dropdown value meaning "mean of heads"
 PICKER_SIDE = 448
 
@@ -249,15 +253,34 @@ def relabel(c: Controls):
             *slider_figures(analysis, c.layer, c.head, query, c.fusion, c.scale, c.lang))
 
 
+# Generous static bounds, checked before anything is loaded; the model's own ranges after.
+MAX_LAYERS, MAX_HEADS, MAX_TOKENS = 1024, 1024, 1_000_000
+
+
 def attention_api(image: FileData, model: str, geometry: str = "model", layer: int = -1,
                   head: int = -1, query: int = 0, fusion: str = "mean") -> dict:
-    """Analyse an image file with a model: top-5 predictions, the patch grid, the attention
+    """Analyse an uploaded image with a model: top-5 predictions, the patch grid, the attention
     of token ``query`` (0 = CLS) at ``layer`` (-1 = last) and ``head`` (-1 = mean of heads)
-    over the patches, and the rollout map, as nested lists."""
-    loaded_image = load_image(image.path if isinstance(image, FileData) else image["path"])
-    loaded, analysis = analysis_for(loaded_image, model, geometry, allow_download=False)
+    over the patches, and the rollout map, as nested lists. Errors come in English and Chinese."""
+    entry = model_for_lens("attention", model)
+    geometry = arguments.choice(geometry, GEOMETRIES, ("geometry", "geometry（输入几何）"))
+    fusion = arguments.choice(fusion, HEAD_FUSIONS, ("fusion", "fusion（多头融合方式）"))
+    layer = arguments.whole_number(layer, 0, MAX_LAYERS, ("layer", "layer（层）"), (-1, "the last layer", "最后一层"))
+    head = arguments.whole_number(head, 0, MAX_HEADS, ("head", "head（注意力头）"), (MEAN, "the mean of heads", "各头平均"))
+    query = arguments.whole_number(query, 0, MAX_TOKENS, ("query", "query（查询 token）"))
+    loaded_image = open_uploaded_image(image)
+    loaded, analysis = analysis_for(loaded_image, entry.key, geometry, allow_download=False)
+    # the shown model's own ranges (a stand-in may have another depth than the one asked for)
+    what = loaded.shown.label_en
+    layer = arguments.whole_number(layer, 0, analysis.num_layers - 1, (f"layer ({what})", f"layer（{what}）"),
+                                   (-1, "the last layer", "最后一层"))
+    head = arguments.whole_number(head, 0, analysis.num_heads - 1, (f"head ({what})", f"head（{what}）"),
+                                  (MEAN, "the mean of heads", "各头平均"))
+    tokens = analysis.attention.shape[-1]
+    query = arguments.whole_number(query, 0, tokens - 1, (f"query ({what}, {tokens} tokens)",
+                                                          f"query（{what}，共 {tokens} 个 token）"))
     layer = analysis.num_layers - 1 if layer < 0 else layer
-    layer, head_index, query = _clamp(analysis, layer, head, query)
+    head_index = None if head == MEAN else head
     return {
         "model": loaded.shown.key,
         "weights": loaded.source,
@@ -273,4 +296,4 @@ def attention_api(image: FileData, model: str, geometry: str = "model", layer: i
 
 
 def register_api() -> None:
-    gr.api(user_errors(attention_api), api_name="attention")
+    gr.api(api_errors(attention_api), api_name="attention")

@@ -16,13 +16,14 @@ from explorer.core.images import LoadedImage
 from explorer.core.results import RESULTS, cached_analysis
 from explorer.core.weights import LoadedModel, get_model
 from explorer.core.zoo import entries_for
+from explorer.lenses import LENS_FAMILIES
 from explorer.lenses.bias import figures
 from explorer.lenses.bias.compute import BiasAnalysis, BiasImage, BlockBias, analyze, analyze_image
 from explorer.ui.i18n import t
 from explorer.ui.widgets import (Lens, PageContext, banner_markdown, model_controls, user_errors,
                                  with_progress)
 
-FAMILIES = ("swin", "crossformer")
+FAMILIES = LENS_FAMILIES["bias"]
 ALL = -1  # head dropdown value meaning "all heads as small multiples"
 DEFAULT_G = 7
 EXACT = 1e-6  # the page calls DPB and RPB identical up to this max |difference|

@@ -13,6 +13,7 @@ from explorer.core.images import LoadedImage
 from explorer.core.results import cached_analysis
 from explorer.core.weights import LoadedModel
 from explorer.core.zoo import entries_for
+from explorer.lenses import LENS_FAMILIES
 from explorer.lenses.crossformer import figures
 from explorer.lenses.crossformer.compute import (CrossFormerAnalysis, CrossFormerImageAnalysis,
                                                  analyze_image)
@@ -22,7 +23,7 @@ from explorer.ui.widgets import (HEAD_MEAN, PageContext, StageControls, StagePic
                                  model_controls, picker_column, stage_block_head, user_errors,
                                  wire_stage_lens)
 
-FAMILIES = ("crossformer",)
+FAMILIES = LENS_FAMILIES["crossformer"]
 MEAN = HEAD_MEAN
 PICKER_SIDE = 448
 LATEX = [{"left": "$", "right": "$", "display": False}]

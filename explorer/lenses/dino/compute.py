@@ -22,6 +22,7 @@ from einops import repeat
 from PIL import Image
 from timm.models.vision_transformer import VisionTransformer
 
+from explorer.core.arguments import MAX_SEED  # noqa: F401  (one bound for every seed box)
 from explorer.core.capture import capture_attention
 from explorer.core.errors import UserFacingError
 from explorer.core.images import LoadedImage
@@ -45,7 +46,6 @@ GLOBAL_SIZE, LOCAL_SIZE = 224, 96
 CROP_RATIO = (3 / 4, 4 / 3)
 DEFAULT_LOCAL_CROPS = 8
 MAX_LOCAL_CROPS = 16
-MAX_SEED = 2**31 - 1
 
 
 # --------------------------------------------------------------------------- the threshold

@@ -16,6 +16,7 @@ from explorer.core.images import LoadedImage
 from explorer.core.results import RESULTS, cached_analysis
 from explorer.core.weights import LoadedModel
 from explorer.core.zoo import ModelEntry, entries_for
+from explorer.lenses import LENS_FAMILIES
 from explorer.lenses.dino import figures
 from explorer.lenses.dino.compute import (DEFAULT_LOCAL_CROPS, DEFAULT_THRESHOLD, MAX_LOCAL_CROPS, DinoAnalysis,
                                           analyze_image, check_threshold, crop_view, kept_mass, multi_crop_boxes)
@@ -23,7 +24,7 @@ from explorer.ui.i18n import t
 from explorer.ui.widgets import (HEAD_MEAN, Lens, PageContext, banner_markdown, model_choices, model_controls,
                                  user_errors, with_progress)
 
-FAMILIES = ("vit",)
+FAMILIES = LENS_FAMILIES["dino"]
 MEAN = HEAD_MEAN
 DEFAULT_COMPARE = "demo_vit"  # the bundled supervised ViT: the paper's supervised side
 DISPLAY_SIDE = 640  # the crop figure shows the image at most this large (boxes stay in its own pixels)

@@ -9,18 +9,20 @@ from dataclasses import dataclass
 
 import gradio as gr
 
+from explorer.core import arguments
 from explorer.core.errors import UserFacingError
 from explorer.core.images import LoadedImage
 from explorer.core.results import RESULTS
 from explorer.core.weights import LoadedModel, get_model
 from explorer.core.zoo import entries_for
+from explorer.lenses import LENS_FAMILIES
 from explorer.lenses.mae import figures
 from explorer.lenses.mae.compute import STRATEGIES, MAEResult, reconstruct
 from explorer.lenses.plotting import clicked_patch
 from explorer.ui.i18n import t
 from explorer.ui.widgets import Lens, PageContext, banner_markdown, model_controls, user_errors, with_progress
 
-FAMILIES = ("mae",)
+FAMILIES = LENS_FAMILIES["mae"]
 
 
 @dataclass
@@ -44,7 +46,8 @@ class Controls:
             raise UserFacingError(f"unknown masking strategy {strategy!r}", f"未知的掩码方式 {strategy!r}")
         painted = tuple(sorted(painted if painted is not None else self.painted or ())) \
             if strategy == "painted" else ()
-        ratio, seed = float(self.ratio), int(self.seed or 0)
+        ratio = arguments.fraction(self.ratio, 0.0, 1.0, (t("mae_ratio", "en"), t("mae_ratio", "zh")))
+        seed = arguments.seed(0 if self.seed is None else self.seed)
         loaded = get_model(self.model_key, allow_download=self.allow_download)
         # the painted patches matter only to the painted mask; ratio and seed to the others
         key = ("mae", loaded.shown.key, loaded.weights_id, self.image.digest, strategy,

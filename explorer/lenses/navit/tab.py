@@ -11,17 +11,20 @@ from pathlib import Path
 
 import gradio as gr
 
+from explorer.core import arguments
 from explorer.core.errors import UserFacingError
 from explorer.core.images import LoadedImage, load_image
 from explorer.core.results import RESULTS
 from explorer.core.weights import LoadedModel, get_model
 from explorer.core.zoo import REPO_ROOT, entries_for
+from explorer.lenses import LENS_FAMILIES
 from explorer.lenses.navit import figures
 from explorer.lenses.navit.compute import MAX_IMAGES, NaViTAnalysis, analyze_images
 from explorer.ui.i18n import t
+from explorer.ui.uploads import open_uploaded_image
 from explorer.ui.widgets import Lens, PageContext, banner_markdown, model_controls, user_errors
 
-FAMILIES = ("navit",)
+FAMILIES = LENS_FAMILIES["navit"]
 EXAMPLE_DIR = REPO_ROOT / "assets" / "navit"
 EQUAL_TOLERANCE = 1e-5
 
@@ -53,7 +56,7 @@ class Controls:
             if name in example_names():  # only files of the bundled folder, by name
                 chosen.append((Path(name).stem, load_image(EXAMPLE_DIR / name)))
         for path in self.uploads or []:
-            chosen.append((Path(path).name, load_image(path)))
+            chosen.append((Path(path).name, open_uploaded_image(path)))
         if not chosen:
             raise UserFacingError(t("nv_need_images", "en"), t("nv_need_images", "zh"))
         if len(chosen) > MAX_IMAGES:
@@ -63,7 +66,9 @@ class Controls:
     def analysis(self) -> tuple[LoadedModel, NaViTAnalysis]:
         loaded = get_model(self.model_key, allow_download=self.allow_download)
         pictures = self.pictures()
-        tokens, drop, seed = int(self.tokens), float(self.token_dropout), int(self.seed or 0)
+        tokens = arguments.whole_number(self.tokens, 4, 1024, (t("nv_tokens", "en"), t("nv_tokens", "zh")))
+        drop = arguments.fraction(self.token_dropout, 0.0, 0.95, (t("nv_dropout", "en"), t("nv_dropout", "zh")))
+        seed = arguments.seed(0 if self.seed is None else self.seed)
         key = ("navit", loaded.shown.key, loaded.weights_id, tuple(im.digest for _, im in pictures),
                tuple(name for name, _ in pictures), tokens, drop, seed)
         result = RESULTS.get_or_create(key, lambda: analyze_images(

@@ -13,6 +13,7 @@ from explorer.core.images import LoadedImage
 from explorer.core.results import cached_analysis
 from explorer.core.weights import LoadedModel
 from explorer.core.zoo import entries_for
+from explorer.lenses import LENS_FAMILIES
 from explorer.lenses.plotting import clicked_patch, patch_picker_image
 from explorer.lenses.swin import figures
 from explorer.lenses.swin.compute import SwinImageAnalysis, analyze_image, cyclic_shift_steps
@@ -20,7 +21,7 @@ from explorer.ui.i18n import t
 from explorer.ui.widgets import (PageContext, banner_markdown, model_controls, picker_column,
                                  stage_block_head, user_errors, wire_stage_lens)
 
-FAMILIES = ("swin",)
+FAMILIES = LENS_FAMILIES["swin"]
 MEAN = -1
 PICKER_SIDE = 448
 
