@@ -280,7 +280,7 @@ def wire_stage_lens(ctx: PageContext, tab_id: str, tab: gr.Tab, *, model, geomet
     def on_click(evt: gr.SelectData, *values):
         return click(controls_type(*values), tuple(evt.index))
 
-    for trigger in (model.input, geometry.input, allow.input):
+    for trigger in (model.change, geometry.input, allow.input):
         trigger(with_progress(analyse), controls, outputs, api_visibility="private")
     stage.input(on_stage, controls, outputs, api_visibility="private", show_progress="hidden")
     for control in (block, head):

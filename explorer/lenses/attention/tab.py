@@ -167,8 +167,10 @@ def build(ctx: PageContext, default_model: str | None = None) -> None:
     def on_language(*values):
         return relabel(Controls(*values))
 
-    # `.input` fires on the user's own changes only, not when an analysis resets a control.
-    for trigger in (model.input, geometry.input, allow.input):
+    # `.input` fires on the user's own changes only, not when an analysis resets a control; a
+    # dropdown fires it twice per click (on the pick and on blur), so the model picker, which no
+    # handler ever sets, listens to `.change`: once per new value, by mouse or keyboard.
+    for trigger in (model.change, geometry.input, allow.input):
         trigger(with_progress(analyse), controls, analyse_outputs, api_visibility="private")
     for control in (layer, head, fusion, scale):
         control.input(on_slider, controls, slider_outputs, api_visibility="private",

@@ -219,7 +219,7 @@ def build(ctx: PageContext) -> None:
     def on_change(*values):
         return refresh(Controls(*values))
 
-    for trigger in (model.input, allow.input):
+    for trigger in (model.change, allow.input):
         trigger(with_progress(analyse), controls, outputs, api_visibility="private")
     for control in (stage, block, head):
         control.input(on_change, controls, outputs, api_visibility="private", show_progress="hidden")

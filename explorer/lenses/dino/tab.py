@@ -256,9 +256,9 @@ def build(ctx: PageContext) -> None:
     def on_change(*values):
         return refresh(Controls(*values))
 
-    for trigger in (model.input, geometry.input, allow.input):
+    for trigger in (model.change, geometry.input, allow.input):
         trigger(with_progress(analyse), controls, outputs, api_visibility="private")
-    compare.input(with_progress(lambda *values, progress=None: change_compare(Controls(*values))), controls,
+    compare.change(with_progress(lambda *values, progress=None: change_compare(Controls(*values))), controls,
                   [other_banner, compare_plot], api_visibility="private")
     threshold.input(lambda *values: change_threshold(Controls(*values)), controls, [info, masks_plot, compare_plot],
                     api_visibility="private", show_progress="hidden", trigger_mode="always_last")

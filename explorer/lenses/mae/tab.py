@@ -164,7 +164,7 @@ def build(ctx: PageContext) -> None:
     def on_clear(*values):
         return clear_painted(Controls(*values))
 
-    for trigger in (model.input, allow.input):
+    for trigger in (model.change, allow.input):
         trigger(with_progress(analyse), controls, outputs, api_visibility="private")
     for trigger in (strategy.input, ratio.input, seed.input):
         trigger(on_change, controls, outputs, api_visibility="private", show_progress="hidden")

@@ -158,7 +158,7 @@ def build(ctx: PageContext) -> None:
     def on_change(*values):
         return refresh(Controls(*values))
 
-    for trigger in (model.input, allow.input, include.input, examples.input, uploads.upload,
+    for trigger in (model.change, allow.input, include.input, examples.input, uploads.upload,
                     uploads.clear, tokens.input, dropout.input, seed.input):
         trigger(on_change, controls, outputs, api_visibility="private")
     sequence.input(on_change, controls, outputs, api_visibility="private", show_progress="hidden")
