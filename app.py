@@ -7,9 +7,9 @@ os.environ.setdefault("GRADIO_ANALYTICS_ENABLED", "False")
 # Uploads go to a folder of this app's own, cleaned as they age (see explorer.ui.page).
 os.environ.setdefault("GRADIO_TEMP_DIR", os.path.join(tempfile.gettempdir(), "vit-explorer"))
 
-from explorer.ui.page import build_demo, launch_kwargs, sweep_old_uploads  # noqa: E402
+from explorer.ui.page import build_demo, launch_kwargs, prepare_server  # noqa: E402
 
-sweep_old_uploads()
+prepare_server()
 demo = build_demo()
 
 if __name__ == "__main__":

@@ -149,3 +149,68 @@ def write_test_images(folder: Path, variant: int = 0) -> ImageFiles:
     truncated_path = folder / "truncated.png"
     truncated_path.write_bytes(data[: len(data) // 2])
     return ImageFiles(red_path, blue_path, text_path, truncated_path)
+
+
+# --------------------------------------------------------------------------- app as a process
+
+@dataclass
+class ProcessServer:
+    """``python app.py`` in its own process group: what a public server runs."""
+
+    url: str
+    process: object = field(repr=False)  # subprocess.Popen
+    temp_dir: Path = None  # its GRADIO_TEMP_DIR (the upload folder)
+
+    @property
+    def pid(self) -> int:
+        return self.process.pid
+
+    def rss_mb(self) -> float:
+        """Resident memory of the server process, MiB (from /proc)."""
+        for line in Path(f"/proc/{self.pid}/status").read_text().splitlines():
+            if line.startswith("VmRSS:"):
+                return int(line.split()[1]) / 1024
+        raise RuntimeError("no VmRSS")
+
+    def stop(self) -> None:
+        import signal
+
+        try:
+            os.killpg(self.process.pid, signal.SIGTERM)
+            self.process.wait(timeout=20)
+        except (ProcessLookupError, Exception):  # noqa: BLE001 - already gone, or stuck: kill
+            try:
+                os.killpg(self.process.pid, signal.SIGKILL)
+            except ProcessLookupError:
+                pass
+
+
+def start_app_process(temp_dir: Path, log: Path, **env: str) -> ProcessServer:
+    """Start ``python app.py`` on a free port with ``env`` added (offline, no analytics) and
+    wait until it answers."""
+    import subprocess
+    import sys
+    import time
+    import urllib.request
+
+    port = free_port()
+    root = Path(__file__).resolve().parents[1]
+    environment = {**os.environ, "HF_HUB_OFFLINE": "1", "GRADIO_ANALYTICS_ENABLED": "False",
+                   "GRADIO_SERVER_NAME": "127.0.0.1", "GRADIO_SERVER_PORT": str(port),
+                   "GRADIO_TEMP_DIR": str(temp_dir), "PYTHONUNBUFFERED": "1", **env}
+    with open(log, "wb") as out:
+        process = subprocess.Popen([sys.executable, "app.py"], cwd=root, env=environment, stdout=out,
+                                   stderr=subprocess.STDOUT, start_new_session=True)
+    server = ProcessServer(url=f"http://127.0.0.1:{port}/", process=process, temp_dir=temp_dir)
+    deadline = time.time() + 120
+    while time.time() < deadline:
+        if process.poll() is not None:
+            raise RuntimeError(f"app.py exited with {process.returncode}:\n{log.read_text()[-3000:]}")
+        try:
+            with urllib.request.urlopen(server.url, timeout=2) as response:
+                if response.status == 200:
+                    return server
+        except OSError:
+            time.sleep(0.3)
+    server.stop()
+    raise RuntimeError(f"app.py did not answer within 120 s:\n{log.read_text()[-3000:]}")

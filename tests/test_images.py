@@ -617,3 +617,103 @@ def test_bundled_examples_load_and_are_licensed() -> None:
         assert loaded.source_format == "JPEG" and loaded.image.mode == "RGB"
         assert max(loaded.image.size) <= 640 and min(loaded.image.size) >= 256
         assert f"`examples/{path.name}`" in licences, f"{path.name} has no entry in LICENSES.md"
+
+
+# ------------------------------------------------------------- public-server bounds
+
+
+def png_of_rows(width: int, height: int, depth: int, colour_type: int, rows: list[bytes],
+                before_pixels: tuple[bytes, ...] = (), after_pixels: tuple[bytes, ...] = ()) -> bytes:
+    """A PNG written chunk by chunk (Pillow writes no 16-bit colour PNGs)."""
+    ihdr = struct.pack(">IIBBBBB", width, height, depth, colour_type, 0, 0, 0)
+    body = b"".join(b"\x00" + row for row in rows)
+    return (b"\x89PNG\r\n\x1a\n" + png_chunk(b"IHDR", ihdr) + b"".join(before_pixels)
+            + png_chunk(b"IDAT", zlib.compress(body)) + b"".join(after_pixels) + png_chunk(b"IEND", b""))
+
+
+def test_48_bit_png_is_reduced_to_8_bits_with_a_note() -> None:
+    values = np.random.default_rng(1).integers(0, 65536, (6, 9, 3)).astype(">u2")
+    loaded = load_image(png_of_rows(9, 6, 16, 2, [row.tobytes() for row in values]))
+    assert np.array_equal(pixels(loaded), (values.astype(np.int64) >> 8).astype(np.uint8))  # the high byte
+    assert "48-bit rgb" in note_text(loaded) and "16 位" in loaded.note_texts("zh")[0]
+    rgba = np.random.default_rng(2).integers(0, 65536, (4, 5, 4)).astype(">u2")
+    assert "64-bit rgba" in note_text(load_image(png_of_rows(5, 4, 16, 6, [row.tobytes() for row in rgba])))
+    assert "bit" not in note_text(load_image(encode(Image.new("RGB", (20, 20)), "PNG")))
+
+
+@pytest.mark.parametrize("where", ["icc before the pixels", "text after the pixels"])
+def test_png_with_oversized_metadata_keeps_its_pixels(where: str) -> None:
+    red = np.zeros((20, 20, 3), np.uint8)
+    red[..., 0] = 200
+    rows = [row.tobytes() for row in red]
+    huge = zlib.compress(b"\0" * 3_000_000)  # unpacks past Pillow's MAX_TEXT_CHUNK
+    if where.startswith("icc"):
+        data = png_of_rows(20, 20, 8, 2, rows, before_pixels=(png_chunk(b"iCCP", b"p\0\0" + huge),))
+    else:
+        data = png_of_rows(20, 20, 8, 2, rows, after_pixels=(png_chunk(b"zTXt", b"note\0\0" + huge),))
+    with pytest.raises(ValueError, match="MAX_TEXT_CHUNK"):
+        Image.open(io.BytesIO(data)).load()  # what Pillow alone says
+    loaded = load_image(data)
+    assert np.array_equal(pixels(loaded), red)
+    assert "metadata" in note_text(loaded) and "元数据" in loaded.note_texts("zh")[0]
+
+
+def test_large_images_become_a_bounded_working_copy(tmp_path: Path) -> None:
+    from explorer.core.images import WORKING_SIDE
+
+    picture = Image.new("RGB", (3000, 1200), (10, 20, 30))
+    picture.paste((250, 0, 0), (0, 0, 1500, 1200))  # left half red
+    for fmt in ("PNG", "JPEG"):
+        loaded = load_image(encode(picture, fmt), max_side=1024)
+        assert loaded.image.size == (1024, 410) and loaded.source_size == (3000, 1200)
+        assert "3000×1200" in note_text(loaded) and "1024×410" in note_text(loaded)
+        left, right = pixels(loaded)[200, 100], pixels(loaded)[200, 900]
+        assert left[0] > 200 and right[0] < 40
+    assert load_image(encode(picture, "PNG")).image.size == (3000, 1200)  # only when asked
+    small = load_image(encode(Image.new("RGB", (640, 480)), "PNG"), max_side=WORKING_SIDE)
+    assert small.image.size == (640, 480) and not small.notes
+    assert WORKING_SIDE == 2048
+
+
+def test_jpeg_is_decoded_at_reduced_scale(monkeypatch) -> None:
+    """The full-size pixels of a large JPEG never exist: Pillow's draft mode decodes at 1/8."""
+    import explorer.core.images as images
+
+    decoded_sizes = []
+    real = images._decode
+
+    def spy(im, *args):
+        decoded_sizes.append(im.size)
+        return real(im, *args)
+
+    monkeypatch.setattr(images, "_decode", spy)
+    loaded = load_image(encode(Image.new("RGB", (8000, 4000), (90, 90, 90)), "JPEG", quality=70), max_side=1000)
+    assert loaded.image.size == (1000, 500) and loaded.source_size == (8000, 4000)
+    assert decoded_sizes == [(1000, 500)]  # 8000 / 8
+
+
+def test_large_decodes_take_turns(monkeypatch) -> None:
+    import explorer.core.images as images
+
+    monkeypatch.setattr(images, "LARGE_DECODE_PIXELS", 10_000)
+    active, most = [0], [0]
+    real = images._decode
+
+    def counting(*args, **kwargs):
+        active[0] += 1
+        most[0] = max(most[0], active[0])
+        time.sleep(0.05)
+        try:
+            return real(*args, **kwargs)
+        finally:
+            active[0] -= 1
+
+    monkeypatch.setattr(images, "_decode", counting)
+    big, small = encode(Image.new("RGB", (200, 200)), "PNG"), encode(Image.new("RGB", (50, 50)), "PNG")
+    with ThreadPoolExecutor(4) as pool:
+        list(pool.map(load_image, [big] * 4))
+    assert most[0] == 1
+    most[0] = 0
+    with ThreadPoolExecutor(4) as pool:
+        list(pool.map(load_image, [small] * 4))
+    assert most[0] > 1  # small images never wait

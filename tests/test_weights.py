@@ -211,3 +211,81 @@ def test_offline_official_model_is_shown_through_its_bundled_demo(key, demo):
     assert tuple(loaded.data_config["input_size"]) == tuple(get_entry(demo).card["input_size"])  # 64 px demo
     assert loaded.banner.level == "warning" and "checkpoints" in loaded.banner.en
     assert get_entry(demo).label_en in loaded.banner.en
+
+
+# ------------------------------------------------------------ broken files fall back truthfully
+
+
+@pytest.fixture
+def demo_dir(tmp_path):
+    """A checkpoints folder with the bundled demo ViT in it (and its card)."""
+    import shutil
+
+    from explorer.core.zoo import CHECKPOINT_DIR
+
+    for name in ("demo_vit.safetensors", "demo_vit.json"):
+        shutil.copy(CHECKPOINT_DIR / name, tmp_path / name)
+    return tmp_path
+
+
+def test_a_broken_local_file_falls_back_like_a_missing_one(demo_dir, tmp_path):
+    """Pickled code in checkpoints/: refused, never run, the demo is shown, the banner says why."""
+    marker = tmp_path / "code_ran"
+    torch.save({"model": {"w": torch.zeros(1)}, "payload": Evil(marker)}, demo_dir / f"{ENTRY.key}.pth")
+    loaded = load_model(ENTRY, allow_download=False, checkpoint_dir=demo_dir)
+    assert not marker.exists()
+    assert loaded.source == "bundled" and loaded.shown.key == "demo_vit"
+    en, zh = loaded.banner.en, loaded.banner.zh
+    assert en.startswith("Showing the bundled Demo ViT") and zh.startswith("现在显示的是内置的")
+    assert f"{ENTRY.key}.pth contains pickled Python objects" in en and "arbitrary code" in en
+    assert "downloads are off" in en and "LocalEntryNotFoundError" not in en
+    assert f"{ENTRY.key}.pth" in zh and "任意代码" in zh
+    # every sentence is whole: none is cut mid-word as the old 160-character excerpt was
+    assert all(sentence.rstrip().endswith((".", ")", "`")) for sentence in en.split(". ")[-1:])
+
+
+@pytest.mark.parametrize("damage", ["truncated", "wrong architecture"])
+def test_a_broken_bundled_demo_falls_back_to_random_and_says_so(demo_dir, trained_state, damage):
+    demo = demo_dir / "demo_vit.safetensors"
+    if damage == "truncated":
+        demo.write_bytes(demo.read_bytes()[:500])
+    else:
+        save_file(trained_state, demo)  # a valid file of another shape
+    shown_for_hub = load_model(ENTRY, allow_download=False, checkpoint_dir=demo_dir)
+    assert shown_for_hub.source == "random" and shown_for_hub.shown.key == ENTRY.key
+    assert "RANDOM" in shown_for_hub.banner.en and "demo_vit.safetensors" in shown_for_hub.banner.en
+    demo_itself = load_model(get_entry("demo_vit"), allow_download=False, checkpoint_dir=demo_dir)
+    assert demo_itself.source == "random" and "demo_vit.safetensors" in demo_itself.banner.en
+    assert ("not a readable checkpoint" if damage == "truncated" else "does not match") in demo_itself.banner.en
+
+
+def test_check_weight_file_reads_headers_only(tmp_path, trained_state, monkeypatch):
+    from explorer.core.weights import check_weight_file
+
+    good = tmp_path / "good.safetensors"
+    save_file(trained_state, good)
+    monkeypatch.setattr("safetensors.torch.load_file", lambda *a, **k: pytest.fail("tensors were loaded"))
+    assert check_weight_file(ENTRY, good) is None
+    wrong = dict(trained_state, **{"head.weight": torch.zeros(7, trained_state["head.weight"].shape[1])})
+    save_file(wrong, tmp_path / "wrong.safetensors")
+    assert "head.weight" in check_weight_file(ENTRY, tmp_path / "wrong.safetensors").message_en
+    torch.save({"state_dict": trained_state}, tmp_path / "good.pth")
+    assert check_weight_file(ENTRY, tmp_path / "good.pth") is None
+    (tmp_path / "junk.pth").write_bytes(b"junk")
+    assert "not a readable checkpoint" in check_weight_file(ENTRY, tmp_path / "junk.pth").message_en
+
+
+def test_a_file_put_into_checkpoints_is_loaded_on_the_next_request(tmp_path, monkeypatch, trained_state):
+    """The model cache keys on the files a load would read: a fallback does not stay cached."""
+    from explorer.core import weights
+
+    monkeypatch.setattr(weights, "CHECKPOINT_DIR", tmp_path)
+    monkeypatch.setattr(weights, "get_entry", lambda key: ENTRY)
+    monkeypatch.setattr(weights, "stand_in_for", lambda entry: None)
+    weights._MODELS.clear()
+    first = weights.get_model(ENTRY.key, allow_download=False)
+    assert first.source == "random"
+    save_file(trained_state, tmp_path / f"{ENTRY.key}.safetensors")
+    second = weights.get_model(ENTRY.key, allow_download=False)
+    assert second.source == "file" and second is not first
+    weights._MODELS.clear()

@@ -24,6 +24,7 @@ import numpy as np
 from PIL import Image, ImageCms, ImageOps, UnidentifiedImageError
 
 from explorer.core.errors import UserFacingError
+from explorer.core.memory import release_freed_memory
 
 __all__ = [
     "MAX_PIXELS",
@@ -368,12 +369,16 @@ _LARGE_DECODES = threading.BoundedSemaphore(1)
 
 @contextmanager
 def _decode_turn(size: tuple[int, int]) -> Iterator[None]:
-    """Large images decode one at a time; small ones never wait."""
+    """Large images decode one at a time; small ones never wait. Afterwards the freed decode
+    buffers go back to the OS (see ``explorer.core.memory``)."""
     if size[0] * size[1] <= LARGE_DECODE_PIXELS:
         yield
         return
     with _LARGE_DECODES:
-        yield
+        try:
+            yield
+        finally:
+            release_freed_memory()
 
 
 # ------------------------------------------------------------------- PNG metadata
@@ -769,7 +774,7 @@ def _finish(
 
 def _decode_bytes(data: bytes, max_pixels: int, max_side: int | None, notes: list[Note]) -> LoadedImage:
     im, n_frames = _open_encoded(data, max_pixels)
-    with im, _decode_turn(im.size):
+    with _decode_turn(im.size), im:  # the decoded pixels are freed (im closed) before the turn ends
         fmt = "JPEG" if im.format == "MPO" else im.format
         source_size = im.size
         notes = notes + _depth_notes(im)

@@ -414,7 +414,7 @@ def _files_marker(key: str) -> tuple[str, ...]:
     entry = get_entry(key)
     marks = []
     for candidate in (entry, stand_in_for(entry)):
-        path = local_weight_file(candidate) if candidate is not None else None
+        path = local_weight_file(candidate, CHECKPOINT_DIR) if candidate is not None else None
         marks.append(_file_id(path) if path is not None and path.is_file() else "-")
     return tuple(marks)
 
@@ -423,5 +423,6 @@ def get_model(key: str, weights_file: str | None = None, allow_download: bool = 
     """A cached ``load_model``: at most EXPLORER_MAX_MODELS (default 2) models stay loaded."""
     return _MODELS.get_or_create(
         (key, str(weights_file or ""), allow_download, _files_marker(key)),
-        lambda: load_model(key, weights_file=weights_file, allow_download=allow_download),
+        lambda: load_model(key, weights_file=weights_file, allow_download=allow_download,
+                           checkpoint_dir=CHECKPOINT_DIR),
     )

@@ -9,6 +9,7 @@ from __future__ import annotations
 
 import json
 import logging
+import os
 from dataclasses import dataclass, field
 from pathlib import Path
 from types import MappingProxyType
@@ -17,7 +18,8 @@ from typing import Any, Mapping
 log = logging.getLogger("explorer.zoo")
 
 REPO_ROOT = Path(__file__).resolve().parents[2]
-CHECKPOINT_DIR = REPO_ROOT / "checkpoints"
+# EXPLORER_CHECKPOINTS points a deployment (or a test) at another folder of weights and cards.
+CHECKPOINT_DIR = Path(os.environ.get("EXPLORER_CHECKPOINTS") or REPO_ROOT / "checkpoints")
 
 
 @dataclass(frozen=True)

@@ -7,6 +7,7 @@ import os
 import gradio as gr
 
 from explorer.core.images import MAX_FILE_BYTES
+from explorer.core.memory import map_large_allocations
 from explorer.core.zoo import REPO_ROOT
 from explorer.lenses.attention import tab as attention_tab
 from explorer.lenses.bias import tab as bias_tab
@@ -29,11 +30,16 @@ CSS_PATH = REPO_ROOT / "assets" / "style.css"
 MAX_UPLOAD_BYTES = MAX_FILE_BYTES
 SESSION_TTL_S = int(os.environ.get("EXPLORER_SESSION_TTL", "3600"))
 UPLOAD_TTL_S = int(os.environ.get("EXPLORER_UPLOAD_TTL", "3600"))
+# Sessions kept at once (the oldest go first): with the working-copy bound, at most ~12.6 MB of
+# image each, so ~3 GB in the worst case and far less with ordinary photos.
+MAX_SESSIONS = int(os.environ.get("EXPLORER_MAX_SESSIONS", "240"))
 
 
-def sweep_old_uploads() -> int:
-    """Delete uploads older than UPLOAD_TTL_S left in the upload folder by an earlier run."""
-    return sweep_uploads(UPLOAD_TTL_S)
+def prepare_server() -> None:
+    """Before serving: delete uploads older than UPLOAD_TTL_S that an earlier run left behind,
+    and have large buffers (decoded uploads) returned to the OS as soon as they are freed."""
+    sweep_uploads(UPLOAD_TTL_S)
+    map_large_allocations()
 
 
 def _header(lang: str) -> str:
@@ -144,6 +150,7 @@ def launch_kwargs() -> dict:
         theme=gr.themes.Default(text_size=gr.themes.sizes.text_lg),
         css_paths=[CSS_PATH] if CSS_PATH.is_file() else None,
         max_file_size=MAX_UPLOAD_BYTES,
+        state_session_capacity=MAX_SESSIONS,
         allowed_paths=[str(REPO_ROOT / "assets")],
         show_error=True,
     )

@@ -111,8 +111,9 @@ def user_errors(fn: Callable, both_languages: bool = False) -> Callable:
             return fn(*args, **kwargs)
         except gr.Error:
             raise
-        except UserFacingError as err:
-            raise gr.Error(say(err.message, args, kwargs), duration=None) from err
+        except UserFacingError as err:  # the user's to fix: a message, no traceback in the log
+            log.info("%s: %s", fn.__name__, err.message_en[:300])
+            raise gr.Error(say(err.message, args, kwargs), duration=None, print_exception=False) from err
         except Exception as err:
             log.error("unexpected error in %s:\n%s", fn.__name__, traceback.format_exc())
             kind = type(err).__name__
