@@ -373,3 +373,25 @@ def test_page_falls_back_from_a_broken_checkpoint_and_says_why(broken_checkpoint
         assert "this must never run" not in log
     finally:
         server.stop()
+
+
+@pytest.mark.parametrize("seed", [-1e30, -1, 2**40, 0.5, float("nan")])
+def test_page_seeds_are_checked_before_a_model_loads(seed, monkeypatch):
+    """The MAE, NaViT and DINO seed boxes: one message with the range, never an overflow."""
+    from explorer.core import weights
+    from explorer.core.arguments import ArgumentError
+    from explorer.core.images import load_image
+    from explorer.lenses.dino.tab import Controls as DinoControls
+    from explorer.lenses.mae.tab import Controls as MAEControls
+    from explorer.lenses.navit.tab import Controls as NaViTControls
+
+    monkeypatch.setattr(weights, "get_model", lambda *a, **k: pytest.fail("a model was loaded"))
+    image = load_image(EXAMPLE)
+    mae = MAEControls(image, "demo_mae", False, "random", 0.75, seed, False, None, "zh")
+    navit = NaViTControls(image, "demo_navit", False, True, [], None, 64, 0.0, seed, None, "en")
+    for controls in (mae, navit):
+        with pytest.raises(ArgumentError, match=r"0 到 2147483647|0 to 2147483647"):
+            controls.analysis()
+    dino = DinoControls(image, "demo_dino", "native", False, None, 0.6, None, 8, seed, "en")
+    with pytest.raises(ArgumentError, match=r"The seed must be a whole number from 0 to 2147483647"):
+        dino.crop_settings()

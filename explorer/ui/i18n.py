@@ -710,8 +710,6 @@ STRINGS: dict[str, tuple[str, str]] = {
                      "（其中 {n} 个局部视图为 {ls} 像素）；↔ = 已翻转"),
     "dn_x_view": ("x (pixels of the resized views)", "x（缩放后视图的像素）"),
     "dn_y_view": ("y (pixels of the resized views)", "y（缩放后视图的像素）"),
-    "dn_whole_numbers": ("The number of local crops and the seed must be whole numbers.",
-                         "局部裁剪数和随机种子必须是整数。"),
 }
 
 

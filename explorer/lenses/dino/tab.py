@@ -11,6 +11,7 @@ import gradio as gr
 import numpy as np
 from PIL import Image
 
+from explorer.core import arguments
 from explorer.core.errors import UserFacingError
 from explorer.core.images import LoadedImage
 from explorer.core.results import RESULTS, cached_analysis
@@ -88,12 +89,10 @@ class Controls:
         return head if 0 <= head < heads else None
 
     def crop_settings(self) -> tuple[int, int]:
-        """(N local crops, seed) as whole numbers; the compute layer says what is out of range."""
-        n_local = DEFAULT_LOCAL_CROPS if self.n_local is None else self.n_local
-        seed = 0 if self.seed is None else self.seed
-        if float(n_local) != int(n_local) or float(seed) != int(seed):
-            raise UserFacingError(t("dn_whole_numbers", "en"), t("dn_whole_numbers", "zh"))
-        return int(n_local), int(seed)
+        """(N local crops, seed) as whole numbers in range, or one message that says the range."""
+        n_local = arguments.whole_number(DEFAULT_LOCAL_CROPS if self.n_local is None else self.n_local, 0,
+                                         MAX_LOCAL_CROPS, (t("dn_n_local", "en"), t("dn_n_local", "zh")))
+        return n_local, arguments.seed(0 if self.seed is None else self.seed)
 
 
 # --------------------------------------------------------------------------- what is shown

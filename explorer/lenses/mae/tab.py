@@ -41,9 +41,8 @@ class Controls:
                  ) -> tuple[LoadedModel, MAEResult]:
         if self.image is None:
             raise UserFacingError(t("need_image", "en"), t("need_image", "zh"))
-        strategy = strategy or self.strategy or "random"
-        if strategy not in STRATEGIES:
-            raise UserFacingError(f"unknown masking strategy {strategy!r}", f"未知的掩码方式 {strategy!r}")
+        strategy = arguments.choice(strategy or self.strategy or "random", STRATEGIES,
+                                    (t("mae_strategy", "en"), t("mae_strategy", "zh")))
         painted = tuple(sorted(painted if painted is not None else self.painted or ())) \
             if strategy == "painted" else ()
         ratio = arguments.fraction(self.ratio, 0.0, 1.0, (t("mae_ratio", "en"), t("mae_ratio", "zh")))

@@ -64,11 +64,11 @@ class Controls:
         return chosen
 
     def analysis(self) -> tuple[LoadedModel, NaViTAnalysis]:
-        loaded = get_model(self.model_key, allow_download=self.allow_download)
-        pictures = self.pictures()
         tokens = arguments.whole_number(self.tokens, 4, 1024, (t("nv_tokens", "en"), t("nv_tokens", "zh")))
         drop = arguments.fraction(self.token_dropout, 0.0, 0.95, (t("nv_dropout", "en"), t("nv_dropout", "zh")))
         seed = arguments.seed(0 if self.seed is None else self.seed)
+        pictures = self.pictures()
+        loaded = get_model(self.model_key, allow_download=self.allow_download)
         key = ("navit", loaded.shown.key, loaded.weights_id, tuple(im.digest for _, im in pictures),
                tuple(name for name, _ in pictures), tokens, drop, seed)
         result = RESULTS.get_or_create(key, lambda: analyze_images(
