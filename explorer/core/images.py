@@ -760,7 +760,10 @@ def _finish(
     source_mode = source_mode or im.mode
     upright, exif_notes = _apply_exif_orientation(im)
     rgb, mode_notes = _to_rgb(upright)
-    rgb, fit_notes = _fit(rgb, max_side, source_size)
+    # the note names the upright size, like the working copy (EXIF may have turned the picture)
+    turned = (im.width > im.height) != (rgb.width > rgb.height)
+    upright_size = source_size[::-1] if turned else source_size
+    rgb, fit_notes = _fit(rgb, max_side, upright_size)
     all_notes = notes + exif_notes + mode_notes + fit_notes + _tiny_note(rgb.size)
     return LoadedImage(
         image=rgb,

@@ -300,8 +300,14 @@ def _demo_banner(entry: ModelEntry) -> Banner:
 
 
 def _failed(path: Path, err: WeightsError) -> tuple[str, str]:
-    # the messages name the file; the folder says which copy it was
-    return (f"In {path.parent}: {err.message_en}", f"{path.parent} 中的文件：{err.message_zh}")
+    """The error, and which copy it was, without the server's absolute folders (a public page)."""
+    from huggingface_hub import constants
+
+    if path.resolve().is_relative_to(Path(constants.HF_HUB_CACHE).resolve()):
+        where_en, where_zh = "In the Hugging Face cache", "Hugging Face 缓存中的文件"
+    else:
+        where_en, where_zh = f"In {path.parent.name}/", f"{path.parent.name}/ 中的文件"
+    return f"{where_en}: {err.message_en}", f"{where_zh}：{err.message_zh}"
 
 
 def load_model(entry: ModelEntry | str, weights_file: str | os.PathLike | None = None,

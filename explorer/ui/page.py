@@ -5,6 +5,7 @@ from __future__ import annotations
 import os
 
 import gradio as gr
+from starlette.middleware import Middleware
 
 from explorer.core.images import MAX_FILE_BYTES
 from explorer.core.memory import map_large_allocations
@@ -18,17 +19,19 @@ from explorer.lenses.navit import tab as navit_tab
 from explorer.lenses.swin import tab as swin_tab
 from explorer.lenses.twins import tab as twins_tab
 from explorer.ui.i18n import LANGUAGES, t
-from explorer.ui.uploads import sweep_uploads
+from explorer.ui.limits import BodyLimit
+from explorer.ui.uploads import not_uploaded, sweep_uploads
 from explorer.ui.widgets import (PageContext, Translations, example_paths, image_notes_markdown,
                                  read_upload, user_errors)
 
 CSS_PATH = REPO_ROOT / "assets" / "style.css"
 # Public-server bounds. An upload is an image: no more bytes than load_image reads. A session's
-# image (a working copy of at most WORKING_SIDE px) expires after SESSION_TTL_S without an
-# update, also for API clients that never close their session; uploads are deleted
+# image (a working copy of at most WORKING_SIDE px) expires SESSION_TTL_S after its
+# upload (Gradio counts from the last write, not the last use: hence hours, not minutes), also for
+# API clients that never close their session (a closed tab's go after an hour); uploads are deleted
 # UPLOAD_TTL_S after they arrive (and at start-up, those an earlier run left behind).
 MAX_UPLOAD_BYTES = MAX_FILE_BYTES
-SESSION_TTL_S = int(os.environ.get("EXPLORER_SESSION_TTL", "3600"))
+SESSION_TTL_S = int(os.environ.get("EXPLORER_SESSION_TTL", "14400"))
 UPLOAD_TTL_S = int(os.environ.get("EXPLORER_UPLOAD_TTL", "3600"))
 # Sessions kept at once (the oldest go first): with the working-copy bound, at most ~12.6 MB of
 # image each, so ~3 GB in the worst case and far less with ordinary photos.
@@ -52,7 +55,9 @@ def browser_language(request: gr.Request | None) -> str:
 
 
 @user_errors
-def load_upload(path: str | None, *, lang: str = "en"):
+def load_upload(path: str | None, *, lang: str = "en", example: bool = False):
+    if example and path is None:  # a gallery index the page never offered
+        raise not_uploaded()
     return read_upload(path, lang)
 
 
@@ -109,7 +114,8 @@ def build_demo() -> gr.Blocks:
             return load_upload(path, lang=lang_value)
 
         def on_example(lang_value, evt: gr.SelectData):
-            return load_upload(examples[evt.index], lang=lang_value)
+            index = evt.index if isinstance(evt.index, int) and 0 <= evt.index < len(examples) else None
+            return load_upload(None if index is None else examples[index], lang=lang_value, example=True)
 
         def on_start(request: gr.Request):
             lang_value = browser_language(request)
@@ -151,6 +157,7 @@ def launch_kwargs() -> dict:
         css_paths=[CSS_PATH] if CSS_PATH.is_file() else None,
         max_file_size=MAX_UPLOAD_BYTES,
         state_session_capacity=MAX_SESSIONS,
+        app_kwargs={"middleware": [Middleware(BodyLimit)]},
         allowed_paths=[str(REPO_ROOT / "assets")],
         show_error=True,
     )

@@ -50,13 +50,15 @@ def uploaded_path(value: Any) -> Path:
     """The real path of an uploaded file or a bundled example; ``not_uploaded()`` otherwise.
 
     Symbolic links and ``..`` are resolved before the check, so a link inside the upload
-    folder that points elsewhere is refused too."""
+    folder that points elsewhere is refused too; and anything that is not a regular file gets
+    the same message, so not even the allowed folders can be mapped."""
     try:
         real = Path(os.path.realpath(path_of(value)))
+        inside = any(real != root and real.is_relative_to(root) for root in _roots())
+        if not (inside and real.is_file()):
+            raise not_uploaded()
     except (OSError, ValueError):
         raise not_uploaded() from None
-    if not any(real == root or real.is_relative_to(root) for root in _roots()):
-        raise not_uploaded()
     return real
 
 

@@ -21,7 +21,7 @@ from explorer.lenses import LENS_FAMILIES
 from explorer.lenses.navit import figures
 from explorer.lenses.navit.compute import MAX_IMAGES, NaViTAnalysis, analyze_images
 from explorer.ui.i18n import t
-from explorer.ui.uploads import open_uploaded_image
+from explorer.ui.uploads import open_uploaded_image, path_of
 from explorer.ui.widgets import Lens, PageContext, banner_markdown, model_controls, user_errors
 
 FAMILIES = LENS_FAMILIES["navit"]
@@ -48,19 +48,19 @@ class Controls:
     lang: str
 
     def pictures(self) -> list[tuple[str, LoadedImage]]:
+        names = [name for name in self.examples or [] if name in example_names()]  # bundled files, by name
+        uploads = list(self.uploads or [])
+        count = (self.include_page_image and self.page_image is not None) + len(names) + len(uploads)
+        if not count:
+            raise UserFacingError(t("nv_need_images", "en"), t("nv_need_images", "zh"))
+        if count > MAX_IMAGES:  # before anything is decoded
+            raise UserFacingError(t("nv_too_many", "en", n=MAX_IMAGES), t("nv_too_many", "zh", n=MAX_IMAGES))
         chosen: list[tuple[str, LoadedImage]] = []
         if self.include_page_image and self.page_image is not None:
             # one name in both languages: a language switch must find the cached result
             chosen.append((f"{t('nv_page_image', 'en')} / {t('nv_page_image', 'zh')}", self.page_image))
-        for name in self.examples or []:
-            if name in example_names():  # only files of the bundled folder, by name
-                chosen.append((Path(name).stem, load_image(EXAMPLE_DIR / name)))
-        for path in self.uploads or []:
-            chosen.append((Path(path).name, open_uploaded_image(path)))
-        if not chosen:
-            raise UserFacingError(t("nv_need_images", "en"), t("nv_need_images", "zh"))
-        if len(chosen) > MAX_IMAGES:
-            raise UserFacingError(t("nv_too_many", "en", n=MAX_IMAGES), t("nv_too_many", "zh", n=MAX_IMAGES))
+        chosen += [(Path(name).stem, load_image(EXAMPLE_DIR / name)) for name in names]
+        chosen += [(Path(path_of(path)).name, open_uploaded_image(path)) for path in uploads]
         return chosen
 
     def analysis(self) -> tuple[LoadedModel, NaViTAnalysis]:
