@@ -7,9 +7,7 @@ import argparse
 import os
 import shutil
 import sys
-from pathlib import Path
 
-import numpy as np
 
 from explorer.core.errors import UserFacingError
 
@@ -56,195 +54,17 @@ def _cmd_fetch(args: argparse.Namespace) -> int:
     return 0
 
 
-def _export_attention(args: argparse.Namespace) -> int:
-    from explorer.core.images import load_image
-    from explorer.core.weights import load_model
-    from explorer.lenses.attention import figures
-    from explorer.lenses.attention.compute import HEAD_FUSIONS, analyze
-    from plotly.offline import get_plotlyjs
-
-    loaded = load_model(args.model, weights_file=args.weights, allow_download=args.allow_download)
-    if loaded.banner is not None:
-        print(loaded.banner.en, file=sys.stderr)
-    analysis = analyze(loaded, load_image(args.image), args.geometry)
-    arrays = dict(
-        logits=analysis.logits.astype(np.float32),
-        attention=analysis.attention.astype(np.float32),
-        grid=np.array(analysis.grid),
-        patch_size=np.array(analysis.patch_size),
-        num_prefix_tokens=np.array(analysis.num_prefix_tokens),
-        mean_distance=analysis.mean_distance,
-        model_image=analysis.model_image,
-        **{f"rollout_{f}": analysis.rollout[f] for f in HEAD_FUSIONS},
-    )
-    if analysis.pos_similarity is not None:
-        arrays["pos_similarity"] = analysis.pos_similarity
-    _save_npz(args.out, arrays)
-    print(f"wrote {args.out} (model {loaded.shown.key}, weights: {loaded.source}, grid {analysis.grid})")
-    if analysis.predictions:
-        print("top-5: " + "; ".join(f"{p.label} {p.probability:.3f}" for p in analysis.predictions))
-    if args.figures:
-        layer = analysis.num_layers - 1 if args.layer < 0 else args.layer
-        head = None if args.head < 0 else args.head
-        folder = Path(args.figures)
-        folder.mkdir(parents=True, exist_ok=True)
-        for name, picture in figures.export_pngs(analysis, layer, head, args.query, args.fusion).items():
-            picture.save(folder / f"{name}.png")
-        pages = {
-            "attention": figures.query_attention_figure(analysis, layer, head, args.query),
-            "rollout": figures.rollout_figure(analysis, args.fusion, args.query),
-            "matrix": figures.attention_matrix_figure(analysis, layer, head),
-            "mean_distance": figures.mean_distance_figure(analysis),
-            "pos_similarity": figures.position_similarity_figure(analysis),
-        }
-        # One copy of plotly.js beside the pages, so they open offline without a CDN.
-        (folder / "plotly.min.js").write_text(get_plotlyjs(), encoding="utf-8")
-        for name, fig in pages.items():
-            if fig is not None:
-                fig.write_html(folder / f"{name}.html", include_plotlyjs="directory")
-        print(f"wrote figures to {folder}/ (.png and self-contained .html)")
-    return 0
-
-
-def _export_swin(args: argparse.Namespace) -> int:
-    from explorer.core.images import load_image
-    from explorer.core.weights import load_model
-    from explorer.lenses.swin.compute import analyze_image, shift_region_ids
-
-    loaded = load_model(args.model, weights_file=args.weights, allow_download=args.allow_download)
-    result = analyze_image(loaded, load_image(args.image), args.geometry)
-    arrays: dict[str, np.ndarray] = {"logits": result.swin.logits, "model_image": result.model_image}
-    for item in result.swin.blocks:
-        geo = item.geometry
-        prefix = f"stage{geo.stage}_block{geo.block}"
-        arrays[f"{prefix}_probs"] = item.probs
-        arrays[f"{prefix}_content"] = item.content
-        arrays[f"{prefix}_bias"] = item.bias
-        arrays[f"{prefix}_window_ids"] = result.swin.window_id_map(geo.stage, geo.block)
-        arrays[f"{prefix}_geometry"] = np.array([*geo.resolution, *geo.window, *geo.shift, *geo.pad])
-        if item.mask is not None:
-            arrays[f"{prefix}_mask"] = item.mask
-            arrays[f"{prefix}_region_ids"] = shift_region_ids(*geo.padded, geo.window, geo.shift)
-    _save_npz(args.out, arrays)
-    print(f"wrote {args.out} (model {loaded.shown.key}, weights: {loaded.source}, "
-          f"{len(result.swin.blocks)} blocks; geometry = H, W, window h/w, shift h/w, pad h/w)")
-    return 0
-
-
-def _save_npz(out: str, arrays: dict[str, np.ndarray]) -> None:
-    Path(out).parent.mkdir(parents=True, exist_ok=True)
-    np.savez_compressed(out, **arrays)
-
-
-def _export_bias(args: argparse.Namespace) -> int:
-    from explorer.core.weights import load_model
-    from explorer.lenses.bias.compute import analyze, export_arrays
-
-    loaded = load_model(args.model, weights_file=args.weights, allow_download=args.allow_download)
-    analysis = analyze(loaded.model)
-    _save_npz(args.out, export_arrays(analysis))
-    print(f"wrote {args.out} (model {loaded.shown.key}, weights: {loaded.source}, "
-          f"{len(analysis.blocks)} blocks)")
-    if analysis.family == "crossformer":
-        print(f"DPB at the trained group size vs converted RPB: max |Δ| = {analysis.dpb_max_diff:.3g}")
-    return 0
-
-
-def _export_crossformer(args: argparse.Namespace) -> int:
-    from explorer.core.images import load_image
-    from explorer.core.weights import load_model
-    from explorer.lenses.crossformer.compute import analyze_image, export_arrays
-
-    loaded = load_model(args.model, weights_file=args.weights, allow_download=args.allow_download)
-    result = analyze_image(loaded, load_image(args.image), args.geometry)
-    _save_npz(args.out, export_arrays(result))
-    print(f"wrote {args.out} (model {loaded.shown.key}, weights: {loaded.source}, "
-          f"{len(result.cross.blocks)} blocks: SDA/LDA group maps, probabilities, content, bias)")
-    return 0
-
-
-def _export_twins(args: argparse.Namespace) -> int:
-    from explorer.core.images import load_image
-    from explorer.core.weights import load_model
-    from explorer.lenses.twins.compute import analyze_image, export_arrays
-
-    loaded = load_model(args.model, weights_file=args.weights, allow_download=args.allow_download)
-    result = analyze_image(loaded, load_image(args.image), args.geometry)
-    a = result.twins
-    _save_npz(args.out, export_arrays(result))
-    print(f"wrote {args.out} (model {loaded.shown.key}, weights: {loaded.source}, Twins-{a.variant}, "
-          f"{len(a.blocks)} blocks: LSA/GSA probabilities and geometry, PEG norms)")
-    print("PEG addition / token norm per stage: " + ", ".join(f"{p.relative:.3f}" for p in a.peg))
-    return 0
-
-
-def _export_navit(args: argparse.Namespace) -> int:
-    from explorer.core.images import load_image
-    from explorer.core.weights import load_model
-    from explorer.lenses.navit.compute import analyze_images, export_arrays
-
-    loaded = load_model(args.model, weights_file=args.weights, allow_download=args.allow_download)
-    pictures = [(Path(p).name, load_image(p)) for p in args.image]
-    a = analyze_images(loaded, pictures, tokens=args.tokens, token_dropout=args.token_dropout, seed=args.seed)
-    _save_npz(args.out, export_arrays(a))
-    print(f"wrote {args.out} (model {loaded.shown.key}, weights: {loaded.source}): {len(a.images)} images "
-          f"-> {a.num_sequences} sequence(s), {a.utilisation:.0%} of token slots used")
-    for im in a.images:
-        top = f"{im.predictions[0].label} {im.predictions[0].probability:.3f}" if im.predictions else "-"
-        print(f"  {im.name}: {im.grid[0]}x{im.grid[1]} patches, {len(im.kept)} kept, sequence {im.sequence} "
-              f"slot {im.slot}, top-1 {top}")
-    print(f"packed vs each image alone: max |dlogit| = {a.max_abs_diff:.2e}")
-    return 0
-
-
-def _export_mae(args: argparse.Namespace) -> int:
-    from explorer.core.images import load_image
-    from explorer.core.weights import load_model
-    from explorer.lenses.mae.compute import export_arrays, reconstruct
-
-    loaded = load_model(args.model, weights_file=args.weights, allow_download=args.allow_download)
-    r = reconstruct(loaded, load_image(args.image), args.mask_strategy, args.mask_ratio, args.seed)
-    _save_npz(args.out, export_arrays(r))
-    print(f"wrote {args.out} (model {loaded.shown.key}, weights: {loaded.source}): {r.strategy} mask, "
-          f"{r.hidden_count} of {r.num_patches} patches hidden, loss {r.loss:.4f}")
-    if not r.norm_pix_loss and r.hidden_count:
-        print(f"pixel MSE on hidden patches {r.masked_mse:.4f} vs {r.baseline_mse:.4f} for the mean visible colour")
-    return 0
-
-
-def _export_dino(args: argparse.Namespace) -> int:
-    from explorer.core.images import load_image
-    from explorer.core.weights import load_model
-    from explorer.lenses.dino.compute import analyze_image, check_threshold, export_arrays
-
-    threshold = None if args.threshold is None else check_threshold(args.threshold)
-    loaded = load_model(args.model, weights_file=args.weights, allow_download=args.allow_download)
-    if loaded.banner is not None:
-        print(loaded.banner.en, file=sys.stderr)
-    a = analyze_image(loaded, load_image(args.image), args.geometry)
-    arrays = export_arrays(a, threshold)
-    _save_npz(args.out, arrays)
-    kept = "" if threshold is None else (
-        f"; t = {threshold:g} keeps {arrays['patch_masks'].sum(axis=(1, 2)).mean():.1f} patches per head on average")
-    print(f"wrote {args.out} (model {loaded.shown.key}, weights: {loaded.source}, block {a.block} CLS attention: "
-          f"{a.num_heads} heads over {a.grid[0]}x{a.grid[1]} patches of {a.patch_size[0]} px{kept})")
-    return 0
-
-
-EXPORTERS = {"attention": _export_attention, "swin": _export_swin, "bias": _export_bias,
-             "crossformer": _export_crossformer, "twins": _export_twins, "navit": _export_navit,
-             "dino": _export_dino, "mae": _export_mae}
-
-
 def _cmd_export(args: argparse.Namespace) -> int:
-    args.geometry = args.geometry or ("native" if args.lens == "dino" else "model")
-    if args.lens != "bias" and not args.image:
-        raise UserFacingError(f"export {args.lens} needs --image")
-    if args.lens != "navit":  # only NaViT packs several images
+    from explorer.lenses.registry import get_lens
+
+    lens = get_lens(args.lens)
+    if lens.inputs != "model" and not args.image:
+        raise UserFacingError(f"export {lens.key} needs --image")
+    if lens.inputs == "image":  # only NaViT packs several images
         if args.image and len(args.image) > 1:
-            raise UserFacingError(f"export {args.lens} takes one --image")
+            raise UserFacingError(f"export {lens.key} takes one --image")
         args.image = args.image[0] if args.image else None
-    return EXPORTERS[args.lens](args)
+    return lens.export.run(args)
 
 
 def _sample_images(model_key: str, count: int = 8):
@@ -326,31 +146,17 @@ def build_parser() -> argparse.ArgumentParser:
     fetch.add_argument("model")
     fetch.set_defaults(fn=_cmd_fetch)
 
-    export = sub.add_parser("export", help="write a lens's arrays (.npz) and figures (.png/.html)")
-    export.add_argument("lens", choices=sorted(EXPORTERS))
-    export.add_argument("--model", required=True, help="a key from `python -m explorer models`")
-    export.add_argument("--weights", help="a .safetensors/.pth file (default: checkpoints/, hub cache, demo)")
-    export.add_argument("--image", nargs="+", help="input image (bias needs none; navit packs several)")
-    export.add_argument("--out", required=True, help="output .npz")
-    export.add_argument("--geometry", choices=("model", "native"),
-                        help="model: resize + centre crop (default); native: keep the aspect ratio (dino's default, "
-                             "as the official visualize_attention.py)")
-    export.add_argument("--figures", help="folder for .png and .html figures")
-    export.add_argument("--layer", type=int, default=-1, help="layer for the figures (-1 = last)")
-    export.add_argument("--head", type=int, default=-1, help="head for the figures (-1 = mean)")
-    export.add_argument("--query", type=int, default=0, help="query token (0 = CLS)")
-    export.add_argument("--fusion", choices=("mean", "max", "min"), default="mean")
-    export.add_argument("--tokens", type=int, default=64, help="navit: about this many patches per image")
-    export.add_argument("--token-dropout", type=float, default=0.0, help="navit: token dropout rate")
-    export.add_argument("--seed", type=int, default=0, help="navit: token dropout seed; mae: mask seed")
-    export.add_argument("--mask-ratio", type=float, default=0.75, help="mae: share of patches hidden")
-    export.add_argument("--mask-strategy", choices=("random", "block", "grid"), default="random",
-                        help="mae: random (the paper's), block-wise or grid masking")
-    export.add_argument("--threshold", type=float, default=None,
-                        help="dino: also write the masks that keep, per head, the fewest patches holding "
-                             "this share of the CLS attention (e.g. 0.6)")
-    export.add_argument("--allow-download", action="store_true", help="fetch missing weights from the hub")
-    export.set_defaults(fn=_cmd_export)
+    export = sub.add_parser("export", help="write a lens's arrays (.npz) (and, for attention, figures)")
+    lenses = export.add_subparsers(dest="lens", required=True, metavar="LENS")
+    from explorer.lenses.exporting import add_common_arguments
+    from explorer.lenses.registry import LENSES
+
+    for lens in LENSES:
+        module = lens.export
+        one = lenses.add_parser(lens.key, help=lens.summary, description=module.__doc__)
+        add_common_arguments(one, lens.inputs, getattr(module, "DEFAULT_GEOMETRY", "model"))
+        module.add_arguments(one)
+        one.set_defaults(fn=_cmd_export)
 
     convert = sub.add_parser("convert-dpb", help="CrossFormer: replace each DPB by its RPB table")
     convert.add_argument("input", help="a CrossFormer checkpoint (official .pth or ours)")

@@ -248,7 +248,7 @@ def test_tab_renders_in_both_languages_and_the_sequence_picker_does_not_rerun(mo
     with pytest.raises(gr.Error):  # names outside the bundled folder are ignored, not opened
         tab.refresh(tab.Controls(None, "navit-test", False, False, ["../../etc/passwd"], None, 64, 0.0, 0, None, "en"))
 
-    monkeypatch.setattr(tab, "entries_for", lambda families: (entry,))
+    monkeypatch.setattr(tab, "entries_for_lens", lambda key: (entry,))
     with gr.Blocks():
         ctx = PageContext(image=gr.State(None), lang=gr.Radio(["en", "zh"], value="en"),
                           translations=Translations(), active_tab=gr.State("navit"))

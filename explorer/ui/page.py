@@ -2,6 +2,8 @@
 
 from __future__ import annotations
 
+import importlib.util
+import logging
 import os
 
 import gradio as gr
@@ -10,19 +12,14 @@ from starlette.middleware import Middleware
 from explorer.core.images import MAX_FILE_BYTES
 from explorer.core.memory import map_large_allocations
 from explorer.core.zoo import REPO_ROOT
-from explorer.lenses.attention import tab as attention_tab
-from explorer.lenses.bias import tab as bias_tab
-from explorer.lenses.crossformer import tab as crossformer_tab
-from explorer.lenses.dino import tab as dino_tab
-from explorer.lenses.mae import tab as mae_tab
-from explorer.lenses.navit import tab as navit_tab
-from explorer.lenses.swin import tab as swin_tab
-from explorer.lenses.twins import tab as twins_tab
+from explorer.lenses.registry import LENSES
 from explorer.ui.i18n import LANGUAGES, t
 from explorer.ui.limits import BodyLimit
 from explorer.ui.uploads import not_uploaded, sweep_uploads
-from explorer.ui.widgets import (PageContext, Translations, example_paths, image_notes_markdown,
+from explorer.ui.widgets import (PageContext, Translations, api_errors, example_paths, image_notes_markdown,
                                  read_upload, user_errors)
+
+log = logging.getLogger("explorer.ui")
 
 CSS_PATH = REPO_ROOT / "assets" / "style.css"
 # Public-server bounds. An upload is an image: no more bytes than load_image reads. A session's
@@ -101,14 +98,8 @@ def build_demo() -> gr.Blocks:
                 image_info = gr.Markdown(elem_id="image-info")
             with gr.Column(scale=4):
                 with gr.Tabs():
-                    attention_tab.build(ctx)
-                    swin_tab.build(ctx)
-                    bias_tab.build(ctx)
-                    crossformer_tab.build(ctx)
-                    twins_tab.build(ctx)
-                    navit_tab.build(ctx)
-                    dino_tab.build(ctx)
-                    mae_tab.build(ctx)
+                    for lens in LENSES:
+                        lens.tab.build(ctx)
 
         def on_upload(path, lang_value):
             return load_upload(path, lang=lang_value)
@@ -145,14 +136,27 @@ def build_demo() -> gr.Blocks:
                         show_progress="hidden")
         lang.change(relabel, [ctx.image, lang], [*tr.components, image_info], api_visibility="private",
                     show_progress="hidden")
-        attention_tab.register_api()
+        for lens in LENSES:  # one named endpoint per lens, mirroring `python -m explorer export <key>`
+            gr.api(api_errors(lens.tab.api), api_name=lens.key)
     demo.queue(default_concurrency_limit=int(os.environ.get("EXPLORER_CONCURRENCY", "2")))
     return demo
+
+
+def mcp_wanted() -> bool:
+    """``EXPLORER_MCP=1`` serves the lens endpoints as MCP tools too, where the ``gradio[mcp]``
+    extra is installed (their docstrings describe the tools)."""
+    if os.environ.get("EXPLORER_MCP", "0").strip().lower() in ("", "0", "false", "no"):
+        return False
+    if importlib.util.find_spec("mcp") is None:
+        log.warning("EXPLORER_MCP is set but the MCP extra is missing: pip install \"gradio[mcp]\"")
+        return False
+    return True
 
 
 def launch_kwargs() -> dict:
     """Arguments for ``demo.launch``: theme and CSS belong to launch() in Gradio 6."""
     return dict(
+        mcp_server=mcp_wanted(),
         theme=gr.themes.Default(text_size=gr.themes.sizes.text_lg),
         css_paths=[CSS_PATH] if CSS_PATH.is_file() else None,
         max_file_size=MAX_UPLOAD_BYTES,

@@ -48,7 +48,7 @@ class Translations:
 
 
 @dataclass
-class Lens:
+class TabHooks:
     """A tab's hooks into the page: how to analyse a new image and how to redraw in another
     language. ``inputs[0]`` is the shared image."""
 
@@ -69,7 +69,7 @@ class PageContext:
     lang: gr.Radio
     translations: Translations
     active_tab: gr.State
-    lenses: list[Lens] = field(default_factory=list)
+    lenses: list[TabHooks] = field(default_factory=list)  # each tab's hooks, in page order
 
 
 def with_progress(fn: Callable) -> Callable:
@@ -287,5 +287,5 @@ def wire_stage_lens(ctx: PageContext, tab_id: str, tab: gr.Tab, *, model, geomet
     for control in (block, head):
         control.input(on_change, controls, outputs, api_visibility="private", show_progress="hidden")
     picker.select(on_click, controls, outputs, api_visibility="private", show_progress="hidden")
-    ctx.lenses.append(Lens(tab_id, tab, analyse, on_change, controls, outputs, outputs))
+    ctx.lenses.append(TabHooks(tab_id, tab, analyse, on_change, controls, outputs, outputs))
 

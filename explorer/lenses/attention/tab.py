@@ -17,17 +17,15 @@ from explorer.core.images import LoadedImage
 from explorer.core.preprocess import GEOMETRIES
 from explorer.core.results import cached_analysis
 from explorer.core.weights import LoadedModel, vit_depth_and_heads
-from explorer.core.zoo import entries_for
-from explorer.lenses import LENS_FAMILIES, model_for_lens
+from explorer.lenses.registry import entries_for_lens, model_for_lens
 from explorer.lenses.attention import figures
 from explorer.lenses.attention.compute import HEAD_FUSIONS, AttentionAnalysis, analyze
 from explorer.lenses.plotting import SEQUENTIAL_SCALES, clicked_patch, patch_picker_image
 from explorer.ui.i18n import t
 from explorer.ui.uploads import open_uploaded_image
-from explorer.ui.widgets import (HEAD_MEAN, Lens, PageContext, api_errors, banner_markdown, model_controls, user_errors,
+from explorer.ui.widgets import (HEAD_MEAN, TabHooks, PageContext, banner_markdown, model_controls, user_errors,
                                  with_progress)
 
-FAMILIES = LENS_FAMILIES["attention"]
 MEAN = HEAD_MEAN  # head dropdown value meaning "mean of heads"
 PICKER_SIDE = 448
 
@@ -91,7 +89,7 @@ def static_outputs(loaded: LoadedModel, analysis: AttentionAnalysis, query: int,
 
 
 def build(ctx: PageContext, default_model: str | None = None) -> None:
-    entries = entries_for(FAMILIES)
+    entries = entries_for_lens("attention")
     default_model = default_model or entries[0].key
     tr = ctx.translations
     with gr.Tab(t("tab_attention", "en"), id="attention") as tab:
@@ -177,7 +175,7 @@ def build(ctx: PageContext, default_model: str | None = None) -> None:
                       show_progress="hidden", trigger_mode="always_last")
     picker.select(on_click, controls, query_outputs, api_visibility="private", show_progress="hidden")
     reset.click(on_reset, controls, query_outputs, api_visibility="private")
-    ctx.lenses.append(Lens("attention", tab, analyse, on_language, controls, analyse_outputs,
+    ctx.lenses.append(TabHooks("attention", tab, analyse, on_language, controls, analyse_outputs,
                            [head, *static, *slider_outputs]))
 
 
@@ -259,7 +257,7 @@ def relabel(c: Controls):
 MAX_LAYERS, MAX_HEADS, MAX_TOKENS = 1024, 1024, 1_000_000
 
 
-def attention_api(image: FileData, model: str, geometry: str = "model", layer: int = -1,
+def api(image: FileData, model: str, geometry: str = "model", layer: int = -1,
                   head: int = -1, query: int = 0, fusion: str = "mean") -> dict:
     """Analyse an uploaded image with a model: top-5 predictions, the patch grid, the attention
     of token ``query`` (0 = CLS) at ``layer`` (-1 = last) and ``head`` (-1 = mean of heads)
@@ -297,5 +295,4 @@ def attention_api(image: FileData, model: str, geometry: str = "model", layer: i
     }
 
 
-def register_api() -> None:
-    gr.api(api_errors(attention_api), api_name="attention")
+attention_api = api  # the name earlier releases exported

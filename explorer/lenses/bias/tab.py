@@ -15,15 +15,15 @@ import gradio as gr
 from explorer.core.images import LoadedImage
 from explorer.core.results import RESULTS, cached_analysis
 from explorer.core.weights import LoadedModel, get_model
-from explorer.core.zoo import entries_for
-from explorer.lenses import LENS_FAMILIES
+from explorer.lenses.registry import entries_for_lens
 from explorer.lenses.bias import figures
 from explorer.lenses.bias.compute import BiasAnalysis, BiasImage, BlockBias, analyze, analyze_image
 from explorer.ui.i18n import t
-from explorer.ui.widgets import (Lens, PageContext, banner_markdown, model_controls, user_errors,
+from explorer.lenses.registry import model_for_lens
+from explorer.ui.api import arrays_reply
+from explorer.ui.widgets import (TabHooks, PageContext, banner_markdown, model_controls, user_errors,
                                  with_progress)
 
-FAMILIES = LENS_FAMILIES["bias"]
 ALL = -1  # head dropdown value meaning "all heads as small multiples"
 DEFAULT_G = 7
 EXACT = 1e-6  # the page calls DPB and RPB identical up to this max |difference|
@@ -182,7 +182,7 @@ def refresh(c: Controls) -> tuple:
 
 
 def build(ctx: PageContext) -> None:
-    entries = entries_for(FAMILIES)
+    entries = entries_for_lens("bias")
     if not entries:
         return
     tr = ctx.translations
@@ -225,4 +225,16 @@ def build(ctx: PageContext) -> None:
         control.input(on_change, controls, outputs, api_visibility="private", show_progress="hidden")
     group.input(on_change, controls, outputs, api_visibility="private", show_progress="hidden",
                 trigger_mode="always_last")
-    ctx.lenses.append(Lens("bias", tab, analyse, on_change, controls, outputs, outputs))
+    ctx.lenses.append(TabHooks("bias", tab, analyse, on_change, controls, outputs, outputs))
+
+
+def api(model: str, arrays: str = "") -> dict:
+    """The position-bias lens, as `python -m explorer export bias` writes it (no image): every
+    block's bias table and gathered bias; for CrossFormer the DPB at several group sizes and the
+    equivalent RPB table. Small arrays come by default; name others in ``arrays``."""
+    from explorer.lenses.bias.export import arrays_of
+
+    entry = model_for_lens("bias", model)
+    loaded, analysis = tables_for(entry.key, allow_download=False)
+    extra = {"dpb_max_diff": float(analysis.dpb_max_diff)} if analysis.family == "crossformer" else {}
+    return arrays_reply(loaded, arrays_of(analysis), arrays, family=analysis.family, **extra)

@@ -8,22 +8,26 @@ from __future__ import annotations
 from dataclasses import dataclass
 
 import gradio as gr
+from gradio.data_classes import FileData
 
 from explorer.core.images import LoadedImage
 from explorer.core.results import cached_analysis
 from explorer.core.weights import LoadedModel
-from explorer.core.zoo import entries_for
-from explorer.lenses import LENS_FAMILIES
+from explorer.lenses.registry import entries_for_lens
 from explorer.lenses.crossformer import figures
 from explorer.lenses.crossformer.compute import (CrossFormerAnalysis, CrossFormerImageAnalysis,
                                                  analyze_image)
 from explorer.lenses.plotting import clicked_patch, patch_picker_image
 from explorer.ui.i18n import t
+from explorer.core import arguments as checks
+from explorer.core.preprocess import GEOMETRIES
+from explorer.lenses.registry import model_for_lens
+from explorer.ui.api import arrays_reply
+from explorer.ui.uploads import open_uploaded_image
 from explorer.ui.widgets import (HEAD_MEAN, PageContext, StageControls, StagePick, banner_markdown,
                                  model_controls, picker_column, stage_block_head, user_errors,
                                  wire_stage_lens)
 
-FAMILIES = LENS_FAMILIES["crossformer"]
 MEAN = HEAD_MEAN
 PICKER_SIDE = 448
 LATEX = [{"left": "$", "right": "$", "display": False}]
@@ -213,7 +217,7 @@ def click(c: Controls, xy: tuple[float, float]) -> tuple:
 
 
 def build(ctx: PageContext) -> None:
-    entries = entries_for(FAMILIES)
+    entries = entries_for_lens("crossformer")
     if not entries:
         return
     tr = ctx.translations
@@ -245,3 +249,15 @@ def build(ctx: PageContext) -> None:
     wire_stage_lens(ctx, "crossformer", tab, model=model, geometry=geometry, allow=allow, stage=stage,
                     block=block, head=head, view=view, picker=picker, outputs=outputs,
                     controls_type=Controls, refresh=refresh, change_stage=change_stage, click=click)
+
+
+def api(image: FileData, model: str, geometry: str = "model", arrays: str = "") -> dict:
+    """The CrossFormer lens on an uploaded image, as `python -m explorer export crossformer`
+    writes it: per block the SDA/LDA group maps, attention probabilities, content and bias
+    logits. Small arrays come by default; name others in ``arrays`` (comma-separated)."""
+    from explorer.lenses.crossformer.export import arrays_of
+
+    entry = model_for_lens("crossformer", model)
+    geometry = checks.choice(geometry, GEOMETRIES, ("geometry", "geometry（输入几何）"))
+    loaded, result = analysis_for(open_uploaded_image(image), entry.key, geometry, allow_download=False)
+    return arrays_reply(loaded, arrays_of(result), arrays)

@@ -8,6 +8,7 @@ from __future__ import annotations
 from dataclasses import dataclass
 
 import gradio as gr
+from gradio.data_classes import FileData
 import numpy as np
 from PIL import Image
 
@@ -16,16 +17,19 @@ from explorer.core.errors import UserFacingError
 from explorer.core.images import LoadedImage
 from explorer.core.results import RESULTS, cached_analysis
 from explorer.core.weights import LoadedModel
-from explorer.core.zoo import ModelEntry, entries_for
-from explorer.lenses import LENS_FAMILIES
+from explorer.core.zoo import ModelEntry
+from explorer.lenses.registry import entries_for_lens
 from explorer.lenses.dino import figures
 from explorer.lenses.dino.compute import (DEFAULT_LOCAL_CROPS, DEFAULT_THRESHOLD, MAX_LOCAL_CROPS, DinoAnalysis,
                                           analyze_image, check_threshold, crop_view, kept_mass, multi_crop_boxes)
 from explorer.ui.i18n import t
-from explorer.ui.widgets import (HEAD_MEAN, Lens, PageContext, banner_markdown, model_choices, model_controls,
+from explorer.core.preprocess import GEOMETRIES
+from explorer.lenses.registry import model_for_lens
+from explorer.ui.api import arrays_reply
+from explorer.ui.uploads import open_uploaded_image
+from explorer.ui.widgets import (HEAD_MEAN, TabHooks, PageContext, banner_markdown, model_choices, model_controls,
                                  user_errors, with_progress)
 
-FAMILIES = LENS_FAMILIES["dino"]
 MEAN = HEAD_MEAN
 DEFAULT_COMPARE = "demo_vit"  # the bundled supervised ViT: the paper's supervised side
 DISPLAY_SIDE = 640  # the crop figure shows the image at most this large (boxes stay in its own pixels)
@@ -39,7 +43,7 @@ def is_dino(entry: ModelEntry) -> bool:
 
 def model_entries() -> tuple[ModelEntry, ...]:
     """Every ViT of the zoo, the DINO ones first (the bundled demo leads: it works offline)."""
-    entries = entries_for(FAMILIES)
+    entries = entries_for_lens("dino")
     return tuple(e for e in entries if is_dino(e)) + tuple(e for e in entries if not is_dino(e))
 
 
@@ -266,4 +270,18 @@ def build(ctx: PageContext) -> None:
     for control in (n_local, seed):
         control.input(lambda *values: change_crops(Controls(*values)), controls, [crops_plot, views_plot],
                       api_visibility="private", show_progress="hidden", trigger_mode="always_last")
-    ctx.lenses.append(Lens("dino", tab, analyse, on_change, controls, outputs, outputs))
+    ctx.lenses.append(TabHooks("dino", tab, analyse, on_change, controls, outputs, outputs))
+
+
+def api(image: FileData, model: str, geometry: str = "native", threshold: float = -1.0, arrays: str = "") -> dict:
+    """The DINO lens on an uploaded image, as `python -m explorer export dino` writes it: the last
+    block's CLS attention per head over the patches (``attention`` (heads, rows, cols)), at the
+    image's aspect ratio by default; with ``threshold`` t in [0, 1] (−1: none) the official
+    ``visualize_attention.py`` masks. Small arrays come by default; name others in ``arrays``."""
+    from explorer.lenses.dino.compute import export_arrays
+
+    entry = model_for_lens("dino", model)
+    geometry = arguments.choice(geometry, GEOMETRIES, ("geometry", "geometry（输入几何）"))
+    cut = None if threshold == -1 else check_threshold(threshold)
+    loaded, a = cached_analysis("dino", open_uploaded_image(image), entry.key, geometry, False, analyze_image)
+    return arrays_reply(loaded, export_arrays(a, cut), arrays)

@@ -8,21 +8,23 @@ from __future__ import annotations
 from dataclasses import dataclass
 
 import gradio as gr
+from gradio.data_classes import FileData
 
 from explorer.core import arguments
 from explorer.core.errors import UserFacingError
 from explorer.core.images import LoadedImage
 from explorer.core.results import RESULTS
 from explorer.core.weights import LoadedModel, get_model
-from explorer.core.zoo import entries_for
-from explorer.lenses import LENS_FAMILIES
+from explorer.lenses.registry import entries_for_lens
 from explorer.lenses.mae import figures
 from explorer.lenses.mae.compute import STRATEGIES, MAEResult, reconstruct
 from explorer.lenses.plotting import clicked_patch
 from explorer.ui.i18n import t
-from explorer.ui.widgets import Lens, PageContext, banner_markdown, model_controls, user_errors, with_progress
+from explorer.lenses.registry import model_for_lens
+from explorer.ui.api import arrays_reply
+from explorer.ui.uploads import open_uploaded_image
+from explorer.ui.widgets import TabHooks, PageContext, banner_markdown, model_controls, user_errors, with_progress
 
-FAMILIES = LENS_FAMILIES["mae"]
 
 
 @dataclass
@@ -118,7 +120,7 @@ def strategy_choices(lang: str) -> list[tuple[str, str]]:
 
 
 def build(ctx: PageContext) -> None:
-    entries = entries_for(FAMILIES)
+    entries = entries_for_lens("mae")
     if not entries:
         return
     tr = ctx.translations
@@ -170,4 +172,20 @@ def build(ctx: PageContext) -> None:
     leak.input(on_change, controls, outputs, api_visibility="private", show_progress="hidden")
     picker.select(on_click, controls, outputs, api_visibility="private", show_progress="hidden")
     clear.click(on_clear, controls, outputs, api_visibility="private", show_progress="hidden")
-    ctx.lenses.append(Lens("mae", tab, analyse, on_change, controls, outputs, outputs))
+    ctx.lenses.append(TabHooks("mae", tab, analyse, on_change, controls, outputs, outputs))
+
+
+def api(image: FileData, model: str, mask_ratio: float = 0.75, mask_strategy: str = "random", seed: int = 0,
+        arrays: str = "") -> dict:
+    """The MAE lab on an uploaded image, as `python -m explorer export mae` writes it: the official
+    ``mask`` (L,) (1 = hidden), ``pred`` (L, p·p·3) and ``reconstruction`` (3, H, W) in the model's
+    normalised space, the four panels and the per-patch errors. ``mask_strategy``: random (the
+    paper's), block or grid. Small arrays come by default; name others in ``arrays``."""
+    from explorer.lenses.mae.compute import export_arrays
+
+    entry = model_for_lens("mae", model)
+    strategy = arguments.choice(mask_strategy, ("random", "block", "grid"), ("mask_strategy", "mask_strategy（掩码方式）"))
+    controls = Controls(open_uploaded_image(image), entry.key, False, strategy, mask_ratio, seed, False, None, "en")
+    loaded, result = controls.analysis()
+    return arrays_reply(loaded, export_arrays(result), arrays, hidden=result.hidden_count,
+                        patches=result.num_patches, loss=float(result.loss))

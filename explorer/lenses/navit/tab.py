@@ -10,21 +10,23 @@ from dataclasses import dataclass
 from pathlib import Path
 
 import gradio as gr
+from gradio.data_classes import FileData
 
 from explorer.core import arguments
 from explorer.core.errors import UserFacingError
 from explorer.core.images import LoadedImage, load_image
 from explorer.core.results import RESULTS
 from explorer.core.weights import LoadedModel, get_model
-from explorer.core.zoo import REPO_ROOT, entries_for
-from explorer.lenses import LENS_FAMILIES
+from explorer.core.zoo import REPO_ROOT
+from explorer.lenses.registry import entries_for_lens
 from explorer.lenses.navit import figures
 from explorer.lenses.navit.compute import MAX_IMAGES, NaViTAnalysis, analyze_images
 from explorer.ui.i18n import t
+from explorer.lenses.registry import model_for_lens
+from explorer.ui.api import arrays_reply
 from explorer.ui.uploads import open_uploaded_image, path_of
-from explorer.ui.widgets import Lens, PageContext, banner_markdown, model_controls, user_errors
+from explorer.ui.widgets import TabHooks, PageContext, banner_markdown, model_controls, user_errors
 
-FAMILIES = LENS_FAMILIES["navit"]
 EXAMPLE_DIR = REPO_ROOT / "assets" / "navit"
 EQUAL_TOLERANCE = 1e-5
 
@@ -116,7 +118,7 @@ def refresh(c: Controls) -> tuple:
 
 
 def build(ctx: PageContext) -> None:
-    entries = entries_for(FAMILIES)
+    entries = entries_for_lens("navit")
     if not entries:
         return
     tr = ctx.translations
@@ -162,4 +164,22 @@ def build(ctx: PageContext) -> None:
                     uploads.clear, tokens.input, dropout.input, seed.input):
         trigger(on_change, controls, outputs, api_visibility="private")
     sequence.input(on_change, controls, outputs, api_visibility="private", show_progress="hidden")
-    ctx.lenses.append(Lens("navit", tab, analyse, on_change, controls, outputs, outputs))
+    ctx.lenses.append(TabHooks("navit", tab, analyse, on_change, controls, outputs, outputs))
+
+
+def api(images: list[FileData], model: str, tokens: int = 64, token_dropout: float = 0.0, seed: int = 0,
+        arrays: str = "") -> dict:
+    """The NaViT lens on several uploaded images, as `python -m explorer export navit` writes it:
+    the packing (``image_ids``, ``token_image``, ``positions``, the boolean attention ``mask`` per
+    sequence), each image's grid and kept tokens, and the logits packed and alone. Small arrays
+    come by default; name others in ``arrays``."""
+    from explorer.lenses.navit.compute import export_arrays
+
+    entry = model_for_lens("navit", model)
+    if not isinstance(images, list) or not images:
+        raise arguments.ArgumentError(t("nv_need_images", "en"), t("nv_need_images", "zh"))
+    controls = Controls(None, entry.key, False, False, [], [path_of(f) for f in images], tokens, token_dropout,
+                        seed, None, "en")
+    loaded, a = controls.analysis()
+    return arrays_reply(loaded, export_arrays(a), arrays, max_abs_diff=float(a.max_abs_diff),
+                        sequences=int(a.num_sequences))

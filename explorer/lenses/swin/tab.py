@@ -7,21 +7,25 @@ from __future__ import annotations
 from dataclasses import dataclass
 
 import gradio as gr
+from gradio.data_classes import FileData
 
 from explorer.core.errors import UserFacingError
 from explorer.core.images import LoadedImage
 from explorer.core.results import cached_analysis
 from explorer.core.weights import LoadedModel
-from explorer.core.zoo import entries_for
-from explorer.lenses import LENS_FAMILIES
+from explorer.lenses.registry import entries_for_lens
 from explorer.lenses.plotting import clicked_patch, patch_picker_image
 from explorer.lenses.swin import figures
 from explorer.lenses.swin.compute import SwinImageAnalysis, analyze_image, cyclic_shift_steps
 from explorer.ui.i18n import t
+from explorer.core import arguments as checks
+from explorer.core.preprocess import GEOMETRIES
+from explorer.lenses.registry import model_for_lens
+from explorer.ui.api import arrays_reply
+from explorer.ui.uploads import open_uploaded_image
 from explorer.ui.widgets import (PageContext, banner_markdown, model_controls, picker_column,
                                  stage_block_head, user_errors, wire_stage_lens)
 
-FAMILIES = LENS_FAMILIES["swin"]
 MEAN = -1
 PICKER_SIDE = 448
 
@@ -159,7 +163,7 @@ def click(c: Controls, xy: tuple[float, float]) -> tuple:
 
 
 def build(ctx: PageContext) -> None:
-    entries = entries_for(FAMILIES)
+    entries = entries_for_lens("swin")
     if not entries:
         return
     tr = ctx.translations
@@ -187,3 +191,18 @@ def build(ctx: PageContext) -> None:
     wire_stage_lens(ctx, "swin", tab, model=model, geometry=geometry, allow=allow, stage=stage,
                     block=block, head=head, view=view, picker=picker, outputs=outputs,
                     controls_type=Controls, refresh=refresh, change_stage=change_stage, click=click)
+
+
+def api(image: FileData, model: str, geometry: str = "model", arrays: str = "") -> dict:
+    """The Swin lens on an uploaded image, as `python -m explorer export swin` writes it: per block
+    (``stage{s}_block{b}_*``) the window attention probabilities, the content (q·kᵀ·scale) and
+    bias logits, window ids, the −100/0 mask and region ids of shifted blocks, and the geometry
+    (H, W, window h/w, shift h/w, pad h/w). Small arrays come by default; name others in
+    ``arrays`` (comma-separated). Errors come in English and Chinese."""
+    from explorer.lenses.swin.export import arrays_of
+
+    entry = model_for_lens("swin", model)
+    geometry = checks.choice(geometry, GEOMETRIES, ("geometry", "geometry（输入几何）"))
+    loaded, result = analysis_for(open_uploaded_image(image), entry.key, geometry, allow_download=False)
+    return arrays_reply(loaded, arrays_of(result), arrays,
+                        predictions=[vars(p) for p in result.predictions])

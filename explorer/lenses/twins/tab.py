@@ -8,21 +8,25 @@ from __future__ import annotations
 from dataclasses import dataclass
 
 import gradio as gr
+from gradio.data_classes import FileData
 
 from explorer.core.images import LoadedImage
 from explorer.core.results import cached_analysis
 from explorer.core.weights import LoadedModel
-from explorer.core.zoo import entries_for
-from explorer.lenses import LENS_FAMILIES
+from explorer.lenses.registry import entries_for_lens
 from explorer.lenses.plotting import clicked_patch, patch_picker_image
 from explorer.lenses.twins import figures
 from explorer.lenses.twins.compute import TwinsAnalysis, TwinsBlock, TwinsImageAnalysis, analyze_image
 from explorer.ui.i18n import t
+from explorer.core import arguments as checks
+from explorer.core.preprocess import GEOMETRIES
+from explorer.lenses.registry import model_for_lens
+from explorer.ui.api import arrays_reply
+from explorer.ui.uploads import open_uploaded_image
 from explorer.ui.widgets import (HEAD_MEAN, PageContext, StageControls, StagePick, banner_markdown,
                                  model_controls, picker_column, stage_block_head, user_errors,
                                  wire_stage_lens)
 
-FAMILIES = LENS_FAMILIES["twins"]
 MEAN = HEAD_MEAN
 PICKER_SIDE = 448
 LATEX = [{"left": "$", "right": "$", "display": False}]
@@ -177,7 +181,7 @@ def click(c: Controls, xy: tuple[float, float]) -> tuple:
 
 
 def build(ctx: PageContext) -> None:
-    entries = entries_for(FAMILIES)
+    entries = entries_for_lens("twins")
     if not entries:
         return
     tr = ctx.translations
@@ -206,3 +210,15 @@ def build(ctx: PageContext) -> None:
     wire_stage_lens(ctx, "twins", tab, model=model, geometry=geometry, allow=allow, stage=stage,
                     block=block, head=head, view=view, picker=picker, outputs=outputs,
                     controls_type=Controls, refresh=refresh, change_stage=change_stage, click=click)
+
+
+def api(image: FileData, model: str, geometry: str = "model", arrays: str = "") -> dict:
+    """The Twins lens on an uploaded image, as `python -m explorer export twins` writes it: LSA
+    and GSA probabilities and geometry per block, the PEG's share per stage. Small arrays come by
+    default; name others in ``arrays`` (comma-separated)."""
+    from explorer.lenses.twins.export import arrays_of
+
+    entry = model_for_lens("twins", model)
+    geometry = checks.choice(geometry, GEOMETRIES, ("geometry", "geometry（输入几何）"))
+    loaded, result = analysis_for(open_uploaded_image(image), entry.key, geometry, allow_download=False)
+    return arrays_reply(loaded, arrays_of(result), arrays, variant=result.twins.variant)

@@ -1,0 +1,74 @@
+"""The one list of lenses. The page builds a tab for each, the CLI an ``export`` subcommand and
+the server a named API endpoint; which zoo models a lens lists is asked of the lens itself, on a
+weightless skeleton of each model (the meta device: no memory, no weights read)."""
+
+from __future__ import annotations
+
+import functools
+
+from torch import nn
+
+from explorer.core.arguments import ArgumentError, excerpt
+from explorer.core.zoo import ModelEntry, all_entries, get_entry
+from explorer.lenses import attention, bias, crossformer, dino, mae, navit, swin, twins
+from explorer.lenses.contract import Lens
+
+LENSES: tuple[Lens, ...] = (attention.LENS, swin.LENS, bias.LENS, crossformer.LENS, twins.LENS, navit.LENS,
+                            dino.LENS, mae.LENS)
+
+
+def get_lens(key: str) -> Lens:
+    for lens in LENSES:
+        if lens.key == key:
+            return lens
+    raise KeyError(f"unknown lens {excerpt(key)}; lenses: {', '.join(lens.key for lens in LENSES)}")
+
+
+@functools.lru_cache(maxsize=128)
+def _skeleton(key: str) -> nn.Module:
+    import torch
+
+    from explorer.core.weights import build_model
+
+    with torch.device("meta"):
+        return build_model(get_entry(key))
+
+
+def lens_reads(lens: Lens, entry: ModelEntry) -> bool:
+    return lens.reads(_skeleton(entry.key))
+
+
+def entries_for_lens(key: str) -> tuple[ModelEntry, ...]:
+    """The zoo models ``key`` can read, in zoo order (bundled demos first)."""
+    lens = get_lens(key)
+    return tuple(entry for entry in all_entries() if lens_reads(lens, entry))
+
+
+def readers_of(entry: ModelEntry) -> list[Lens]:
+    return [lens for lens in LENSES if lens_reads(lens, entry)]
+
+
+def model_for_lens(key: str, model: object) -> ModelEntry:
+    """The registry entry for ``model`` if lens ``key`` can read it; otherwise one clear message
+    (the model is unknown, or which lenses can read it). Nothing is loaded."""
+    lens = get_lens(key)
+    try:
+        entry = get_entry(model) if isinstance(model, str) else None
+    except KeyError:
+        entry = None
+    if entry is None:
+        known = [e.key for e in entries_for_lens(key)]
+        raise ArgumentError(
+            f"Unknown model {excerpt(model)}. The {lens.title('en')} lens reads: {', '.join(known)} "
+            "(`python -m explorer models` lists every model).",
+            f"未知的模型 {excerpt(model)}。{lens.title('zh')} 视图可以读取：{'、'.join(known)}"
+            "（`python -m explorer models` 会列出所有模型）。")
+    if not lens_reads(lens, entry):
+        others = readers_of(entry)
+        en = ", ".join(o.title("en") for o in others) or "none"
+        zh = "、".join(o.title("zh") for o in others) or "无"
+        kind = type(_skeleton(entry.key)).__name__
+        raise ArgumentError(
+            f"The {lens.title('en')} lens cannot read {entry.key} (a {kind}); open it in: {en}.",
+            f"{lens.title('zh')} 视图无法读取 {entry.key}（{kind}）；请在以下视图中打开：{zh}。")
+    return entry
