@@ -84,7 +84,7 @@ def _sample_images(model_key: str, count: int = 8):
 
 def _cmd_convert_dpb(args: argparse.Namespace) -> int:
     """CrossFormer DPB -> fixed RPB tables, saved as safetensors; prints max |Δlogit|."""
-    from explorer.models.crossformer import convert_checkpoint
+    from explorer.core.conversions import convert_checkpoint
 
     images = _sample_images(args.model)
     diff = convert_checkpoint(args.input, args.output, args.model, images)

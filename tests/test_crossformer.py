@@ -9,10 +9,11 @@ import timm
 import torch
 
 from explorer.core.weights import WeightsError, read_state_dict
+from explorer.core.conversions import convert_checkpoint, load_official_state_dict
 from explorer.models.crossformer import (
     Attention, CrossFormer, DynamicPosBias, GroupLayout, RPBAttention, block_layout,
-    capture_crossformer, convert_checkpoint, create_crossformer, crossformer_tiny, dpb_table,
-    dpb_to_rpb, gather_bias, lda_groups, load_official_state_dict, relative_offsets,
+    capture_crossformer, create_crossformer, crossformer_tiny, dpb_table,
+    dpb_to_rpb, gather_bias, lda_groups, relative_offsets,
     relative_position_index, sda_groups)
 
 # Small models: a 64 px one whose first two stages run LDA (16×16 and 8×8 tokens, G=4), and a

@@ -21,7 +21,7 @@ import torch
 from timm.layers import Attention
 from torch import nn
 
-__all__ = ["Capture", "capture_attention", "install_hooks", "forward_count"]
+__all__ = ["Capture", "capture_attention", "install_hooks", "forward_count", "prefix_token_names"]
 
 
 @dataclass
@@ -172,3 +172,15 @@ def capture_attention(model: nn.Module, x: torch.Tensor, blocks: tuple[int, ...]
         num_prefix_tokens=int(getattr(model, "num_prefix_tokens", 0)),
         grid=_patch_grid(model, x),
     )
+
+
+def prefix_token_names(model: nn.Module) -> tuple[str, ...]:
+    """Names of the tokens a timm ViT puts before the patches, in order."""
+    names = []
+    if getattr(model, "cls_token", None) is not None:
+        names.append("CLS")
+    if getattr(model, "dist_token", None) is not None:
+        names.append("DIST")
+    names += [f"REG{i + 1}" for i in range(getattr(model, "num_reg_tokens", 0))]
+    missing = int(getattr(model, "num_prefix_tokens", 0)) - len(names)
+    return tuple(names + [f"PREFIX{i}" for i in range(missing)])

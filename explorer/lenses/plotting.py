@@ -194,3 +194,11 @@ def patch_at(x: float, y: float, display_size: tuple[int, int], grid: tuple[int,
     row = min(rows - 1, max(0, int(y * rows / height)))
     col = min(cols - 1, max(0, int(x * cols / width)))
     return row, col
+
+
+def message_figure(title: str) -> go.Figure:
+    """An empty figure that only says something (e.g. that an image is needed)."""
+    fig = go.Figure()
+    fig.update_xaxes(visible=False)
+    fig.update_yaxes(visible=False)
+    return base_layout(fig, title, "", "", height=200)

@@ -31,13 +31,10 @@ from __future__ import annotations
 
 import contextlib
 import copy
-import json
 import math
-import os
 import warnings
 from contextvars import ContextVar
 from dataclasses import dataclass, field
-from functools import lru_cache
 from typing import Any, Callable, Iterator, Literal, Sequence
 
 import torch
@@ -48,14 +45,15 @@ from timm.data import IMAGENET_DEFAULT_MEAN, IMAGENET_DEFAULT_STD
 from timm.layers import DropPath, to_2tuple, trunc_normal_
 from torch import nn
 
+from explorer.models import geometry
+
 __all__ = [
     "CrossFormer", "CrossFormerBlock", "Attention", "RPBAttention", "DynamicPosBias",
     "PatchEmbed", "PatchMerging", "Stage", "GroupLayout", "AttentionRecord",
     "CrossFormerCapture", "CONFIGS", "crossformer_tiny", "crossformer_small", "crossformer_base",
     "crossformer_large", "create_crossformer", "relative_offsets", "relative_position_index",
     "gather_bias", "dpb_table", "sda_groups", "lda_groups", "block_layout", "dpb_to_rpb",
-    "checkpoint_filter_fn", "load_official_state_dict", "convert_checkpoint",
-    "record_attention", "capture_crossformer",
+    "checkpoint_filter_fn", "record_attention", "capture_crossformer",
 ]
 
 # Added to the logits of padded keys (the official backbones' NEG_INF): far below any real
@@ -94,25 +92,13 @@ def relative_offsets(group_size: int) -> torch.Tensor:
 def relative_position_index(group_size: int) -> torch.Tensor:
     """Swin's (G², G²) long index: for query i and key j at (h, w) positions inside a group
     (row-major), index = (Δh + G − 1)·(2G − 1) + (Δw + G − 1) with Δ = pos_i − pos_j."""
-    return _cached_index(group_size).clone()
-
-
-@lru_cache(maxsize=32)  # every block asks on every forward; callers only get clones
-def _cached_index(group_size: int) -> torch.Tensor:
-    # A plain CPU tensor whatever the caller's mode: one made under inference_mode (a capture)
-    # could not later be saved for backward by a training step.
-    with torch.inference_mode(False):
-        span = torch.arange(group_size, device="cpu")
-        coords = torch.stack(torch.meshgrid(span, span, indexing="ij")).flatten(1)  # (2, G²)
-        delta = coords[:, :, None] - coords[:, None, :]  # (2, G², G²), query minus key
-        return (delta[0] + group_size - 1) * (2 * group_size - 1) + (delta[1] + group_size - 1)
+    return geometry.relative_position_index(group_size)
 
 
 def gather_bias(table: torch.Tensor, group_size: int) -> torch.Tensor:
     """Turn a ((2G−1)², heads) table into the (heads, G², G²) bias added to q·kᵀ·scale."""
-    n = group_size * group_size
-    index = _cached_index(group_size).to(table.device)
-    return table[index.view(-1)].view(n, n, -1).permute(2, 0, 1).contiguous()
+    index = geometry.relative_position_index(group_size).to(table.device)
+    return geometry.gather_bias(table, index)
 
 
 def dpb_table(pos: "DynamicPosBias", group_size: int) -> torch.Tensor:
@@ -890,64 +876,3 @@ def _check_official_buffer(key: str, leaf: str, value: torch.Tensor, max_group: 
     if group > max_group:
         raise ValueError(f"{key} says the checkpoint used {group}×{group} groups here, but this "
                          f"model's layer uses at most {max_group}×{max_group} (check group_size)")
-
-
-def load_official_state_dict(model: nn.Module, state: dict[str, Any],
-                             name: str = "checkpoint") -> nn.Module:
-    """Load an official CrossFormer v1 state dict (or ours; weights under ``model`` are
-    unwrapped) strictly: only the official constant buffers may be extra. Any other missing,
-    unexpected or wrong-shaped key raises ``WeightsError`` naming it."""
-    # Imported here: explorer.core.weights imports the zoo, which may import this module.
-    from explorer.core.weights import WeightsError, load_into
-
-    for container in ("model", "state_dict", "module"):
-        if isinstance(state.get(container), dict):
-            state = state[container]
-    bad = [k for k, v in state.items() if not isinstance(v, torch.Tensor)][:5]
-    if bad:
-        raise WeightsError(f"{name}: entries that are not tensors: {bad}",
-                           f"{name}：以下条目不是张量：{bad}")
-    state = {k.removeprefix("module."): v for k, v in state.items()}
-    load_into(model, state, name)
-    return model
-
-
-def convert_checkpoint(in_path: str | os.PathLike, out_path: str | os.PathLike,
-                       config_name_or_model: str | nn.Module, images: torch.Tensor) -> float:
-    """Read a DPB CrossFormer checkpoint (official .pth with its buffers, or ours), convert it
-    to fixed RPB tables, save that as safetensors, reload it, and return max |Δlogit| between
-    the DPB model and the reloaded RPB model on ``images``.
-
-    A config name builds the official config with ``num_classes`` taken from the file; a
-    model instance is used as the architecture (it is copied, never modified)."""
-    from safetensors.torch import save_file
-
-    from explorer.core.weights import WeightsError, read_state_dict
-
-    state = read_state_dict(in_path)
-    if any(k.endswith("relative_position_bias_table") for k in state):
-        raise WeightsError(f"{os.fspath(in_path)} already holds RPB tables; nothing to convert.",
-                           f"{os.fspath(in_path)} 已经是 RPB 表，无需转换。")
-    if isinstance(config_name_or_model, str):
-        head = state.get("head.weight")
-        kwargs = {"num_classes": head.shape[0] if head is not None else 0}
-        dpb = create_crossformer(config_name_or_model, **kwargs)
-    else:
-        dpb = copy.deepcopy(config_name_or_model)
-    load_official_state_dict(dpb, state, os.path.basename(in_path))
-    dpb.eval()
-    rpb = dpb_to_rpb(dpb)
-    tensors = {k: v.detach().contiguous().cpu() for k, v in rpb.state_dict().items()}
-    config = getattr(dpb, "config", {})
-    metadata = {"format": "crossformer-v1-rpb", "config": json.dumps(config, default=str)}
-    save_file(tensors, os.fspath(out_path), metadata=metadata)
-
-    reloaded = dpb_to_rpb(dpb)
-    with torch.no_grad():  # wipe it, so the comparison proves the file carries everything
-        for tensor in reloaded.state_dict().values():
-            tensor.zero_()
-    load_official_state_dict(reloaded, read_state_dict(out_path), os.path.basename(out_path))
-    reloaded.eval()
-    with torch.inference_mode():
-        want, got = dpb(images), reloaded(images)
-    return float((want - got).abs().max())

@@ -23,10 +23,10 @@ from timm.layers import trunc_normal_
 from timm.models.vision_transformer import Block
 from torch import nn
 
+from explorer.models.geometry import Pair
+
 __all__ = ["PackedBatch", "NaViT", "navit", "pack", "pack_greedy", "patchify", "kept_token_count",
            "choose_kept_tokens"]
-
-Pair = tuple[int, int]
 
 
 # --------------------------------------------------------------------------- packing

@@ -10,6 +10,7 @@ import torch
 import torch.nn.functional as F
 from torch import nn
 
+from explorer.core.rollout import attention_rollout
 from explorer.models.mae import mean_visible_colour
 from explorer.train.loop import predict, to_tensor
 
@@ -52,13 +53,6 @@ def features(model: nn.Module, images: np.ndarray, **kwargs) -> torch.Tensor:
 
 # ---------------------------------------------------------------------------------------------
 # where the model looks
-
-
-def attention_rollout(attentions: np.ndarray, head_fusion: str = "mean") -> np.ndarray:
-    """Rollout (Abnar & Zuidema 2020) of (L, heads, N, N) attention -> (N, N); the attention lens's."""
-    from explorer.lenses.attention.compute import attention_rollout as rollout
-
-    return rollout(attentions, head_fusion)
 
 
 def patch_object_fraction(masks: np.ndarray, grid: tuple[int, int]) -> np.ndarray:

@@ -14,13 +14,13 @@ import numpy as np
 import torch
 from einops import rearrange
 
-from explorer.core.capture import capture_attention
+from explorer.core.capture import capture_attention, prefix_token_names
 from explorer.core.images import LoadedImage
 from explorer.core.predictions import Prediction, top_predictions
 from explorer.core.preprocess import Preprocessed, preprocess
+from explorer.core.rollout import HEAD_FUSIONS, attention_rollout
 from explorer.core.weights import LoadedModel
 
-HEAD_FUSIONS = ("mean", "max", "min")
 
 
 @dataclass
@@ -78,25 +78,6 @@ class AttentionAnalysis:
 
 # --------------------------------------------------------------------------- the mathematics
 
-def attention_rollout(attention: np.ndarray, head_fusion: str = "mean") -> np.ndarray:
-    """Abnar & Zuidema (2020): fuse heads, add the residual identity, renormalise the rows,
-    multiply from the first layer to the last.
-
-    ``attention`` is (layers, heads, N, N); returns R (N, N) where R[i, j] is how much the
-    output token i draws on input token j. A' = 0.5·A + 0.5·I; R = A'_L · … · A'_1.
-    """
-    if head_fusion not in HEAD_FUSIONS:
-        raise ValueError(f"head_fusion must be one of {HEAD_FUSIONS}")
-    fused = getattr(np, head_fusion)(attention, axis=1).astype(np.float64)  # (L, N, N)
-    n = fused.shape[-1]
-    result = np.eye(n)
-    for layer in fused:
-        a = 0.5 * layer + 0.5 * np.eye(n)
-        a /= a.sum(axis=-1, keepdims=True)
-        result = a @ result
-    return result.astype(np.float32)
-
-
 def patch_centres(grid: tuple[int, int], patch_size: tuple[int, int]) -> np.ndarray:
     """(rows·cols, 2) pixel coordinates (y, x) of the patch centres, row-major."""
     rows, cols = np.meshgrid(np.arange(grid[0]), np.arange(grid[1]), indexing="ij")
@@ -134,18 +115,6 @@ def learned_patch_pos_embed(model: torch.nn.Module) -> tuple[np.ndarray, tuple[i
     if table.shape[0] != grid[0] * grid[1]:
         return None
     return table, grid
-
-
-def prefix_token_names(model: torch.nn.Module) -> tuple[str, ...]:
-    """Names of the tokens a timm ViT puts before the patches, in order."""
-    names = []
-    if getattr(model, "cls_token", None) is not None:
-        names.append("CLS")
-    if getattr(model, "dist_token", None) is not None:
-        names.append("DIST")
-    names += [f"REG{i + 1}" for i in range(getattr(model, "num_reg_tokens", 0))]
-    missing = int(getattr(model, "num_prefix_tokens", 0)) - len(names)
-    return tuple(names + [f"PREFIX{i}" for i in range(missing)])
 
 
 _STAGE_NOTES = {

@@ -20,7 +20,9 @@ from torch import nn
 from explorer.core.images import LoadedImage
 from explorer.core.preprocess import preprocess
 from explorer.core.weights import LoadedModel
-from explorer.lenses.swin.compute import gather_bias, relative_position_index
+from explorer.models import geometry
+from explorer.models.geometry import Pair, gather_bias
+from explorer.models.geometry import pair as _pair
 from explorer.models.crossformer import (Attention, CrossFormer, GroupLayout, RPBAttention,
                                          dpb_table, dpb_to_rpb)
 
@@ -31,19 +33,17 @@ __all__ = [
     "analyze_image",
 ]
 
-Pair = tuple[int, int]
 
 # Group sizes G' at which the DPB MLP is evaluated for the slider (and always the trained G).
 G_RANGE: Pair = (2, 14)
 
 
-def _pair(value) -> Pair:
-    if isinstance(value, (tuple, list)):
-        return int(value[0]), int(value[1])
-    return int(value), int(value)
-
-
 # --------------------------------------------------------------------------- the mathematics
+
+def relative_position_index(ws: int | Pair) -> np.ndarray:
+    """(N, N) int: the bias-table row of query i and key j in a window (timm's index, as numpy)."""
+    return geometry.relative_position_index(ws).numpy()
+
 
 def table_offsets(ws: int | Pair) -> tuple[np.ndarray, np.ndarray]:
     """(Δh, Δw) of every row of a ((2Mh−1)(2Mw−1), heads) table, each ((2Mh−1)(2Mw−1),):

@@ -13,7 +13,7 @@ import numpy as np
 import plotly.graph_objects as go
 
 from explorer.lenses.bias.compute import BlockBias, pair_offsets
-from explorer.lenses.plotting import (DIVERGING_SCALE, FONT_SIZE, base_layout, colorbar,
+from explorer.lenses.plotting import (DIVERGING_SCALE, FONT_SIZE, base_layout, colorbar, message_figure,
                                       discrete_scale, overlay_figure)
 from explorer.models.crossformer import GroupLayout
 from explorer.ui.i18n import t
@@ -207,11 +207,3 @@ def groups_figure(image: np.ndarray, group_map: np.ndarray, layout: GroupLayout,
                                          color="black", line=dict(width=2)),
                              hoverinfo="skip", showlegend=False))
     return fig
-
-
-def message_figure(title: str) -> go.Figure:
-    """An empty figure that only says something (e.g. that an image is needed)."""
-    fig = go.Figure()
-    fig.update_xaxes(visible=False)
-    fig.update_yaxes(visible=False)
-    return base_layout(fig, title, "", "", height=200)

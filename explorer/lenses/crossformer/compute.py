@@ -26,14 +26,13 @@ from explorer.lenses.bias.compute import BiasImage, crossformer_stage_grids
 from explorer.lenses.bias.compute import analyze_image as groups_on_image
 from explorer.models.crossformer import (Attention, CrossFormer, GroupLayout, RPBAttention,
                                          capture_crossformer)
+from explorer.models.geometry import Pair
 
 __all__ = [
     "ScaleConv", "ScaleLayer", "cross_scale_layers", "CrossFormerBlockAttention",
     "CrossFormerAnalysis", "analyze", "CrossFormerImageAnalysis", "analyze_image",
     "export_arrays",
 ]
-
-Pair = tuple[int, int]
 
 
 # --------------------------------------------------------------------------- cross-scale embedding

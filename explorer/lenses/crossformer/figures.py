@@ -13,7 +13,7 @@ import plotly.graph_objects as go
 
 from explorer.lenses.bias import figures as bias_figures
 from explorer.lenses.crossformer.compute import CrossFormerAnalysis, CrossFormerImageAnalysis
-from explorer.lenses.plotting import base_layout, colorbar, image_data_uri, overlay_figure
+from explorer.lenses.plotting import base_layout, colorbar, image_data_uri, message_figure, overlay_figure
 from explorer.lenses.swin.figures import logit_split_panels
 from explorer.models.crossformer import NEG_INF
 from explorer.ui.i18n import t
@@ -24,7 +24,6 @@ __all__ = ["kind_name", "head_name", "groups_figure", "group_attention_figure",
 QUERY_COLOR = "#ff2d55"
 _KERNEL_COLORS = plotly.colors.qualitative.Set2
 
-message_figure = bias_figures.message_figure
 
 
 def kind_name(kind: str, fallback: bool, lang: str) -> str:

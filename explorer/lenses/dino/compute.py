@@ -23,20 +23,18 @@ from PIL import Image
 from timm.models.vision_transformer import VisionTransformer
 
 from explorer.core.arguments import MAX_SEED  # noqa: F401  (one bound for every seed box)
-from explorer.core.capture import capture_attention
+from explorer.core.capture import capture_attention, prefix_token_names
 from explorer.core.errors import UserFacingError
 from explorer.core.images import LoadedImage
 from explorer.core.predictions import Prediction, top_predictions
 from explorer.core.preprocess import preprocess
 from explorer.core.weights import LoadedModel
-from explorer.lenses.attention.compute import prefix_token_names
+from explorer.models.geometry import Pair
 
 __all__ = ["DinoAnalysis", "CropBox", "analyze", "analyze_image", "threshold_masks", "upsample_nearest",
            "kept_mass", "stronger_mass", "mask_outline", "check_threshold", "random_resized_crop_params",
            "multi_crop_boxes", "crop_view", "export_arrays", "DEFAULT_THRESHOLD", "DEFAULT_LOCAL_CROPS",
            "MAX_LOCAL_CROPS", "GLOBAL_SCALE", "LOCAL_SCALE", "GLOBAL_SIZE", "LOCAL_SIZE", "CROP_RATIO"]
-
-Pair = tuple[int, int]
 
 DEFAULT_THRESHOLD = 0.6  # visualize_attention.py's example and the paper's Fig. 4
 # main_dino.py defaults: crop scales, crop sizes, 8 local crops; RandomResizedCrop's own ratio range

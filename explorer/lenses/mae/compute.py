@@ -27,12 +27,12 @@ from explorer.core.images import LoadedImage
 from explorer.core.preprocess import preprocess
 from explorer.core.weights import LoadedModel
 from explorer.models.mae import MaskedAutoencoderViT, mean_visible_colour, noise_keeping, ratio_keeping
+from explorer.models.geometry import Pair
 
 __all__ = ["STRATEGIES", "kept_count", "random_noise", "block_mask", "grid_mask", "MaskChoice",
            "choose_mask", "MAEResult", "reconstruct", "export_arrays"]
 
 STRATEGIES = ("random", "block", "grid", "painted")
-Pair = tuple[int, int]
 
 
 def kept_count(num_patches: int, ratio: float) -> int:

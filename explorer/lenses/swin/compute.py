@@ -24,6 +24,9 @@ from explorer.core.images import LoadedImage
 from explorer.core.predictions import Prediction, top_predictions
 from explorer.core.preprocess import preprocess
 from explorer.core.weights import LoadedModel
+from explorer.models.geometry import Pair, gather_bias  # noqa: F401  (gather_bias: part of this module's API)
+from explorer.models.geometry import pair as _pair
+from explorer.models.geometry import relative_position_index as _index
 
 __all__ = [
     "MASK_VALUE", "window_partition_ids", "shift_region_ids", "shifted_window_mask",
@@ -35,13 +38,6 @@ __all__ = [
 
 MASK_VALUE = -100.0  # what official Swin and timm add between different regions
 
-Pair = tuple[int, int]
-
-
-def _pair(value: int | tuple[int, int] | list[int]) -> Pair:
-    if isinstance(value, (tuple, list)):
-        return int(value[0]), int(value[1])
-    return int(value), int(value)
 
 
 def _padded(size: int, window: int) -> int:
@@ -102,20 +98,7 @@ def shifted_window_mask(H: int, W: int, ws: int | Pair, shift: int | Pair) -> np
 def relative_position_index(ws: int | Pair) -> np.ndarray:
     """(N, N) int, N = wh·ww: index into the bias table for query i and key j of a window,
     (Δh + wh − 1)·(2ww − 1) + (Δw + ww − 1) with Δ = position_i − position_j (ij order)."""
-    wh, ww = _pair(ws)
-    rows, cols = np.meshgrid(np.arange(wh), np.arange(ww), indexing="ij")
-    rows, cols = rows.ravel(), cols.ravel()
-    dh = rows[:, None] - rows[None, :]
-    dw = cols[:, None] - cols[None, :]
-    return (dh + wh - 1) * (2 * ww - 1) + (dw + ww - 1)
-
-
-def gather_bias(table: np.ndarray, index: np.ndarray) -> np.ndarray:
-    """Bias table ((2wh−1)(2ww−1), heads) gathered with ``index`` (N, N) -> (heads, N, N)."""
-    table = np.asarray(table)
-    index = np.asarray(index)
-    n = index.shape[0]
-    return table[index.reshape(-1)].reshape(n, n, -1).transpose(2, 0, 1)
+    return _index(ws).numpy()
 
 
 def effective_window_shift(resolution: Pair, window: int | Pair, shift: int | Pair,

@@ -28,12 +28,11 @@ from explorer.core.images import LoadedImage
 from explorer.core.predictions import Prediction, top_predictions
 from explorer.core.preprocess import preprocess
 from explorer.core.weights import LoadedModel
+from explorer.models.geometry import Pair
 
 __all__ = ["TwinsBlock", "PEGEffect", "TwinsAnalysis", "capture_twins", "analyze",
            "TwinsImageAnalysis", "analyze_image", "export_arrays", "lsa_windows", "gsa_key_grid",
            "total_stride"]
-
-Pair = tuple[int, int]
 
 
 # --------------------------------------------------------------------------- geometry

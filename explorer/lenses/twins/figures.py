@@ -7,8 +7,8 @@ from __future__ import annotations
 import numpy as np
 import plotly.graph_objects as go
 
-from explorer.lenses.bias.figures import message_figure
-from explorer.lenses.plotting import base_layout, colorbar, discrete_scale, image_data_uri, overlay_figure
+from explorer.lenses.plotting import (base_layout, colorbar, discrete_scale, image_data_uri, message_figure,
+                                      overlay_figure)
 from explorer.lenses.twins.compute import TwinsAnalysis, TwinsBlock
 from explorer.ui.i18n import t
 
