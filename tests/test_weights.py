@@ -289,3 +289,37 @@ def test_a_file_put_into_checkpoints_is_loaded_on_the_next_request(tmp_path, mon
     second = weights.get_model(ENTRY.key, allow_download=False)
     assert second.source == "file" and second is not first
     weights._MODELS.clear()
+
+
+def test_page_and_api_share_one_loaded_model_when_downloads_change_nothing():
+    from explorer.core import weights
+
+    weights._MODELS.clear()
+    page = weights.get_model("demo_vit", allow_download=True)
+    api = weights.get_model("demo_vit", allow_download=False)
+    assert page is api and len(weights._MODELS) == 1
+    weights._MODELS.clear()
+
+
+def test_cards_are_read_once_and_again_when_they_change(tmp_path, monkeypatch):
+    import json
+    import shutil
+
+    from explorer.core import zoo
+    from explorer.core.zoo import CHECKPOINT_DIR, demo_entries
+
+    for name in ("demo_vit.json", "demo_vit.safetensors"):
+        shutil.copy(CHECKPOINT_DIR / name, tmp_path / name)
+    reads = []
+    real = zoo._demo_entry
+    monkeypatch.setattr(zoo, "_demo_entry", lambda path: reads.append(path) or real(path))
+    first = demo_entries(tmp_path)
+    assert demo_entries(tmp_path) == first and len(reads) == 1
+    card = json.loads((tmp_path / "demo_vit.json").read_text())
+    card["name"] = "Renamed demo"
+    (tmp_path / "demo_vit.json").write_text(json.dumps(card))
+    assert demo_entries(tmp_path)[0].label_en == "Renamed demo" and len(reads) == 2
+    (tmp_path / "demo_vit.json").write_text('{"half-written": ')  # a card being rewritten
+    assert demo_entries(tmp_path)[0].label_en == "Renamed demo"  # the last good reading, not an error
+    monkeypatch.setattr(zoo, "_CARDS", {})
+    assert demo_entries(tmp_path) == ()  # never read well: skipped with a warning

@@ -425,10 +425,29 @@ def _files_marker(key: str) -> tuple[str, ...]:
     return tuple(marks)
 
 
+def _download_matters(entry: ModelEntry, weights_file: str | None) -> bool:
+    """Whether ``allow_download`` can change what a load of ``entry`` gives: only for a hub model
+    with no file of its own on disk and nothing in the Hugging Face cache. Elsewhere the page
+    (downloads on) and the API (off) share one loaded model instead of holding two."""
+    if weights_file or entry.is_demo or entry.hf_hub_id is None:
+        return False
+    path = local_weight_file(entry, CHECKPOINT_DIR)
+    if path is not None and path.is_file():
+        return False
+    from huggingface_hub import try_to_load_from_cache
+
+    cached = try_to_load_from_cache(entry.hf_hub_id, HUB_FILENAME)
+    return not (isinstance(cached, str) and Path(cached).is_file())
+
+
 def get_model(key: str, weights_file: str | None = None, allow_download: bool = True) -> LoadedModel:
-    """A cached ``load_model``: at most EXPLORER_MAX_MODELS (default 2) models stay loaded."""
+    """A cached ``load_model``: at most EXPLORER_MAX_MODELS (default 2) models stay loaded.
+
+    The key is what a load would read: the files on disk (so a file put into ``checkpoints/``
+    replaces a fallback at once) and the download switch only where it matters."""
+    download = allow_download if _download_matters(get_entry(key), weights_file) else "either"
     return _MODELS.get_or_create(
-        (key, str(weights_file or ""), allow_download, _files_marker(key)),
+        (key, str(weights_file or ""), download, _files_marker(key)),
         lambda: load_model(key, weights_file=weights_file, allow_download=allow_download,
                            checkpoint_dir=CHECKPOINT_DIR),
     )

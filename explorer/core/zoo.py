@@ -158,12 +158,32 @@ def _demo_entry(card_path: Path) -> ModelEntry:
     )
 
 
+# card path -> (its size and mtime, the entry read from it): each card is parsed once, and again
+# only when the file changes, so page actions neither re-read nor depend on a card being rewritten
+_CARDS: dict[Path, tuple[tuple[int, int], ModelEntry]] = {}
+
+
+def _cached_demo_entry(card_path: Path) -> ModelEntry:
+    info = card_path.stat()
+    stamp = (info.st_size, info.st_mtime_ns)
+    cached = _CARDS.get(card_path)
+    if cached is None or cached[0] != stamp:
+        try:
+            cached = (stamp, _demo_entry(card_path))
+        except (OSError, ValueError, KeyError, TypeError):
+            if cached is None:
+                raise
+            return cached[1]  # being rewritten: keep the last good reading, try again next time
+        _CARDS[card_path] = cached
+    return cached[1]
+
+
 def demo_entries(checkpoint_dir: Path = CHECKPOINT_DIR) -> tuple[ModelEntry, ...]:
     """Bundled demo models: every ``demo_*.json`` card whose weights file is present."""
     entries = []
     for card_path in sorted(checkpoint_dir.glob("demo_*.json")):
         try:
-            entry = _demo_entry(card_path)
+            entry = _cached_demo_entry(card_path)
             present = (checkpoint_dir / entry.card["weights_file"]).is_file()
         except (OSError, ValueError, KeyError, TypeError) as err:  # half-written or broken card
             log.warning("skipping the model card %s: %s: %s", card_path.name, type(err).__name__, str(err)[:200])
