@@ -10,9 +10,11 @@ import torch
 
 from explorer.core.weights import WeightsError, read_state_dict
 from explorer.core.conversions import convert_checkpoint, load_official_state_dict
+from explorer.core.capture import install_hooks
+from explorer.lenses.crossformer.compute import capture_crossformer
 from explorer.models.crossformer import (
     Attention, CrossFormer, DynamicPosBias, GroupLayout, RPBAttention, block_layout,
-    capture_crossformer, create_crossformer, crossformer_tiny, dpb_table,
+    create_crossformer, crossformer_tiny, dpb_table,
     dpb_to_rpb, gather_bias, lda_groups, relative_offsets,
     relative_position_index, sda_groups)
 
@@ -287,6 +289,7 @@ def module_state(model: torch.nn.Module) -> dict:
 def test_capture_records_softmax_of_content_plus_bias(config):
     model = make(config)
     x = images(config)
+    install_hooks(model)  # once per model (the app does it when it loads one)
     before = module_state(model)
     cap = capture_crossformer(model, x)
     assert module_state(model) == before  # nothing left on the modules
@@ -350,3 +353,25 @@ def test_any_input_size_and_a_clear_error_when_too_small():
         assert model(torch.randn(1, 3, 100, 60)).shape == (1, 10)  # odd grids, padding
         with pytest.raises(ValueError, match="at least 32 px"):
             model(torch.randn(1, 3, 16, 64))
+
+
+def test_a_deep_copy_of_a_hooked_model_records_its_own_weights():
+    """dpb_to_rpb deep-copies a model whose hooks are installed: the copied hooks (bound to the
+    original modules) stay inert, and the copy's own hooks record the copy's tables."""
+    from explorer.lenses.crossformer.compute import capture_crossformer
+
+    model = make(SMALL)
+    x = images(SMALL, n=1)
+    original = capture_crossformer(model, x)
+    rpb = dpb_to_rpb(model).eval()
+    with torch.no_grad():
+        table = rpb.layers[0].blocks[0].attn.relative_position_bias_table
+        table.add_(torch.randn_like(table))  # now the copy differs from the original
+    copied = capture_crossformer(rpb, x)
+    attn = rpb.layers[0].blocks[0].attn
+    torch.testing.assert_close(copied.records[0].bias, gather_bias(attn.relative_position_bias_table.float(),
+                                                                    attn.group_size))
+    assert not torch.allclose(copied.records[0].bias, original.records[0].bias)
+    assert len(copied.records) == len(original.records)
+    with torch.inference_mode():
+        torch.testing.assert_close(copied.logits, rpb(x).float())

@@ -13,6 +13,7 @@ from timm.models.swin_transformer import (SwinTransformer, SwinTransformerBlock,
 from timm.utils import AttentionExtract
 
 from explorer.lenses.swin import compute
+import explorer.core.capture as capture_module
 from explorer.lenses.swin.compute import (analyze, capture_swin, cyclic_shift_steps,
                                           effective_window_shift, gather_bias, mask_wrap_leak,
                                           official_window_shift, relative_position_index,
@@ -265,21 +266,23 @@ def test_capture_matches_timm(swin, image, fused):
     with torch.no_grad():
         reference = extract(image)
     model = _set_fused(copy.deepcopy(swin), fused)
-    before = _hook_state(model)
     cap = capture_swin(model, image)
+    before = _hook_state(model)  # hooks are installed once, by the first capture
     assert list(reference) == [f"{b.name}.attn.attn_drop" for b in cap.blocks]
     for block, ref in zip(cap.blocks, reference.values()):
         torch.testing.assert_close(block.probs, ref, atol=1e-6, rtol=1e-5)
     with torch.no_grad():
         torch.testing.assert_close(cap.logits, model(image), atol=1e-5, rtol=1e-5)
-    # nothing left behind
+    # a second capture installs nothing more, and no recorder is left active
+    capture_swin(model, image)
     assert _hook_state(model) == before
-    assert compute._ACTIVE.get() is None
+    assert capture_module._ACTIVE.get() is None
 
 
 def test_concurrent_captures_do_not_mix(swin):
     inputs = [torch.randn(1, 3, 32, 32, generator=torch.Generator().manual_seed(s)) for s in (3, 4)]
     expected = [capture_swin(swin, x) for x in inputs]
+    installed = _hook_state(swin)
     barrier = threading.Barrier(2)
     results, errors = {}, []
 
@@ -302,7 +305,7 @@ def test_concurrent_captures_do_not_mix(swin):
             for got, want in zip(cap.blocks, expected[i].blocks):
                 torch.testing.assert_close(got.probs, want.probs)
     assert not torch.allclose(expected[0].blocks[0].probs, expected[1].blocks[0].probs)
-    assert all(state == (0, 0, 0, 0) for state in _hook_state(swin))
+    assert _hook_state(swin) == installed, "hooks are installed once per model, never per call"
 
 
 def test_capture_needs_eval_and_swin(image):

@@ -1,13 +1,17 @@
-"""One forward pass that records what the lenses need: attention probabilities and the
-shape of the tensors flowing through the model, for this very input.
+"""One forward pass that records what the lenses need: attention probabilities (with their
+content, bias and mask where the lens splits them) and the shape of the tensors flowing through
+the model, for this very input.
 
-Hooks are installed once per model and write into a recorder held in a ``ContextVar``, so
-two requests running the same cached model in different threads each see only their own
-tensors (hooks that append to a list on a shared model are a classic cross-talk bug).
-Attention probabilities are recomputed from the hooked ``q`` and ``k`` as
-softmax(q·kᵀ·scale + mask), which is exact whether timm's fused SDPA is on or off: fused
-attention never materialises the probabilities, and flipping ``fused_attn`` per request
-would be a global that another request could see mid-flight.
+One mechanism for every kind of attention: hooks are installed once per model, an adapter per
+kind — timm's ``Attention`` (ViT, DeiT, DINO, NaViT and MAE blocks), Swin's
+``WindowAttention``, Twins' locally-grouped and global sub-sampled attention (and its PEG),
+CrossFormer's group attention — and every hook writes into the recorder of the request that
+runs the forward, held in a ``ContextVar``: two requests running the same cached model in
+different threads each see only their own tensors, and nothing is added to or removed from a
+shared model per request. Probabilities are recomputed from the hooked ``q`` and ``k`` as
+softmax(q·kᵀ·scale + bias + mask), which is exact whether timm's fused SDPA is on or off:
+fused attention never materialises them, and flipping ``fused_attn`` per request would be a
+global that another request could see mid-flight. No model records from inside its forward.
 """
 
 from __future__ import annotations
@@ -18,10 +22,17 @@ from contextvars import ContextVar
 from dataclasses import dataclass, field
 
 import torch
+from einops import rearrange
 from timm.layers import Attention
+from timm.models.swin_transformer import WindowAttention
+from timm.models.twins import GlobalSubSampleAttn, LocallyGroupedAttn, PosConv
 from torch import nn
 
-__all__ = ["Capture", "capture_attention", "install_hooks", "forward_count", "prefix_token_names"]
+from explorer.models.crossformer import Attention as GroupAttention
+from explorer.models.crossformer import AttentionRecord, RPBAttention
+
+__all__ = ["Capture", "WindowRecord", "capture_attention", "capture", "install_hooks", "forward_count",
+           "prefix_token_names"]
 
 
 @dataclass
@@ -33,6 +44,8 @@ class _Recorder:
     pending_q: dict[str, torch.Tensor] = field(default_factory=dict)
     pending_mask: dict[str, torch.Tensor | None] = field(default_factory=dict)
     wanted: frozenset[str] | None = None  # attention modules to record (None: all)
+    records: dict[str, object] = field(default_factory=dict)  # module name -> what its adapter saw
+    pending: dict[str, object] = field(default_factory=dict)  # values in flight inside one module's call
 
     def wants(self, name: str) -> bool:
         return self.wanted is None or name in self.wanted
@@ -61,6 +74,31 @@ class Capture:
     stages: list[tuple[str, tuple[int, ...]]]  # (module name, output shape) in execution order
     num_prefix_tokens: int
     grid: tuple[int, int]  # patch grid (rows, cols) of this input
+
+
+def _after(target: nn.Module, fn) -> None:
+    """A forward hook that acts only for ``target`` itself. A deep copy of a hooked model (e.g.
+    CrossFormer's DPB -> RPB conversion) carries copies of the hooks, still bound to the
+    original modules: there they stay inert, and the copy gets hooks of its own."""
+    def hook(mod, args, out):
+        if mod is target:
+            return fn(mod, args, out)
+
+    target.register_forward_hook(hook)
+
+
+def _before(target: nn.Module, fn, with_kwargs: bool = False) -> None:
+    """A forward pre-hook that acts only for ``target`` itself (see ``_after``)."""
+    if with_kwargs:
+        def hook(mod, args, kwargs):
+            if mod is target:
+                return fn(mod, args, kwargs)
+    else:
+        def hook(mod, args):
+            if mod is target:
+                return fn(mod, args)
+
+    target.register_forward_pre_hook(hook, with_kwargs=with_kwargs)
 
 
 def _attention_hooks(name: str, module: Attention):
@@ -92,14 +130,168 @@ def _attention_hooks(name: str, module: Attention):
                 logits = logits + mask.float()
         rec.attentions[name] = logits.softmax(dim=-1)
 
-    module.register_forward_pre_hook(stash_mask, with_kwargs=True)
-    module.q_norm.register_forward_hook(stash_q)
-    module.k_norm.register_forward_hook(probabilities_from_k)
+    _before(module, stash_mask, with_kwargs=True)
+    _after(module.q_norm, stash_q)
+    _after(module.k_norm, probabilities_from_k)
+
+
+@dataclass
+class WindowRecord:
+    """One Swin window attention call, for the whole batch (float32)."""
+
+    probs: torch.Tensor  # (B·nW, heads, N, N) softmax(content + bias + mask)
+    content: torch.Tensor  # (B·nW, heads, N, N) q·kᵀ·scale
+    bias: torch.Tensor  # (heads, N, N) relative position bias
+    mask: torch.Tensor | None  # (nW, N, N) 0 / −100, None on unshifted blocks
+
+
+def _recording_for(name: str) -> _Recorder | None:
+    rec = _ACTIVE.get()
+    return rec if rec is not None and rec.wants(name) and name not in rec.records else None
+
+
+def _swin_hooks(name: str, attn: WindowAttention) -> None:
+    """The pre-hook stashes the mask; the hook on ``qkv`` splits q and k and records content,
+    bias, mask and softmax."""
+
+    def stash_mask(module, args, kwargs):
+        rec = _recording_for(name)
+        if rec is not None:
+            rec.pending[name] = kwargs["mask"] if "mask" in kwargs else (args[1] if len(args) > 1 else None)
+
+    def record(module, args, qkv):
+        rec = _recording_for(name)
+        if rec is None or name not in rec.pending:
+            return
+        mask = rec.pending.pop(name)
+        b_, n, _ = qkv.shape
+        heads = attn.num_heads
+        q, k, _v = qkv.float().reshape(b_, n, 3, heads, -1).permute(2, 0, 3, 1, 4).unbind(0)
+        content = (q * attn.scale) @ k.transpose(-2, -1)
+        table = attn.relative_position_bias_table.float()
+        bias = table[attn.relative_position_index.view(-1)].view(n, n, heads).permute(2, 0, 1)
+        logits = content + bias[None]
+        if mask is not None:
+            mask = mask.float().clone()
+            nw = mask.shape[0]
+            logits = (logits.view(-1, nw, heads, n, n) + mask[None, :, None]).view(b_, heads, n, n)
+        rec.records[name] = WindowRecord(probs=logits.softmax(dim=-1), content=content, bias=bias.contiguous(),
+                                         mask=mask)
+
+    _before(attn, stash_mask, with_kwargs=True)
+    _after(attn.qkv, record)
+
+
+def _twins_lsa_hooks(name: str, attn: LocallyGroupedAttn) -> None:
+    """LSA: timm reshapes ``qkv`` per window (zero-padded tokens included: it pads, it does not
+    mask); the probabilities are softmax(q·kᵀ·scale) per window, keyed ``name``; the map size it
+    ran on is kept under ``name + ".size"``."""
+
+    def stash_size(module, args):
+        rec = _recording_for(name)
+        if rec is not None:
+            rec.records[f"{name}.size"] = tuple(int(v) for v in args[1])
+
+    def record(module, args, qkv):  # (B, wh, ww, ws, ws, 3C)
+        rec = _recording_for(name)
+        if rec is None:
+            return
+        q, k, _ = rearrange(qkv.float(), "b wh ww y x (three h d) -> three b (wh ww) h (y x) d",
+                            three=3, h=attn.num_heads)
+        rec.records[name] = ((q * attn.scale) @ k.transpose(-2, -1)).softmax(-1)
+
+    _before(attn, stash_size)
+    _after(attn.qkv, record)
+
+
+def _twins_gsa_hooks(name: str, attn: GlobalSubSampleAttn) -> None:
+    """GSA: queries from ``q``, keys from the sub-sampled ``kv``; softmax(q·kᵀ·scale)."""
+
+    def stash_size(module, args):
+        rec = _recording_for(name)
+        if rec is not None:
+            rec.records[f"{name}.size"] = tuple(int(v) for v in args[1])
+
+    def stash_q(module, args, q):  # (B, N, C)
+        rec = _recording_for(name)
+        if rec is not None and name not in rec.pending:
+            rec.pending[name] = rearrange(q.float(), "b n (h d) -> b h n d", h=attn.num_heads)
+
+    def record(module, args, kv):  # (B, M, 2C): keys/values of the sub-sampled map
+        rec = _recording_for(name)
+        if rec is None or name not in rec.pending:
+            return
+        k, _ = rearrange(kv.float(), "b m (two h d) -> two b h m d", two=2, h=attn.num_heads)
+        rec.records[name] = ((rec.pending.pop(name) * attn.scale) @ k.transpose(-2, -1)).softmax(-1)
+
+    _before(attn, stash_size)
+    _after(attn.q, stash_q)
+    _after(attn.kv, record)
+
+
+def _peg_hooks(name: str, peg: PosConv) -> None:
+    """Twins' position generator: (its input, what it adds to each token)."""
+
+    def record(module, args, out):
+        rec = _recording_for(name)
+        if rec is not None:
+            x = args[0].float()
+            rec.records[name] = (x, out.float() - x)
+
+    _after(peg, record)
+
+
+def _group_hooks(name: str, attn: GroupAttention | RPBAttention) -> None:
+    """CrossFormer's SDA/LDA group attention: the pre-hook stashes the call's ``GroupLayout``,
+    the hook on ``qkv`` recomputes content ((q·scale)·kᵀ, the official order), the DPB/RPB bias
+    of that group size and the padding mask, as the layer does."""
+
+    def stash_layout(module, args, kwargs):
+        rec = _recording_for(name)
+        if rec is not None:
+            rec.pending[name] = kwargs["layout"] if "layout" in kwargs else args[1]
+
+    def record(module, args, qkv):
+        rec = _recording_for(name)
+        if rec is None or name not in rec.pending:
+            return
+        layout = rec.pending.pop(name)
+        heads, n, groups = attn.num_heads, layout.tokens_per_group, layout.num_groups
+        q, k, _ = rearrange(qkv.float(), "b n (three h d) -> three b h n d", three=3, h=heads)
+        content = (q * attn.scale) @ k.transpose(-2, -1)
+        bias = attn.position_bias(layout.group_size)
+        bias = content.new_zeros(heads, n, n) if bias is None else bias.detach().float()
+        logits = content + bias.unsqueeze(0)
+        mask = layout.attention_mask(qkv.device, torch.float32)
+        if mask is not None:
+            logits = (logits.view(-1, groups, heads, n, n) + mask[None, :, None]).view(-1, heads, n, n)
+            mask = mask.contiguous()
+
+        def per_group(t: torch.Tensor) -> torch.Tensor:
+            return t.reshape(-1, groups, heads, n, n)
+
+        rec.records[name] = AttentionRecord(name=name, layout=layout, probs=per_group(logits.softmax(-1)),
+                                            content=per_group(content), bias=bias, mask=mask)
+
+    _before(attn, stash_layout, with_kwargs=True)
+    _after(attn.qkv, record)
+
+
+# (module type, how to hook it): the first that matches a module installs its hooks.
+ADAPTERS: tuple[tuple[type, object], ...] = (
+    (Attention, _attention_hooks),
+    (WindowAttention, _swin_hooks),
+    (LocallyGroupedAttn, _twins_lsa_hooks),
+    (GlobalSubSampleAttn, _twins_gsa_hooks),
+    (PosConv, _peg_hooks),
+    ((GroupAttention, RPBAttention), _group_hooks),
+)
 
 
 def _stage_hook(name: str):
     def record_shape(mod, args, out):
         rec = _ACTIVE.get()
+        out = out[0] if isinstance(out, tuple) else out
         if rec is not None and isinstance(out, torch.Tensor):
             rec.stages.append((name, tuple(out.shape)))
 
@@ -115,22 +307,42 @@ def _count_forward(mod, args):
 _VIT_STAGE_MODULES = ("patch_embed", "pos_drop", "norm", "fc_norm", "head_drop", "head")
 
 
+def _stage_modules(model: nn.Module) -> list[tuple[str, nn.Module]]:
+    """(name, module) whose output shapes make the model's shape table, in model order."""
+    found = []
+    if hasattr(model, "patch_embeds") and hasattr(model, "pos_block"):  # Twins: per stage
+        for s, (embed, blocks) in enumerate(zip(model.patch_embeds, model.blocks)):
+            found.append((f"patch_embeds.{s}", embed))
+            found.append((f"pos_block.{s}", model.pos_block[s]))
+            found += [(f"blocks.{s}.{b}", blk) for b, blk in enumerate(blocks)]
+        found.append(("norm", model.norm))
+        if isinstance(getattr(model, "head", None), nn.Linear):
+            found.append(("head", model.head))
+        return found
+    for name in _VIT_STAGE_MODULES:
+        module = getattr(model, name, None)
+        if isinstance(module, nn.Module) and not isinstance(module, nn.Identity):
+            found.append((name, module))
+    blocks = getattr(model, "blocks", None)
+    if isinstance(blocks, (nn.ModuleList, nn.Sequential)):
+        found += [(f"blocks.{i}", block) for i, block in enumerate(blocks)]
+    return found
+
+
 def install_hooks(model: nn.Module) -> nn.Module:
     """Install the capture hooks on ``model`` once (idempotent, thread-safe)."""
     with _INSTALL_LOCK:
-        if getattr(model, "_explorer_hooks", False):
+        if getattr(model, "_explorer_hooks", None) == id(model):  # a deep copy carries the mark of another
             return model
-        model.register_forward_pre_hook(_count_forward)
+        _before(model, _count_forward)
         for name, module in model.named_modules():
-            if isinstance(module, Attention):
-                _attention_hooks(name, module)
-        for name in _VIT_STAGE_MODULES:
-            module = getattr(model, name, None)
-            if isinstance(module, nn.Module) and not isinstance(module, nn.Identity):
-                module.register_forward_hook(_stage_hook(name))
-        for i, block in enumerate(getattr(model, "blocks", [])):
-            block.register_forward_hook(_stage_hook(f"blocks.{i}"))
-        model._explorer_hooks = True
+            for kind, hook in ADAPTERS:
+                if isinstance(module, kind):
+                    hook(name, module)
+                    break
+        for name, module in _stage_modules(model):
+            _after(module, _stage_hook(name))
+        model._explorer_hooks = id(model)
     return model
 
 
@@ -147,6 +359,16 @@ def _recording(wanted: frozenset[str] | None = None):
 def _patch_grid(model: nn.Module, x: torch.Tensor) -> tuple[int, int]:
     ph, pw = model.patch_embed.patch_size
     return x.shape[-2] // ph, x.shape[-1] // pw
+
+
+def capture(model: nn.Module, x: torch.Tensor, wanted: frozenset[str] | None = None
+            ) -> tuple[torch.Tensor, _Recorder]:
+    """One no-grad forward pass of ``model`` with this request's recorder active: the model's
+    output (float32) and what every adapter recorded (``records`` by module name, ``stages``)."""
+    install_hooks(model)
+    with torch.inference_mode(), _recording(wanted) as rec:
+        out = model(x)
+    return out.float(), rec
 
 
 def capture_attention(model: nn.Module, x: torch.Tensor, blocks: tuple[int, ...] | None = None) -> Capture:

@@ -1,6 +1,7 @@
 """CrossFormer v1 (Wang et al. 2021, "CrossFormer: A Versatile Vision Transformer Hinging on
 Cross-scale Attention") with its dynamic position bias (DPB), plus the exact DPB -> RPB
-conversion and a per-request attention recorder for the lenses.
+conversion. (What each attention layer computes is captured by hooks, in
+``explorer.core.capture``; the model never records anything itself.)
 
 timm has no CrossFormer, so the architecture is written here, from the facts in
 ``/work/shared/FACTS.md``, with module names and state-dict keys identical to the official
@@ -29,13 +30,11 @@ Where the official classification code and this file differ (all shape-compatibl
 
 from __future__ import annotations
 
-import contextlib
 import copy
 import math
 import warnings
-from contextvars import ContextVar
-from dataclasses import dataclass, field
-from typing import Any, Callable, Iterator, Literal, Sequence
+from dataclasses import dataclass
+from typing import Any, Callable, Literal, Sequence
 
 import torch
 import torch.nn.functional as F
@@ -53,7 +52,7 @@ __all__ = [
     "CrossFormerCapture", "CONFIGS", "crossformer_tiny", "crossformer_small", "crossformer_base",
     "crossformer_large", "create_crossformer", "relative_offsets", "relative_position_index",
     "gather_bias", "dpb_table", "sda_groups", "lda_groups", "block_layout", "dpb_to_rpb",
-    "checkpoint_filter_fn", "record_attention", "capture_crossformer",
+    "checkpoint_filter_fn",
 ]
 
 # Added to the logits of padded keys (the official backbones' NEG_INF): far below any real
@@ -228,7 +227,8 @@ def lda_groups(height: int, width: int, group_size: int) -> torch.Tensor:
 
 @dataclass
 class AttentionRecord:
-    """What one attention layer computed in one forward pass (float32, detached).
+    """What one attention layer computed in one forward pass (float32, detached), as the
+    capture's hooks (``explorer.core.capture``) record it: the model itself never records.
 
     probs = softmax(content + bias + mask) over the last axis; padded keys (see ``layout``)
     get ~0 probability, padded query rows are computed and later discarded by the model."""
@@ -242,45 +242,10 @@ class AttentionRecord:
 
 
 @dataclass
-class _Recorder:
-    names: dict[int, str]  # id(attention module) -> name, for the model being captured
-    records: list[AttentionRecord] = field(default_factory=list)
-
-
-# A ContextVar, not an attribute on the model: two requests running the same cached model in
-# different threads each record only their own pass, and nothing stays on the modules.
-_ACTIVE: ContextVar[_Recorder | None] = ContextVar("explorer_crossformer_recorder", default=None)
-
-
-@contextlib.contextmanager
-def record_attention(model: nn.Module) -> Iterator[list[AttentionRecord]]:
-    """Within this block, every attention layer of ``model`` run in this context appends an
-    ``AttentionRecord`` (in execution order) to the yielded list."""
-    names = {id(m): n for n, m in model.named_modules() if isinstance(m, _GroupAttention)}
-    rec = _Recorder(names)
-    token = _ACTIVE.set(rec)
-    try:
-        yield rec.records
-    finally:
-        _ACTIVE.reset(token)
-
-
-@dataclass
 class CrossFormerCapture:
     logits: torch.Tensor  # (B, classes), or pooled features without a head
     records: list[AttentionRecord]  # one per block, in order
     stage_grids: list[tuple[int, int]]  # token grid (H, W) of each stage
-
-
-def capture_crossformer(model: "CrossFormer", x: torch.Tensor) -> CrossFormerCapture:
-    """One no-grad forward pass that also returns every block's attention probabilities,
-    content logits and position bias (see ``AttentionRecord``)."""
-    with torch.inference_mode(), record_attention(model) as records:
-        logits = model(x)
-    stage_grids = [(r.layout.height, r.layout.width) for r in records
-                   if r.name.endswith("blocks.0.attn")]
-    return CrossFormerCapture(logits=logits.float(), records=list(records),
-                              stage_grids=stage_grids)
 
 
 # --------------------------------------------------------------------------- modules
@@ -369,27 +334,9 @@ class _GroupAttention(nn.Module):
             groups = mask.shape[0]
             logits = (logits.view(-1, groups, self.num_heads, n, n) + mask[None, :, None])
             logits = logits.view(-1, self.num_heads, n, n)
-        attn = logits.softmax(dim=-1)
-        rec = _ACTIVE.get()
-        if rec is not None and id(self) in rec.names:
-            self._record(rec, layout, content, bias, mask, attn)
-        attn = self.attn_drop(attn)
+        attn = self.attn_drop(logits.softmax(dim=-1))
         x = rearrange(attn @ v, "b h n d -> b n (h d)")
         return self.proj_drop(self.proj(x))
-
-    def _record(self, rec: _Recorder, layout: GroupLayout, content: torch.Tensor,
-                bias: torch.Tensor | None, mask: torch.Tensor | None, attn: torch.Tensor) -> None:
-        groups, heads, n = layout.num_groups, self.num_heads, layout.tokens_per_group
-
-        def per_group(t: torch.Tensor) -> torch.Tensor:
-            return t.detach().float().reshape(-1, groups, heads, n, n)
-
-        rec.records.append(AttentionRecord(
-            name=rec.names[id(self)], layout=layout, probs=per_group(attn),
-            content=per_group(content),
-            bias=(bias.detach().float() if bias is not None
-                  else content.new_zeros(heads, n, n, dtype=torch.float32)),
-            mask=None if mask is None else mask.detach().float().contiguous()))
 
     def extra_repr(self) -> str:
         return f"dim={self.dim}, group_size={self.group_size}, num_heads={self.num_heads}"

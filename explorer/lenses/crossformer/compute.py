@@ -24,8 +24,8 @@ from explorer.core.preprocess import preprocess
 from explorer.core.weights import LoadedModel
 from explorer.lenses.bias.compute import BiasImage, crossformer_stage_grids
 from explorer.lenses.bias.compute import analyze_image as groups_on_image
-from explorer.models.crossformer import (Attention, CrossFormer, GroupLayout, RPBAttention,
-                                         capture_crossformer)
+from explorer.core import capture
+from explorer.models.crossformer import Attention, CrossFormer, CrossFormerCapture, GroupLayout, RPBAttention
 from explorer.models.geometry import Pair
 
 __all__ = [
@@ -263,6 +263,19 @@ class CrossFormerAnalysis:
         return pick(item.content[group]), pick(item.bias), mask, pick(item.probs[group])
 
 
+def capture_crossformer(model: CrossFormer, x: torch.Tensor) -> CrossFormerCapture:
+    """One no-grad forward pass that also returns every block's attention probabilities,
+    content logits and position bias (see ``AttentionRecord``), block by block."""
+    logits, rec = capture.capture(model, x)
+    names = [n for n, m in model.named_modules() if isinstance(m, (Attention, RPBAttention))]
+    missing = [n for n in names if n not in rec.records]
+    if missing:
+        raise RuntimeError(f"group attention was not captured for {missing[:3]}")
+    records = [rec.records[n] for n in names]
+    stage_grids = [(r.layout.height, r.layout.width) for r in records if r.name.endswith("blocks.0.attn")]
+    return CrossFormerCapture(logits=logits, records=records, stage_grids=stage_grids)
+
+
 def analyze(model: CrossFormer, x: torch.Tensor, index: int = 0) -> CrossFormerAnalysis:
     """One captured forward pass of a CrossFormer on ``x`` (B, 3, H, W) and the per-block
     arrays of image ``index``."""
@@ -276,8 +289,8 @@ def analyze(model: CrossFormer, x: torch.Tensor, index: int = 0) -> CrossFormerA
             f"input is {x.shape[-1]}×{x.shape[-2]} px.",
             f"CrossFormer 要求图像每边至少 {model.min_input_size} 像素；当前输入为 "
             f"{x.shape[-1]}×{x.shape[-2]} 像素。")
-    capture = capture_crossformer(model, x)
-    records = {r.name: r for r in capture.records}
+    captured = capture_crossformer(model, x)
+    records = {r.name: r for r in captured.records}
     grids = crossformer_stage_grids(model, (x.shape[-2], x.shape[-1]))
     stride = int(model.patch_embed.patch_size[0])
     blocks = []
@@ -309,7 +322,7 @@ def analyze(model: CrossFormer, x: torch.Tensor, index: int = 0) -> CrossFormerA
                           for stage in model.layers),
         heads=tuple(int(stage.blocks[0].attn.num_heads) if len(stage.blocks) else 0
                     for stage in model.layers),
-        scale_layers=cross_scale_layers(model), logits=capture.logits[index].numpy().copy(),
+        scale_layers=cross_scale_layers(model), logits=captured.logits[index].numpy().copy(),
         input_shape=tuple(x.shape))
 
 

@@ -12,14 +12,14 @@ maps (per axis, see ``effective_window_shift``).
 from __future__ import annotations
 
 import math
-from contextvars import ContextVar
-from dataclasses import dataclass, field
+from dataclasses import dataclass
 
 import numpy as np
 import torch
 from timm.models.swin_transformer import WindowAttention
 from torch import nn
 
+from explorer.core import capture
 from explorer.core.images import LoadedImage
 from explorer.core.predictions import Prediction, top_predictions
 from explorer.core.preprocess import preprocess
@@ -364,84 +364,24 @@ class SwinCapture:
     blocks: list[BlockCapture]  # in execution order
 
 
-@dataclass
-class _Recorder:
-    masks: dict[str, torch.Tensor | None] = field(default_factory=dict)
-    blocks: dict[str, BlockCapture] = field(default_factory=dict)
-
-
-_ACTIVE: ContextVar[_Recorder | None] = ContextVar("explorer_swin_recorder", default=None)
-
-
-def _hooks(name: str, attn: WindowAttention) -> list:
-    """Hooks for one WindowAttention: the pre-hook stashes the mask, the hook on ``qkv`` splits
-    q and k and records content, bias, mask and softmax. Recomputing from q and k is exact
-    whether timm's fused SDPA path is on or off.
-
-    Hooks are per call; while two calls overlap each module carries both calls' hooks, and
-    both write into the recorder of the thread that runs the forward (``_ACTIVE``): the first
-    one records, the second sees the entry and stops."""
-
-    def stash_mask(module, args, kwargs=None):
-        # kwargs is None only when another call removed this hook between torch's snapshot of
-        # the hook list and its with_kwargs lookup; this call's own hooks do the work.
-        rec = _ACTIVE.get()
-        if kwargs is None or rec is None or name in rec.blocks:
-            return None
-        rec.masks[name] = kwargs["mask"] if "mask" in kwargs else (args[1] if len(args) > 1 else None)
-        return None
-
-    def record(module, args, qkv):
-        rec = _ACTIVE.get()
-        if rec is None or name in rec.blocks or name not in rec.masks:
-            return None
-        mask = rec.masks.pop(name)
-        b_, n, _ = qkv.shape
-        heads = attn.num_heads
-        q, k, _v = qkv.float().reshape(b_, n, 3, heads, -1).permute(2, 0, 3, 1, 4).unbind(0)
-        content = (q * attn.scale) @ k.transpose(-2, -1)
-        table = attn.relative_position_bias_table.float()
-        bias = table[attn.relative_position_index.view(-1)].view(n, n, heads).permute(2, 0, 1)
-        logits = content + bias[None]
-        if mask is not None:
-            mask = mask.float().clone()
-            nw = mask.shape[0]
-            logits = (logits.view(-1, nw, heads, n, n) + mask[None, :, None]).view(b_, heads, n, n)
-        rec.blocks[name] = BlockCapture(name=name, probs=logits.softmax(dim=-1), content=content,
-                                        bias=bias.contiguous(), mask=mask)
-        return None
-
-    return [attn.register_forward_pre_hook(stash_mask, with_kwargs=True),
-            attn.qkv.register_forward_hook(record)]
-
-
 def capture_swin(model: nn.Module, x: torch.Tensor) -> SwinCapture:
     """One no-grad forward pass of an eval-mode timm ``SwinTransformer`` that records every
-    block's attention probabilities, content logits, relative position bias and mask.
-
-    The hooks live only for this call and write into this context's recorder, so concurrent
-    calls on one model never mix and nothing is left on the modules afterwards."""
+    block's attention probabilities, content logits, relative position bias and mask (through
+    the capture's window-attention adapter: hooks installed once, a recorder per request)."""
     _swin_blocks(model)
     if model.training:
         raise ValueError("capture_swin needs model.eval(): dropout would change the attention")
-    attns = [(n, m) for n, m in model.named_modules() if isinstance(m, WindowAttention)]
-    rec = _Recorder()
-    token = _ACTIVE.set(rec)
-    handles = []
-    try:
-        for name, attn in attns:
-            handles += _hooks(name.removesuffix(".attn"), attn)
-        with torch.inference_mode():
-            logits = model(x)
-    finally:
-        for handle in handles:
-            handle.remove()
-        _ACTIVE.reset(token)
-    names = [n.removesuffix(".attn") for n, _ in attns]
-    missing = [n for n in names if n not in rec.blocks]
+    logits, rec = capture.capture(model, x)
+    attns = [n for n, m in model.named_modules() if isinstance(m, WindowAttention)]
+    missing = [n.removesuffix(".attn") for n in attns if n not in rec.records]
     if missing:
         raise RuntimeError(f"window attention was not captured for {missing[:3]}")
-    return SwinCapture(logits=logits.float(), blocks=[rec.blocks[n] for n in names])
+    blocks = []
+    for name in attns:
+        record = rec.records[name]
+        blocks.append(BlockCapture(name=name.removesuffix(".attn"), probs=record.probs, content=record.content,
+                                   bias=record.bias, mask=record.mask))
+    return SwinCapture(logits=logits, blocks=blocks)
 
 
 # --------------------------------------------------------------------------- one analysis

@@ -14,8 +14,7 @@ numpy/torch only; drawing lives in ``figures.py``.
 
 from __future__ import annotations
 
-from contextvars import ContextVar
-from dataclasses import dataclass, field
+from dataclasses import dataclass
 
 import numpy as np
 import torch
@@ -23,6 +22,7 @@ from einops import rearrange
 from timm.models.twins import GlobalSubSampleAttn, LocallyGroupedAttn, Twins
 from torch import nn
 
+from explorer.core import capture
 from explorer.core.errors import UserFacingError
 from explorer.core.images import LoadedImage
 from explorer.core.predictions import Prediction, top_predictions
@@ -61,77 +61,6 @@ def total_stride(model: Twins) -> int:
 # --------------------------------------------------------------------------- capture
 
 @dataclass
-class _Recorder:
-    sizes: dict[str, Pair] = field(default_factory=dict)
-    pending_q: dict[str, torch.Tensor] = field(default_factory=dict)
-    probs: dict[str, torch.Tensor] = field(default_factory=dict)
-    peg: dict[int, tuple[torch.Tensor, torch.Tensor]] = field(default_factory=dict)  # (input, added)
-    shapes: list[tuple[str, tuple[int, ...]]] = field(default_factory=list)
-
-
-_ACTIVE: ContextVar[_Recorder | None] = ContextVar("explorer_twins_recorder", default=None)
-
-
-def _attention_hooks(name: str, attn: nn.Module) -> list:
-    """Per-call hooks on one LSA/GSA module. While two calls overlap, a module carries both
-    calls' hooks; each writes into the recorder of the thread running the forward, the first
-    records and the second sees the entry and stops."""
-
-    def stash_size(module, args):
-        rec = _ACTIVE.get()
-        if rec is not None and name not in rec.probs:
-            rec.sizes[name] = tuple(int(v) for v in args[1])
-
-    heads = attn.num_heads
-    if isinstance(attn, LocallyGroupedAttn):
-        def lsa(module, args, qkv):  # (B, wh, ww, ws, ws, 3C)
-            rec = _ACTIVE.get()
-            if rec is None or name in rec.probs:
-                return
-            q, k, _ = rearrange(qkv.float(), "b wh ww y x (three h d) -> three b (wh ww) h (y x) d",
-                                three=3, h=heads)
-            rec.probs[name] = ((q * attn.scale) @ k.transpose(-2, -1)).softmax(-1)
-
-        return [attn.register_forward_pre_hook(stash_size), attn.qkv.register_forward_hook(lsa)]
-
-    def stash_q(module, args, q):  # (B, N, C)
-        rec = _ACTIVE.get()
-        if rec is not None and name not in rec.probs and name not in rec.pending_q:
-            rec.pending_q[name] = rearrange(q.float(), "b n (h d) -> b h n d", h=heads)
-
-    def gsa(module, args, kv):  # (B, M, 2C): keys/values of the sub-sampled map
-        rec = _ACTIVE.get()
-        if rec is None or name in rec.probs or name not in rec.pending_q:
-            return
-        k, _ = rearrange(kv.float(), "b m (two h d) -> two b h m d", two=2, h=heads)
-        q = rec.pending_q.pop(name)
-        rec.probs[name] = ((q * attn.scale) @ k.transpose(-2, -1)).softmax(-1)
-
-    return [attn.register_forward_pre_hook(stash_size), attn.q.register_forward_hook(stash_q),
-            attn.kv.register_forward_hook(gsa)]
-
-
-def _peg_hook(stage: int, peg: nn.Module):
-    def record(module, args, out):
-        rec = _ACTIVE.get()
-        if rec is not None and stage not in rec.peg:
-            x = args[0].float()
-            rec.peg[stage] = (x, out.float() - x)  # what the PEG adds to each token
-
-    return peg.register_forward_hook(record)
-
-
-def _shape_hook(name: str):
-    def record(module, args, out):
-        rec = _ACTIVE.get()
-        if rec is not None:
-            tensor = out[0] if isinstance(out, tuple) else out
-            rec.shapes.append((name, tuple(tensor.shape)))
-
-    return record
-
-
-@dataclass
 class TwinsCapture:
     logits: torch.Tensor  # (B, K); pooled features without a classifier
     probs: dict[str, torch.Tensor]  # attention module name -> probabilities
@@ -150,37 +79,17 @@ def _check_twins(model: nn.Module) -> None:
 
 def capture_twins(model: Twins, x: torch.Tensor) -> TwinsCapture:
     """One no-grad forward pass that records every LSA/GSA block's attention probabilities,
-    each stage's PEG input and addition, and the shape after every step."""
+    each stage's PEG input and addition, and the shape after every step (through the capture's
+    Twins adapters: hooks installed once, a recorder per request)."""
     _check_twins(model)
-    rec = _Recorder()
-    token = _ACTIVE.set(rec)
-    handles = []
-    try:
-        for name, module in model.named_modules():
-            if isinstance(module, (LocallyGroupedAttn, GlobalSubSampleAttn)):
-                handles += _attention_hooks(name, module)
-        for s, peg in enumerate(model.pos_block):
-            handles.append(_peg_hook(s, peg))
-        for s, (embed, blocks) in enumerate(zip(model.patch_embeds, model.blocks)):
-            handles.append(embed.register_forward_hook(_shape_hook(f"patch_embeds.{s}")))
-            handles.append(model.pos_block[s].register_forward_hook(_shape_hook(f"pos_block.{s}")))
-            for b, blk in enumerate(blocks):
-                handles.append(blk.register_forward_hook(_shape_hook(f"blocks.{s}.{b}")))
-        handles.append(model.norm.register_forward_hook(_shape_hook("norm")))
-        if isinstance(model.head, nn.Linear):
-            handles.append(model.head.register_forward_hook(_shape_hook("head")))
-        with torch.inference_mode():
-            logits = model(x)
-    finally:
-        for handle in handles:
-            handle.remove()
-        _ACTIVE.reset(token)
+    logits, rec = capture.capture(model, x)
     names = [n for n, m in model.named_modules() if isinstance(m, (LocallyGroupedAttn, GlobalSubSampleAttn))]
-    missing = [n for n in names if n not in rec.probs]
+    missing = [n for n in names if n not in rec.records]
     if missing:
         raise RuntimeError(f"attention was not captured for {missing[:3]}")
-    return TwinsCapture(logits=logits.float(), probs=rec.probs, sizes=rec.sizes, peg=rec.peg,
-                        shapes=rec.shapes)
+    pegs = {s: rec.records[f"pos_block.{s}"] for s in range(len(model.pos_block)) if f"pos_block.{s}" in rec.records}
+    return TwinsCapture(logits=logits, probs={n: rec.records[n] for n in names},
+                        sizes={n: rec.records[f"{n}.size"] for n in names}, peg=pegs, shapes=list(rec.stages))
 
 
 # --------------------------------------------------------------------------- one analysis
