@@ -18,10 +18,11 @@ from pathlib import Path
 
 os.environ.setdefault("HF_HUB_OFFLINE", "1")
 sys.path.insert(0, str(Path(__file__).resolve().parents[1]))
+sys.path.insert(0, str(Path(__file__).resolve().parents[1] / "tests"))  # forward_counter
 
 import torch  # noqa: E402
 
-from explorer.core.capture import forward_count  # noqa: E402
+from forward_counter import forward_count  # noqa: E402
 from explorer.core.images import load_image  # noqa: E402
 from explorer.core.preprocess import preprocess  # noqa: E402
 import explorer.core.weights as weights  # noqa: E402

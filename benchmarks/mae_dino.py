@@ -17,12 +17,13 @@ from pathlib import Path
 
 os.environ.setdefault("HF_HUB_OFFLINE", "1")
 sys.path.insert(0, str(Path(__file__).resolve().parents[1]))
+sys.path.insert(0, str(Path(__file__).resolve().parents[1] / "tests"))  # forward_counter
 
 import torch  # noqa: E402
 
 from benchmarks.attention_lens import (architectures_without_stand_ins, median_seconds, paired_medians,  # noqa: E402
                                       report_lens)
-from explorer.core.capture import forward_count  # noqa: E402
+from forward_counter import forward_count  # noqa: E402
 from explorer.core.images import load_image  # noqa: E402
 from explorer.core.preprocess import preprocess  # noqa: E402
 from explorer.core.weights import get_model  # noqa: E402

@@ -2,7 +2,7 @@
 find the headless Chromium the browser tests drive.
 
 The app runs in-process (not in a subprocess) so tests can read
-``explorer.core.capture.forward_count()`` and prove that sliders never re-run the model.
+``forward_counter.forward_count()`` and prove that sliders never re-run the model.
 """
 
 from __future__ import annotations

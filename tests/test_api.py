@@ -1,7 +1,7 @@
 """The public gradio_client API of the running app: ``/attention`` and ``/upload_image``.
 
 The server runs in this process (see conftest.py), so these tests can count model forward
-passes with ``explorer.core.capture.forward_count()``.
+passes with ``forward_counter.forward_count()``.
 """
 
 from __future__ import annotations
@@ -14,7 +14,7 @@ import pytest
 from gradio_client import Client, handle_file
 from gradio_client.exceptions import AppError
 
-from explorer.core.capture import forward_count
+from forward_counter import forward_count
 
 pytestmark = pytest.mark.slow
 

@@ -18,7 +18,7 @@ from pathlib import Path
 import pytest
 
 from app_server import CHROMIUM_ARGS, AppServer, ImageFiles, ModelFacts, write_test_images
-from explorer.core.capture import forward_count
+from forward_counter import forward_count
 
 pytestmark = [pytest.mark.browser, pytest.mark.slow]
 

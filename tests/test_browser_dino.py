@@ -11,7 +11,7 @@ import re
 
 import pytest
 
-from explorer.core.capture import forward_count
+from forward_counter import forward_count
 from test_browser import (FIRST_PLOT_TIMEOUT, Browser, browser, close_toasts, expect,  # noqa: F401 (fixture)
                           expect_update, open_tab, save_screenshot)
 

@@ -11,7 +11,8 @@ import timm
 import torch
 from PIL import Image
 
-from explorer.core.capture import forward_count, install_hooks
+from explorer.core.capture import install_hooks
+from forward_counter import forward_count
 from explorer.core.images import load_image
 from explorer.core.weights import LoadedModel
 from explorer.core.zoo import entries_for

@@ -18,7 +18,8 @@ from PIL import Image
 from timm.layers import Attention
 
 from explorer.cli import main
-from explorer.core.capture import forward_count, install_hooks
+from explorer.core.capture import install_hooks
+from forward_counter import forward_count
 from explorer.core.errors import UserFacingError
 from explorer.core.images import load_image
 from explorer.core.preprocess import preprocess

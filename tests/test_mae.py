@@ -9,7 +9,7 @@ import timm
 import torch
 
 import explorer.models  # noqa: F401  (registers mae_vit_* with timm)
-from explorer.core.capture import forward_count
+from forward_counter import forward_count
 from explorer.core.images import load_image
 from explorer.core.weights import load_into, load_model, read_state_dict
 from explorer.core.zoo import get_entry

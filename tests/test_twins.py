@@ -189,7 +189,7 @@ def test_tab_builds_in_a_page():
 def test_render_and_controls_never_rerun_the_model(make, monkeypatch):
     import plotly.graph_objects as go
 
-    from explorer.core.capture import forward_count
+    from forward_counter import forward_count
     from explorer.lenses.twins import tab
 
     loaded = _loaded(make())

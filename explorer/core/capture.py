@@ -31,7 +31,7 @@ from torch import nn
 from explorer.models.crossformer import Attention as GroupAttention
 from explorer.models.crossformer import AttentionRecord, RPBAttention
 
-__all__ = ["Capture", "WindowRecord", "capture_attention", "capture", "install_hooks", "forward_count",
+__all__ = ["Capture", "WindowRecord", "capture_attention", "capture", "install_hooks",
            "prefix_token_names"]
 
 
@@ -53,16 +53,7 @@ class _Recorder:
 
 _ACTIVE: ContextVar[_Recorder | None] = ContextVar("explorer_capture_recorder", default=None)
 
-# Counts every forward pass of a hooked model (captured or bare). Tests and benchmarks use it
-# to prove that a slider change does not re-run the model.
-_FORWARDS = {"count": 0}
-_FORWARDS_LOCK = threading.Lock()
 _INSTALL_LOCK = threading.Lock()
-
-
-def forward_count() -> int:
-    """Number of forward passes run so far through models with explorer hooks."""
-    return _FORWARDS["count"]
 
 
 @dataclass
@@ -298,11 +289,6 @@ def _stage_hook(name: str):
     return record_shape
 
 
-def _count_forward(mod, args):
-    with _FORWARDS_LOCK:
-        _FORWARDS["count"] += 1
-
-
 # The modules whose outputs make the "shape through the model" table of a timm ViT.
 _VIT_STAGE_MODULES = ("patch_embed", "pos_drop", "norm", "fc_norm", "head_drop", "head")
 
@@ -334,7 +320,6 @@ def install_hooks(model: nn.Module) -> nn.Module:
     with _INSTALL_LOCK:
         if getattr(model, "_explorer_hooks", None) == id(model):  # a deep copy carries the mark of another
             return model
-        _before(model, _count_forward)
         for name, module in model.named_modules():
             for kind, hook in ADAPTERS:
                 if isinstance(module, kind):
