@@ -172,3 +172,25 @@ def test_mcp_is_served_only_where_the_extra_is_installed(monkeypatch):
     assert page.mcp_wanted() is False
     monkeypatch.setattr(importlib.util, "find_spec", lambda name: object())
     assert page.mcp_wanted() is True
+
+
+def test_one_language_check_and_translated_demo_classes():
+    from explorer.core.images import ImageInputError
+    from explorer.core.text import is_chinese, numbered, pick
+    from explorer.core.weights import Banner
+    from explorer.core.zoo import get_entry
+    from explorer.core.predictions import Prediction
+    from explorer.ui.i18n import class_label, predictions_label, t
+
+    assert [is_chinese(x) for x in ("zh", "zh-CN", "ZH-tw", " zh", "en", "en-US", "", None)] == \
+        [True, True, True, True, False, False, False, False]
+    for lang in ("zh-CN", "zh"):  # every holder of both languages agrees on what Chinese is
+        assert ImageInputError("e", "中").message(lang) == Banner("info", "e", "中").text(lang) == "中"
+        assert get_entry("demo_vit").label(lang) == get_entry("demo_vit").label_zh
+        assert t("model", lang) == "模型"
+    assert numbered([("a", "甲"), ("b", "乙")], "zh") == "1. 甲\n2. 乙"
+    assert pick(("a", "甲"), "fr") == "a"
+    names = get_entry("demo_vit").class_names
+    assert all(class_label(n, "zh") != n for n in names) and all(class_label(n, "en") == n for n in names)
+    assert class_label("tabby, tabby cat", "zh") == "tabby, tabby cat"  # ImageNet's stay as they are
+    assert predictions_label([Prediction("ring", 5, 0.75)], "zh") == {"圆环": 0.75}

@@ -2,6 +2,8 @@
 
 from __future__ import annotations
 
+from explorer.core.text import pick
+
 
 class UserFacingError(ValueError):
     """A problem the user can fix (bad image, wrong checkpoint...), with a clear message."""
@@ -12,4 +14,4 @@ class UserFacingError(ValueError):
         self.message_zh = message_zh or message_en
 
     def message(self, lang: str = "en") -> str:
-        return self.message_zh if lang == "zh" else self.message_en
+        return pick((self.message_en, self.message_zh), lang)

@@ -25,6 +25,7 @@ from PIL import Image, ImageCms, ImageOps, UnidentifiedImageError
 
 from explorer.core.errors import UserFacingError
 from explorer.core.memory import release_freed_memory
+from explorer.core.text import pick
 
 __all__ = [
     "MAX_PIXELS",
@@ -73,7 +74,7 @@ class ImageInputError(UserFacingError):  # UserFacingError is a ValueError
 
     def message(self, lang: str = "en") -> str:
         """The message in ``lang``: "zh" (or "zh-CN", ...) for Chinese, anything else English."""
-        return self.message_zh if lang.lower().startswith("zh") else self.message_en
+        return pick((self.message_en, self.message_zh), lang)
 
     def __reduce__(self):  # keep both languages when pickled (e.g. across worker processes)
         return (type(self), (self.message_en, self.message_zh))
@@ -97,8 +98,7 @@ class LoadedImage:
 
     def note_texts(self, lang: str = "en") -> list[str]:
         """The notes in one language ("en" or "zh")."""
-        index = 1 if lang.lower().startswith("zh") else 0
-        return [note[index] for note in self.notes]
+        return [pick(note, lang) for note in self.notes]
 
 
 # --------------------------------------------------------------------------- messages

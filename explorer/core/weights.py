@@ -27,6 +27,7 @@ import explorer.models  # noqa: F401  (registers CrossFormer with timm)
 from explorer.core.cache import LRUCache
 from explorer.core.capture import install_hooks
 from explorer.core.errors import UserFacingError
+from explorer.core.text import pick
 from explorer.core.zoo import CHECKPOINT_DIR, ModelEntry, get_entry, stand_in_for
 
 log = logging.getLogger("explorer.weights")
@@ -52,7 +53,7 @@ class Banner:
     zh: str
 
     def text(self, lang: str = "en") -> str:
-        return self.zh if lang == "zh" else self.en
+        return pick((self.en, self.zh), lang)
 
 
 @dataclass

@@ -15,6 +15,8 @@ from pathlib import Path
 from types import MappingProxyType
 from typing import Any, Mapping
 
+from explorer.core.text import pick
+
 log = logging.getLogger("explorer.zoo")
 
 REPO_ROOT = Path(__file__).resolve().parents[2]
@@ -59,7 +61,7 @@ class ModelEntry:
         return self.key
 
     def label(self, lang: str = "en") -> str:
-        return self.label_zh if lang == "zh" else self.label_en
+        return pick((self.label_en, self.label_zh), lang)
 
 
 def _hub(key: str, en: str, zh: str, note_en: str = "", note_zh: str = "", family: str = "vit",

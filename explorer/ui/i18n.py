@@ -7,6 +7,8 @@ so this module is plain Python and figures can use it without Gradio.
 
 from __future__ import annotations
 
+from explorer.core.text import pick
+
 LANGUAGES = {"en": "English", "zh": "简体中文"}
 
 STRINGS: dict[str, tuple[str, str]] = {
@@ -27,6 +29,15 @@ STRINGS: dict[str, tuple[str, str]] = {
     "allow_download": ("Download missing weights from the Hugging Face hub",
                        "缺少权重时从 Hugging Face Hub 下载"),
     "predictions": ("Top-5 predictions", "Top-5 预测"),
+    # the bundled demo models' classes (explorer/train/data.py); other labels are shown as they are
+    "class_circle": ("circle", "圆形"),
+    "class_square": ("square", "正方形"),
+    "class_triangle": ("triangle", "三角形"),
+    "class_star": ("star", "五角星"),
+    "class_cross": ("cross", "十字形"),
+    "class_ring": ("ring", "圆环"),
+    "class_hexagon": ("hexagon", "六边形"),
+    "class_diamond": ("diamond", "菱形"),
     "no_classifier": ("This model has no classifier head (self-supervised backbone): no predictions.",
                       "该模型没有分类头（自监督骨干网络），因此没有预测结果。"),
     "preprocessing": ("What was done to the image", "图像预处理步骤"),
@@ -713,8 +724,20 @@ STRINGS: dict[str, tuple[str, str]] = {
 }
 
 
+def class_label(name: str, lang: str = "en") -> str:
+    """A class name in ``lang``: the bundled demo models' shape classes are translated; other
+    names (ImageNet's, a user's own labels) are shown as they are."""
+    entry = STRINGS.get(f"class_{name}")
+    return pick(entry, lang) if entry else name
+
+
+def predictions_label(predictions, lang: str = "en") -> dict[str, float]:
+    """Top-k predictions as a ``gr.Label`` value {class name in ``lang``: probability}."""
+    return {class_label(p.label, lang): p.probability for p in predictions}
+
+
 def t(key: str, lang: str = "en", **fields: object) -> str:
     """The text for ``key`` in ``lang`` ("en" or "zh"), with ``fields`` filled in."""
     en, zh = STRINGS[key]
-    text = zh if lang == "zh" else en
+    text = pick((en, zh), lang)
     return text.format(**fields) if fields else text

@@ -11,6 +11,7 @@ from starlette.middleware import Middleware
 
 from explorer.core.images import MAX_FILE_BYTES
 from explorer.core.memory import map_large_allocations
+from explorer.core.text import is_chinese
 from explorer.core.zoo import REPO_ROOT
 from explorer.lenses.registry import LENSES
 from explorer.ui.i18n import LANGUAGES, t
@@ -48,7 +49,7 @@ def _header(lang: str) -> str:
 
 def browser_language(request: gr.Request | None) -> str:
     accept = (request.headers.get("accept-language", "") if request is not None else "").lower()
-    return "zh" if accept.startswith("zh") else "en"
+    return "zh" if is_chinese(accept) else "en"
 
 
 @user_errors

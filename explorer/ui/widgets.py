@@ -16,6 +16,7 @@ import gradio as gr
 
 from explorer.core.errors import UserFacingError
 from explorer.core.images import LoadedImage
+from explorer.core.text import numbered, pick
 from explorer.core.weights import LoadedModel
 from explorer.core.zoo import REPO_ROOT, ModelEntry
 from explorer.ui.i18n import LANGUAGES, t
@@ -137,10 +138,9 @@ def image_notes_markdown(image: LoadedImage | None, lang: str) -> str:
     if image is None:
         return ""
     w, h = image.source_size
-    head = (f"**{image.source_format or 'image'}** {w}×{h}, mode {image.source_mode}" if lang == "en"
-            else f"**{image.source_format or '图像'}** {w}×{h}，模式 {image.source_mode}")
-    notes = [f"- {en if lang == 'en' else zh}" for en, zh in image.notes]
-    return "\n".join([head, *notes])
+    head = pick((f"**{image.source_format or 'image'}** {w}×{h}, mode {image.source_mode}",
+                 f"**{image.source_format or '图像'}** {w}×{h}，模式 {image.source_mode}"), lang)
+    return "\n".join([head, numbered(image.notes, lang, bullet="-")]) if image.notes else head
 
 
 def read_upload(path: str | None, lang: str) -> tuple[LoadedImage | None, str]:

@@ -19,6 +19,7 @@ from explorer.core.images import LoadedImage
 from explorer.core.predictions import Prediction, top_predictions
 from explorer.core.preprocess import Preprocessed, preprocess
 from explorer.core.rollout import HEAD_FUSIONS, attention_rollout
+from explorer.core.text import is_chinese
 from explorer.core.weights import LoadedModel
 
 
@@ -142,7 +143,7 @@ def shape_table(stages: list[tuple[str, tuple[int, ...]]], input_shape: tuple[in
     def fmt(shape: tuple[int, ...]) -> str:
         return "(" + ", ".join(["B", *map(str, shape[1:])]) + ")"
 
-    pick = 1 if lang == "zh" else 0
+    pick = 1 if is_chinese(lang) else 0
     rows = [("input", fmt(input_shape), _STAGE_NOTES["input"][pick])]
     blocks: list[tuple[str, tuple[int, ...]]] = []
     for name, shape in stages:

@@ -12,7 +12,7 @@ import plotly.graph_objects as go
 from explorer.lenses.attention.compute import AttentionAnalysis
 from explorer.lenses.plotting import (DIVERGING_SCALE, base_layout, colorbar, overlay_figure,
                                       overlay_png)
-from explorer.ui.i18n import t
+from explorer.ui.i18n import predictions_label, t
 
 
 def _head_name(head: int | None, num_heads: int, lang: str) -> str:
@@ -121,8 +121,8 @@ def position_similarity_figure(analysis: AttentionAnalysis, lang: str = "en") ->
                        t("pos_x_axis", lang), t("pos_y_axis", lang), height=560)
 
 
-def predictions_dict(analysis: AttentionAnalysis) -> dict[str, float]:
-    return {p.label: p.probability for p in analysis.predictions}
+def predictions_dict(analysis: AttentionAnalysis, lang: str = "en") -> dict[str, float]:
+    return predictions_label(analysis.predictions, lang)
 
 
 def export_pngs(analysis: AttentionAnalysis, layer: int, head: int | None, query: int,

@@ -22,6 +22,7 @@ from explorer.lenses.attention import figures
 from explorer.lenses.attention.compute import HEAD_FUSIONS, AttentionAnalysis, analyze
 from explorer.lenses.plotting import SEQUENTIAL_SCALES, clicked_patch, patch_picker_image
 from explorer.ui.i18n import t
+from explorer.core.text import numbered
 from explorer.ui.uploads import open_uploaded_image
 from explorer.ui.widgets import (HEAD_MEAN, TabHooks, PageContext, banner_markdown, model_controls, user_errors,
                                  with_progress)
@@ -72,8 +73,8 @@ def static_outputs(loaded: LoadedModel, analysis: AttentionAnalysis, query: int,
     """Everything that depends on the analysis and the language, not on the sliders."""
     picker = patch_picker_image(analysis.model_image, analysis.grid, analysis.patch_of_token(query),
                                 PICKER_SIDE)
-    predictions = figures.predictions_dict(analysis) or None
-    steps = "\n".join(f"{i + 1}. {en if lang == 'en' else zh}" for i, (en, zh) in enumerate(analysis.steps))
+    predictions = figures.predictions_dict(analysis, lang) or None
+    steps = numbered(analysis.steps, lang)
     if not analysis.predictions:
         steps = f"{t('no_classifier', lang)}\n\n{steps}"
     return (

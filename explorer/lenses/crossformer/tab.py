@@ -18,7 +18,8 @@ from explorer.lenses.crossformer import figures
 from explorer.lenses.crossformer.compute import (CrossFormerAnalysis, CrossFormerImageAnalysis,
                                                  analyze_image)
 from explorer.lenses.plotting import clicked_patch, patch_picker_image
-from explorer.ui.i18n import t
+from explorer.ui.i18n import predictions_label, t
+from explorer.core.text import numbered
 from explorer.core import arguments as checks
 from explorer.core.preprocess import GEOMETRIES
 from explorer.lenses.registry import model_for_lens
@@ -155,8 +156,7 @@ def render(loaded: LoadedModel, result: CrossFormerImageAnalysis, view: CrossFor
     picker = patch_picker_image(image, grid, query, PICKER_SIDE)
     query_md = t("cf_query", lang, r=query[0], c=query[1], stage=stage, h=grid[0], w=grid[1],
                  px=a.token_px[stage][0])
-    steps_md = "\n".join(f"{i + 1}. {en if lang == 'en' else zh}"
-                         for i, (en, zh) in enumerate(result.steps))
+    steps_md = numbered(result.steps, lang)
     if lda is None:
         lda_groups = lda_attention = _lda_missing(stage, sda, lang)
     else:
@@ -170,7 +170,7 @@ def render(loaded: LoadedModel, result: CrossFormerImageAnalysis, view: CrossFor
         banner_markdown(loaded, lang),
         picker,
         query_md,
-        {p.label: p.probability for p in result.predictions} or None,
+        predictions_label(result.predictions, lang) or None,
         steps_md,
         info_markdown(result, view, lang),
         figures.groups_figure(result, stage, sda, query, lang),

@@ -23,6 +23,7 @@ from explorer.lenses.dino import figures
 from explorer.lenses.dino.compute import (DEFAULT_LOCAL_CROPS, DEFAULT_THRESHOLD, MAX_LOCAL_CROPS, DinoAnalysis,
                                           analyze_image, check_threshold, crop_view, kept_mass, multi_crop_boxes)
 from explorer.ui.i18n import t
+from explorer.core.text import numbered
 from explorer.core.preprocess import GEOMETRIES
 from explorer.lenses.registry import model_for_lens
 from explorer.ui.api import arrays_reply
@@ -121,8 +122,7 @@ def info_markdown(loaded: LoadedModel, a: DinoAnalysis, threshold: float, lang: 
 
 
 def steps_markdown(a: DinoAnalysis, lang: str) -> str:
-    lines = [f"{i + 1}. {en if lang == 'en' else zh}" for i, (en, zh) in enumerate(a.steps)]
-    return f"**{t('preprocessing', lang)}**\n\n" + "\n".join(lines)
+    return f"**{t('preprocessing', lang)}**\n\n" + numbered(a.steps, lang)
 
 
 def head_choices(heads: int, lang: str) -> list[tuple[str, int]]:

@@ -20,6 +20,7 @@ from explorer.lenses.mae import figures
 from explorer.lenses.mae.compute import STRATEGIES, MAEResult, reconstruct
 from explorer.lenses.plotting import clicked_patch
 from explorer.ui.i18n import t
+from explorer.core.text import numbered
 from explorer.lenses.registry import model_for_lens
 from explorer.ui.api import arrays_reply
 from explorer.ui.uploads import open_uploaded_image
@@ -74,7 +75,7 @@ def summary_markdown(r: MAEResult, leak: bool, lang: str) -> str:
 
 
 def steps_markdown(r: MAEResult, lang: str) -> str:
-    return "\n".join(f"- {en if lang == 'en' else zh}" for en, zh in r.steps)
+    return numbered(r.steps, lang, bullet="-")
 
 
 def render(loaded: LoadedModel, r: MAEResult, leak: bool, lang: str) -> tuple:

@@ -21,7 +21,7 @@ from explorer.core.zoo import REPO_ROOT
 from explorer.lenses.registry import entries_for_lens
 from explorer.lenses.navit import figures
 from explorer.lenses.navit.compute import MAX_IMAGES, NaViTAnalysis, analyze_images
-from explorer.ui.i18n import t
+from explorer.ui.i18n import class_label, t
 from explorer.lenses.registry import model_for_lens
 from explorer.ui.api import arrays_reply
 from explorer.ui.uploads import open_uploaded_image, path_of
@@ -89,7 +89,7 @@ def predictions_markdown(a: NaViTAnalysis, lang: str) -> str:
     rows = [t("nv_table_columns", lang), "|---|---|---|---|---|---|---|"]
     for i, im in enumerate(a.images):
         top = im.predictions[0] if im.predictions else None
-        guess = f"**{top.label}** {top.probability:.1%}" if top else "—"
+        guess = f"**{class_label(top.label, lang)}** {top.probability:.1%}" if top else "—"
         w, h = im.source_size
         rows.append(f"| {i} · {im.name} | {w}×{h} → {im.pixels.shape[1]}×{im.pixels.shape[0]} | "
                     f"{im.grid[0]}×{im.grid[1]} | {len(im.kept)}/{im.tokens} | {im.sequence} · {im.slot} | "

@@ -17,7 +17,8 @@ from explorer.lenses.registry import entries_for_lens
 from explorer.lenses.plotting import clicked_patch, patch_picker_image
 from explorer.lenses.swin import figures
 from explorer.lenses.swin.compute import SwinImageAnalysis, analyze_image, cyclic_shift_steps
-from explorer.ui.i18n import t
+from explorer.ui.i18n import predictions_label, t
+from explorer.core.text import numbered
 from explorer.core import arguments as checks
 from explorer.core.preprocess import GEOMETRIES
 from explorer.lenses.registry import model_for_lens
@@ -85,7 +86,7 @@ def render(loaded: LoadedModel, result: SwinImageAnalysis, view: SwinView, lang:
                  w=geo.resolution[1], window=window, slot=slot)
     if shift_block.wrap_leak:
         query_md += "\n\n" + t("swin_wrap_leak", lang, ph=shift_block.pad[0], pw=shift_block.pad[1])
-    steps_md = "\n".join(f"{i + 1}. {en if lang == 'en' else zh}" for i, (en, zh) in enumerate(result.steps))
+    steps_md = numbered(result.steps, lang)
     return (
         {"stage": stage, "block": block, "head": head, "query": query},
         gr.update(choices=stage_choices, value=stage),
@@ -94,7 +95,7 @@ def render(loaded: LoadedModel, result: SwinImageAnalysis, view: SwinView, lang:
         banner_markdown(loaded, lang),
         picker,
         query_md,
-        {p.label: p.probability for p in result.predictions} or None,
+        predictions_label(result.predictions, lang) or None,
         steps_md,
         figures.windows_figure(a, image, stage, block, query, lang),
         figures.window_attention_figure(a, image, stage, regular, head, query, lang),

@@ -17,7 +17,8 @@ from explorer.lenses.registry import entries_for_lens
 from explorer.lenses.plotting import clicked_patch, patch_picker_image
 from explorer.lenses.twins import figures
 from explorer.lenses.twins.compute import TwinsAnalysis, TwinsBlock, TwinsImageAnalysis, analyze_image
-from explorer.ui.i18n import t
+from explorer.ui.i18n import predictions_label, t
+from explorer.core.text import numbered
 from explorer.core import arguments as checks
 from explorer.core.preprocess import GEOMETRIES
 from explorer.lenses.registry import model_for_lens
@@ -123,7 +124,7 @@ def render(loaded: LoadedModel, result: TwinsImageAnalysis, view: TwinsView, lan
     grid = a.stage_grids[stage]
     px = a.token_px[stage]
     query_md = t("cf_query", lang, r=query[0], c=query[1], stage=stage, h=grid[0], w=grid[1], px=px)
-    steps_md = "\n".join(f"{i + 1}. {en if lang == 'en' else zh}" for i, (en, zh) in enumerate(result.steps))
+    steps_md = numbered(result.steps, lang)
     lsa_fig = (figures.lsa_attention_figure(a, image, lsa, view.head, query, lang) if lsa is not None
                else figures.message_figure(t("tw_no_lsa", lang, stage=stage)))
     gsa_fig = (figures.gsa_attention_figure(a, image, gsa, view.head, query, lang) if gsa is not None
@@ -136,7 +137,7 @@ def render(loaded: LoadedModel, result: TwinsImageAnalysis, view: TwinsView, lan
         banner_markdown(loaded, lang),
         patch_picker_image(image, grid, query, PICKER_SIDE),
         query_md,
-        {p.label: p.probability for p in result.predictions} or None,
+        predictions_label(result.predictions, lang) or None,
         steps_md,
         info_markdown(result, view, lang),
         figures.layout_figure(a, image, stage, (lsa, gsa), query, lang),
