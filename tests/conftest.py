@@ -17,10 +17,12 @@ import pytest
 
 sys.path.insert(0, str(Path(__file__).resolve().parent))  # tests/app_server.py
 
+import forward_counter  # noqa: E402
 from app_server import (CHROMIUM, AppServer, ImageFiles, set_test_environment,  # noqa: E402
                         start_app, write_test_images)
 
 _GRADIO_TEMP = set_test_environment()
+forward_counter.start()  # tests prove controls re-run no model by counting every pass
 
 
 def in_ci() -> bool:
