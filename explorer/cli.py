@@ -155,7 +155,8 @@ def build_parser() -> argparse.ArgumentParser:
         module = lens.export
         one = lenses.add_parser(lens.key, help=lens.summary, description=module.__doc__)
         add_common_arguments(one, lens.inputs, getattr(module, "DEFAULT_GEOMETRY", "model"))
-        module.add_arguments(one)
+        if hasattr(module, "add_arguments"):  # lens-specific flags, if any
+            module.add_arguments(one)
         one.set_defaults(fn=_cmd_export)
 
     convert = sub.add_parser("convert-dpb", help="CrossFormer: replace each DPB by its RPB table")

@@ -6,6 +6,7 @@ computes)."""
 from __future__ import annotations
 
 import argparse
+import importlib
 from pathlib import Path
 
 import numpy as np
@@ -27,7 +28,8 @@ def test_every_lens_is_one_folder_with_the_contract_files():
         folder = REPO_ROOT / "explorer" / "lenses" / lens.key
         assert all((folder / name).is_file() for name in FOLDER_FILES), lens.key
         assert isinstance(lens, Lens) and lens.inputs in ("image", "images", "model")
-        assert callable(lens.export.add_arguments) and callable(lens.export.run)
+        assert callable(lens.export.run) and callable(getattr(lens.export, "add_arguments", callable))
+        assert callable(importlib.import_module(f"explorer.lenses.{lens.key}.compute").export_arrays)
         assert callable(lens.tab.build) and callable(lens.tab.api) and lens.tab.api.__doc__
         assert lens.title("en") and lens.title("zh")
 

@@ -2,7 +2,8 @@
 
 A lens is one folder under ``explorer/lenses/`` holding ``compute.py`` (numpy/torch: the
 analysis, a frozen result, its arrays), ``figures.py`` (plotly/PIL), ``export.py`` (the
-``python -m explorer export <key>`` subcommand: ``add_arguments(parser)`` and ``run(args)``),
+``python -m explorer export <key>`` subcommand: ``run(args)``, and ``add_arguments(parser)`` for
+flags of its own),
 ``tab.py`` (Gradio: ``build(ctx)`` and ``api``, the named endpoint that mirrors the export) and
 one ``Lens`` in its ``__init__.py``. One line in ``registry.LENSES`` puts it on the page, in the
 CLI and in the API. Which models a lens can read is decided from the model's own modules."""
@@ -31,7 +32,7 @@ class Lens:
 
     @property
     def export(self) -> ModuleType:
-        """The CLI half (no Gradio): ``add_arguments(parser)``, ``run(args) -> int``."""
+        """The CLI half (no Gradio): ``run(args) -> int`` and, if it has flags, ``add_arguments(parser)``."""
         return importlib.import_module(f"explorer.lenses.{self.key}.export")
 
     @property

@@ -198,3 +198,20 @@ def analyze(loaded: LoadedModel, image: LoadedImage, geometry: str = "model") ->
         model_image=pre.model_image,
         steps=pre.steps,
     )
+
+
+def export_arrays(analysis: AttentionAnalysis) -> dict[str, np.ndarray]:
+    """The arrays of ``python -m explorer export attention`` (and of the API)."""
+    arrays = dict(
+        logits=analysis.logits.astype(np.float32),
+        attention=analysis.attention.astype(np.float32),
+        grid=np.array(analysis.grid),
+        patch_size=np.array(analysis.patch_size),
+        num_prefix_tokens=np.array(analysis.num_prefix_tokens),
+        mean_distance=analysis.mean_distance,
+        model_image=analysis.model_image,
+        **{f"rollout_{f}": analysis.rollout[f] for f in HEAD_FUSIONS},
+    )
+    if analysis.pos_similarity is not None:
+        arrays["pos_similarity"] = analysis.pos_similarity
+    return arrays

@@ -6,8 +6,6 @@ from __future__ import annotations
 import argparse
 from pathlib import Path
 
-import numpy as np
-
 from explorer.lenses import exporting
 
 
@@ -19,33 +17,15 @@ def add_arguments(parser: argparse.ArgumentParser) -> None:
     parser.add_argument("--fusion", choices=("mean", "max", "min"), default="mean")
 
 
-def arrays_of(analysis) -> dict[str, np.ndarray]:
-    from explorer.lenses.attention.compute import HEAD_FUSIONS
-
-    arrays = dict(
-        logits=analysis.logits.astype(np.float32),
-        attention=analysis.attention.astype(np.float32),
-        grid=np.array(analysis.grid),
-        patch_size=np.array(analysis.patch_size),
-        num_prefix_tokens=np.array(analysis.num_prefix_tokens),
-        mean_distance=analysis.mean_distance,
-        model_image=analysis.model_image,
-        **{f"rollout_{f}": analysis.rollout[f] for f in HEAD_FUSIONS},
-    )
-    if analysis.pos_similarity is not None:
-        arrays["pos_similarity"] = analysis.pos_similarity
-    return arrays
-
-
 def run(args: argparse.Namespace) -> int:
     from plotly.offline import get_plotlyjs
 
     from explorer.lenses.attention import figures
-    from explorer.lenses.attention.compute import analyze
+    from explorer.lenses.attention.compute import analyze, export_arrays
 
     loaded = exporting.load(args, verbose=True)
     analysis = analyze(loaded, exporting.image(args), args.geometry)
-    exporting.save_npz(args.out, arrays_of(analysis))
+    exporting.save_npz(args.out, export_arrays(analysis))
     print(f"wrote {args.out} (model {loaded.shown.key}, weights: {loaded.source}, grid {analysis.grid})")
     if analysis.predictions:
         print("top-5: " + "; ".join(f"{p.label} {p.probability:.3f}" for p in analysis.predictions))

@@ -5,27 +5,15 @@ from __future__ import annotations
 
 import argparse
 
-import numpy as np
-
 from explorer.lenses import exporting
 
 
-def add_arguments(parser: argparse.ArgumentParser) -> None:
-    pass
-
-
-def arrays_of(analysis) -> dict[str, np.ndarray]:
-    from explorer.lenses.bias.compute import export_arrays
-
-    return export_arrays(analysis)
-
-
 def run(args: argparse.Namespace) -> int:
-    from explorer.lenses.bias.compute import analyze
+    from explorer.lenses.bias.compute import analyze, export_arrays
 
     loaded = exporting.load(args)
     analysis = analyze(loaded.model)
-    exporting.save_npz(args.out, arrays_of(analysis))
+    exporting.save_npz(args.out, export_arrays(analysis))
     print(f"wrote {args.out} (model {loaded.shown.key}, weights: {loaded.source}, "
           f"{len(analysis.blocks)} blocks)")
     if analysis.family == "crossformer":

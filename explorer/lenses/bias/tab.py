@@ -232,9 +232,9 @@ def api(model: str, arrays: str = "") -> dict:
     """The position-bias lens, as `python -m explorer export bias` writes it (no image): every
     block's bias table and gathered bias; for CrossFormer the DPB at several group sizes and the
     equivalent RPB table. Small arrays come by default; name others in ``arrays``."""
-    from explorer.lenses.bias.export import arrays_of
+    from explorer.lenses.bias.compute import export_arrays
 
     entry = model_for_lens("bias", model)
     loaded, analysis = tables_for(entry.key, allow_download=False)
     extra = {"dpb_max_diff": float(analysis.dpb_max_diff)} if analysis.family == "crossformer" else {}
-    return arrays_reply(loaded, arrays_of(analysis), arrays, family=analysis.family, **extra)
+    return arrays_reply(loaded, export_arrays(analysis), arrays, family=analysis.family, **extra)

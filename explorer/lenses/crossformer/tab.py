@@ -255,9 +255,9 @@ def api(image: FileData, model: str, geometry: str = "model", arrays: str = "") 
     """The CrossFormer lens on an uploaded image, as `python -m explorer export crossformer`
     writes it: per block the SDA/LDA group maps, attention probabilities, content and bias
     logits. Small arrays come by default; name others in ``arrays`` (comma-separated)."""
-    from explorer.lenses.crossformer.export import arrays_of
+    from explorer.lenses.crossformer.compute import export_arrays
 
     entry = model_for_lens("crossformer", model)
     geometry = checks.choice(geometry, GEOMETRIES, ("geometry", "geometry（输入几何）"))
     loaded, result = analysis_for(open_uploaded_image(image), entry.key, geometry, allow_download=False)
-    return arrays_reply(loaded, arrays_of(result), arrays)
+    return arrays_reply(loaded, export_arrays(result), arrays)

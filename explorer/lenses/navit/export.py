@@ -6,8 +6,6 @@ from __future__ import annotations
 import argparse
 from pathlib import Path
 
-import numpy as np
-
 from explorer.core.images import load_image
 from explorer.lenses import exporting
 
@@ -18,19 +16,13 @@ def add_arguments(parser: argparse.ArgumentParser) -> None:
     parser.add_argument("--seed", type=int, default=0, help="token dropout seed")
 
 
-def arrays_of(analysis) -> dict[str, np.ndarray]:
-    from explorer.lenses.navit.compute import export_arrays
-
-    return export_arrays(analysis)
-
-
 def run(args: argparse.Namespace) -> int:
-    from explorer.lenses.navit.compute import analyze_images
+    from explorer.lenses.navit.compute import analyze_images, export_arrays
 
     loaded = exporting.load(args)
     pictures = [(Path(p).name, load_image(p)) for p in args.image]
     a = analyze_images(loaded, pictures, tokens=args.tokens, token_dropout=args.token_dropout, seed=args.seed)
-    exporting.save_npz(args.out, arrays_of(a))
+    exporting.save_npz(args.out, export_arrays(a))
     print(f"wrote {args.out} (model {loaded.shown.key}, weights: {loaded.source}): {len(a.images)} images "
           f"-> {a.num_sequences} sequence(s), {a.utilisation:.0%} of token slots used")
     for im in a.images:

@@ -34,6 +34,7 @@ __all__ = [
     "window_layout", "token_slots", "mask_wrap_leak", "ShiftSteps", "cyclic_shift_steps",
     "BlockGeometry", "StageGeometry", "swin_geometry", "BlockCapture", "SwinCapture",
     "capture_swin", "BlockAttention", "SwinAnalysis", "analyze", "SwinImageAnalysis", "analyze_image",
+    "export_arrays",
 ]
 
 MASK_VALUE = -100.0  # what official Swin and timm add between different regions
@@ -505,3 +506,22 @@ def analyze_image(loaded: LoadedModel, image: LoadedImage, geometry: str = "mode
     swin = analyze(loaded.model, pre.tensor)
     return SwinImageAnalysis(swin=swin, model_image=pre.model_image, steps=pre.steps,
                              predictions=top_predictions(swin.logits, loaded.class_names))
+
+
+def export_arrays(result: "SwinImageAnalysis") -> dict[str, np.ndarray]:
+    """The arrays of ``python -m explorer export swin`` (and of the API): per block
+    ``stage{s}_block{b}_*`` probabilities, content and bias logits, window ids, mask and region
+    ids, and geometry = H, W, window h/w, shift h/w, pad h/w."""
+    arrays: dict[str, np.ndarray] = {"logits": result.swin.logits, "model_image": result.model_image}
+    for item in result.swin.blocks:
+        geo = item.geometry
+        prefix = f"stage{geo.stage}_block{geo.block}"
+        arrays[f"{prefix}_probs"] = item.probs
+        arrays[f"{prefix}_content"] = item.content
+        arrays[f"{prefix}_bias"] = item.bias
+        arrays[f"{prefix}_window_ids"] = result.swin.window_id_map(geo.stage, geo.block)
+        arrays[f"{prefix}_geometry"] = np.array([*geo.resolution, *geo.window, *geo.shift, *geo.pad])
+        if item.mask is not None:
+            arrays[f"{prefix}_mask"] = item.mask
+            arrays[f"{prefix}_region_ids"] = shift_region_ids(*geo.padded, geo.window, geo.shift)
+    return arrays

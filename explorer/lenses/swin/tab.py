@@ -200,10 +200,10 @@ def api(image: FileData, model: str, geometry: str = "model", arrays: str = "") 
     bias logits, window ids, the −100/0 mask and region ids of shifted blocks, and the geometry
     (H, W, window h/w, shift h/w, pad h/w). Small arrays come by default; name others in
     ``arrays`` (comma-separated). Errors come in English and Chinese."""
-    from explorer.lenses.swin.export import arrays_of
+    from explorer.lenses.swin.compute import export_arrays
 
     entry = model_for_lens("swin", model)
     geometry = checks.choice(geometry, GEOMETRIES, ("geometry", "geometry（输入几何）"))
     loaded, result = analysis_for(open_uploaded_image(image), entry.key, geometry, allow_download=False)
-    return arrays_reply(loaded, arrays_of(result), arrays,
+    return arrays_reply(loaded, export_arrays(result), arrays,
                         predictions=[vars(p) for p in result.predictions])

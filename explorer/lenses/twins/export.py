@@ -4,28 +4,16 @@ from __future__ import annotations
 
 import argparse
 
-import numpy as np
-
 from explorer.lenses import exporting
 
 
-def add_arguments(parser: argparse.ArgumentParser) -> None:
-    pass
-
-
-def arrays_of(result) -> dict[str, np.ndarray]:
-    from explorer.lenses.twins.compute import export_arrays
-
-    return export_arrays(result)
-
-
 def run(args: argparse.Namespace) -> int:
-    from explorer.lenses.twins.compute import analyze_image
+    from explorer.lenses.twins.compute import analyze_image, export_arrays
 
     loaded = exporting.load(args)
     result = analyze_image(loaded, exporting.image(args), args.geometry)
     a = result.twins
-    exporting.save_npz(args.out, arrays_of(result))
+    exporting.save_npz(args.out, export_arrays(result))
     print(f"wrote {args.out} (model {loaded.shown.key}, weights: {loaded.source}, Twins-{a.variant}, "
           f"{len(a.blocks)} blocks: LSA/GSA probabilities and geometry, PEG norms)")
     print("PEG addition / token norm per stage: " + ", ".join(f"{p.relative:.3f}" for p in a.peg))

@@ -217,9 +217,9 @@ def api(image: FileData, model: str, geometry: str = "model", arrays: str = "") 
     """The Twins lens on an uploaded image, as `python -m explorer export twins` writes it: LSA
     and GSA probabilities and geometry per block, the PEG's share per stage. Small arrays come by
     default; name others in ``arrays`` (comma-separated)."""
-    from explorer.lenses.twins.export import arrays_of
+    from explorer.lenses.twins.compute import export_arrays
 
     entry = model_for_lens("twins", model)
     geometry = checks.choice(geometry, GEOMETRIES, ("geometry", "geometry（输入几何）"))
     loaded, result = analysis_for(open_uploaded_image(image), entry.key, geometry, allow_download=False)
-    return arrays_reply(loaded, arrays_of(result), arrays, variant=result.twins.variant)
+    return arrays_reply(loaded, export_arrays(result), arrays, variant=result.twins.variant)
