@@ -426,3 +426,15 @@ def test_gallery_index_must_be_one_the_page_offered():
 
     with pytest.raises(Exception, match="not uploaded"):
         load_upload(None, lang="en", example=True)
+
+
+@pytest.mark.parametrize("api, data", [
+    ("swin", ["demo_swin", "model", ""]), ("crossformer", ["demo_crossformer", "model", ""]),
+    ("twins", ["demo_twins", "model", ""]), ("dino", ["demo_dino", "native", 0.6, ""]),
+    ("mae", ["demo_mae", 0.75, "random", 0, ""])])
+def test_every_lens_endpoint_reads_only_uploads(app_url, api, data):
+    for path in ("/etc/hostname", str(REPO_ROOT / "README.md"), "/no/such.png"):
+        kind, stream = call(app_url, api, [{"path": path}, *data])
+        assert kind == "error" and REFUSED in stream, (api, path, stream[:200])
+    kind, stream = call(app_url, "navit", [[{"path": "/etc/hostname"}], "demo_navit", 64, 0.0, 0, ""])
+    assert kind == "error" and REFUSED in stream
