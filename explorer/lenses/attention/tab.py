@@ -85,7 +85,9 @@ def static_outputs(loaded: LoadedModel, analysis: AttentionAnalysis, query: int,
         steps,
         figures.mean_distance_figure(analysis, lang),
         figures.position_similarity_figure(analysis, lang),
-        [list(row) for row in analysis.shape_table(lang)],
+        # headers travel with the rows: a value without them takes the component's English ones
+        {"headers": [t("shape_stage", lang), t("shape", lang), t("what", lang)],
+         "data": [list(row) for row in analysis.shape_table(lang)]},
     )
 
 
