@@ -19,6 +19,13 @@ from timm.data import create_transform
 from torchvision import transforms as T
 
 GEOMETRIES = ("model", "native")
+
+
+def check_geometry(value: object) -> str:
+    """``value`` if it names a geometry; otherwise the one message that lists them (public APIs)."""
+    from explorer.core.arguments import choice
+
+    return choice(value, GEOMETRIES, ("geometry", "geometry（输入几何）"))
 MAX_NATIVE_SIDE_PATCHES = 64  # a 1:20 panorama must not explode into thousands of tokens
 
 

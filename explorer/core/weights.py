@@ -366,7 +366,6 @@ def load_model(entry: ModelEntry | str, weights_file: str | os.PathLike | None =
                 source = "hub-download" if downloaded else "hub-cache"
                 return finish(entry, model, source, _file_id(path), _failures_banner(failures), path)
 
-    why_en, why_zh = _missing_sentences(entry, checkpoint_dir, allow_download, reason, failures)
     demo = stand_in_for(entry)
     demo_path = local_weight_file(demo, checkpoint_dir) if demo is not None else None
     if demo_path is not None and demo_path.is_file():
@@ -374,11 +373,12 @@ def load_model(entry: ModelEntry | str, weights_file: str | os.PathLike | None =
             shown = from_file(demo, demo_path, demo_path.name)
         except WeightsError as err:
             failures.append(_failed(demo_path, err))
-            why_en, why_zh = _missing_sentences(entry, checkpoint_dir, allow_download, reason, failures)
         else:
+            why_en, why_zh = _missing_sentences(entry, checkpoint_dir, allow_download, reason, failures)
             banner = Banner("warning", f"Showing the bundled {demo.label_en} instead of {entry.label_en}. {why_en}",
                             f"现在显示的是内置的 {demo.label_zh}，而不是 {entry.label_zh}。{why_zh}")
             return finish(demo, shown, "bundled", _file_id(demo_path), banner, demo_path)
+    why_en, why_zh = _missing_sentences(entry, checkpoint_dir, allow_download, reason, failures)
     banner = Banner("warning", f"Showing {entry.label_en} with RANDOM weights: the maps show no learned "
                     f"structure and the predictions are meaningless. {why_en}",
                     f"现在显示的是随机初始化权重的 {entry.label_zh}：注意力图没有学到的结构，预测没有意义。{why_zh}")

@@ -14,7 +14,7 @@ from gradio.data_classes import FileData
 from explorer.core import arguments
 from explorer.core.errors import UserFacingError
 from explorer.core.images import LoadedImage
-from explorer.core.preprocess import GEOMETRIES
+from explorer.core.preprocess import check_geometry
 from explorer.core.results import cached_analysis
 from explorer.core.weights import LoadedModel, vit_depth_and_heads
 from explorer.lenses.registry import entries_for_lens, model_for_lens
@@ -266,7 +266,7 @@ def api(image: FileData, model: str, geometry: str = "model", layer: int = -1,
     of token ``query`` (0 = CLS) at ``layer`` (-1 = last) and ``head`` (-1 = mean of heads)
     over the patches, and the rollout map, as nested lists. Errors come in English and Chinese."""
     entry = model_for_lens("attention", model)
-    geometry = arguments.choice(geometry, GEOMETRIES, ("geometry", "geometry（输入几何）"))
+    geometry = check_geometry(geometry)
     fusion = arguments.choice(fusion, HEAD_FUSIONS, ("fusion", "fusion（多头融合方式）"))
     layer = arguments.whole_number(layer, 0, MAX_LAYERS, ("layer", "layer（层）"), (-1, "the last layer", "最后一层"))
     head = arguments.whole_number(head, 0, MAX_HEADS, ("head", "head（注意力头）"), (MEAN, "the mean of heads", "各头平均"))

@@ -20,8 +20,7 @@ from explorer.lenses.crossformer.compute import (CrossFormerAnalysis, CrossForme
 from explorer.lenses.plotting import clicked_patch, patch_picker_image
 from explorer.ui.i18n import predictions_label, t
 from explorer.core.text import numbered
-from explorer.core import arguments as checks
-from explorer.core.preprocess import GEOMETRIES
+from explorer.core.preprocess import check_geometry
 from explorer.lenses.registry import model_for_lens
 from explorer.ui.api import arrays_reply
 from explorer.ui.uploads import open_uploaded_image
@@ -258,6 +257,6 @@ def api(image: FileData, model: str, geometry: str = "model", arrays: str = "") 
     from explorer.lenses.crossformer.compute import export_arrays
 
     entry = model_for_lens("crossformer", model)
-    geometry = checks.choice(geometry, GEOMETRIES, ("geometry", "geometry（输入几何）"))
+    geometry = check_geometry(geometry)
     loaded, result = analysis_for(open_uploaded_image(image), entry.key, geometry, allow_download=False)
     return arrays_reply(loaded, export_arrays(result), arrays)

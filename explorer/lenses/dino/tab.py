@@ -24,7 +24,7 @@ from explorer.lenses.dino.compute import (DEFAULT_LOCAL_CROPS, DEFAULT_THRESHOLD
                                           analyze_image, check_threshold, crop_view, kept_mass, multi_crop_boxes)
 from explorer.ui.i18n import t
 from explorer.core.text import numbered
-from explorer.core.preprocess import GEOMETRIES
+from explorer.core.preprocess import check_geometry
 from explorer.lenses.registry import model_for_lens
 from explorer.ui.api import arrays_reply
 from explorer.ui.uploads import open_uploaded_image
@@ -281,7 +281,7 @@ def api(image: FileData, model: str, geometry: str = "native", threshold: float 
     from explorer.lenses.dino.compute import export_arrays
 
     entry = model_for_lens("dino", model)
-    geometry = arguments.choice(geometry, GEOMETRIES, ("geometry", "geometry（输入几何）"))
+    geometry = check_geometry(geometry)
     cut = None if threshold == -1 else check_threshold(threshold)
     loaded, a = cached_analysis("dino", open_uploaded_image(image), entry.key, geometry, False, analyze_image)
     return arrays_reply(loaded, export_arrays(a, cut), arrays)

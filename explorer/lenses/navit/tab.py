@@ -178,7 +178,7 @@ def api(images: list[FileData], model: str, tokens: int = 64, token_dropout: flo
     entry = model_for_lens("navit", model)
     if not isinstance(images, list) or not images:
         raise arguments.ArgumentError(t("nv_need_images", "en"), t("nv_need_images", "zh"))
-    controls = Controls(None, entry.key, False, False, [], [path_of(f) for f in images], tokens, token_dropout,
+    controls = Controls(None, entry.key, False, False, [], list(images), tokens, token_dropout,
                         seed, None, "en")
     loaded, a = controls.analysis()
     return arrays_reply(loaded, export_arrays(a), arrays, max_abs_diff=float(a.max_abs_diff),

@@ -19,8 +19,7 @@ from explorer.lenses.twins import figures
 from explorer.lenses.twins.compute import TwinsAnalysis, TwinsBlock, TwinsImageAnalysis, analyze_image
 from explorer.ui.i18n import predictions_label, t
 from explorer.core.text import numbered
-from explorer.core import arguments as checks
-from explorer.core.preprocess import GEOMETRIES
+from explorer.core.preprocess import check_geometry
 from explorer.lenses.registry import model_for_lens
 from explorer.ui.api import arrays_reply
 from explorer.ui.uploads import open_uploaded_image
@@ -220,6 +219,6 @@ def api(image: FileData, model: str, geometry: str = "model", arrays: str = "") 
     from explorer.lenses.twins.compute import export_arrays
 
     entry = model_for_lens("twins", model)
-    geometry = checks.choice(geometry, GEOMETRIES, ("geometry", "geometry（输入几何）"))
+    geometry = check_geometry(geometry)
     loaded, result = analysis_for(open_uploaded_image(image), entry.key, geometry, allow_download=False)
     return arrays_reply(loaded, export_arrays(result), arrays, variant=result.twins.variant)
