@@ -95,7 +95,7 @@ def report_dino(key: str, picture: str) -> None:
     def threshold_change():
         outputs = dino_tab.change_threshold(dino_tab.Controls(threshold=0.3 + 0.05 * (next(thresholds) % 8),
                                                               **controls))
-        return [figure.to_json() for figure in outputs[1:]]
+        return [outputs[name].to_json() for name in ("masks_plot", "compare_plot")]
 
     report_lens(f"{loaded.shown.label_en} (aspect ratio kept)", loaded, x, "dino",
                 lambda: analyze_image(loaded, image, "native"), threshold_change)

@@ -172,7 +172,7 @@ def test_crossformer_groups_on_the_image(crossformer):
 
 def _figures(outputs) -> list[go.Figure]:
     found = []
-    for value in outputs:
+    for value in outputs.values():
         if isinstance(value, dict):
             value = value.get("value")
         if isinstance(value, go.Figure):
@@ -198,8 +198,8 @@ def test_render_swin_and_crossformer(swin, crossformer, lang):
         out = tab.render(loaded, analysis, None, tab.BiasView(1, 1, head).clamp(analysis), lang)
         figs = _figures(out)
         assert len(figs) == 3 and all(f.layout.title.text for f in figs)
-        assert out[8]["visible"] is False and out[11]["visible"] is False  # CrossFormer-only plots
-    assert "(\\Delta h + 3)\\cdot 7 + (\\Delta w + 3)" in out[6]  # M = 4 substituted
+        assert out["dpb_plot"]["visible"] is False and out["groups_plot"]["visible"] is False  # CrossFormer-only plots
+    assert "(\\Delta h + 3)\\cdot 7 + (\\Delta w + 3)" in out["formula"]  # M = 4 substituted
 
     loaded = _loaded(crossformer, "crossformer")
     analysis = analyze(crossformer)
@@ -209,8 +209,8 @@ def test_render_swin_and_crossformer(swin, crossformer, lang):
         out = tab.render(loaded, analysis, groups, view, lang)
         figs = _figures(out)
         assert len(figs) == n_figs and all(f.layout.title.text for f in figs)
-        assert out[3]["visible"] and out[3]["value"] == (view.group or 4)
-    assert "✅" in out[5]  # the DPB ≡ RPB check is stated on the page
+        assert out["group"]["visible"] and out["group"]["value"] == (view.group or 4)
+    assert "✅" in out["info"]  # the DPB ≡ RPB check is stated on the page
     without_image = tab.render(loaded, analysis, None, view, lang)
     assert _figures(without_image)[-1].layout.title.text
 

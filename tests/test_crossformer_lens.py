@@ -20,7 +20,8 @@ from explorer.lenses.crossformer import tab
 from explorer.lenses.crossformer.compute import analyze, analyze_image, export_arrays
 from explorer.lenses.plotting import patch_picker_image
 from explorer.models.crossformer import NEG_INF, CrossFormer, lda_groups, sda_groups
-from explorer.ui.widgets import PageContext, Translations
+from explorer.ui.stage_tab import PICKER_SIDE, StageControls
+from explorer.ui.widgets import HEAD_MEAN, PageContext, Translations
 
 # Groups of 4. At 64 px the maps are 16×16 (LDA interval 4), 8×8 (interval 2), 4×4 (≤ G: the
 # odd block falls back to SDA) and 2×2; at 72 px 18×18 is padded to 20×20 (interval 5).
@@ -173,8 +174,8 @@ def _loaded(model) -> LoadedModel:
                        class_names=tuple("abcde"))
 
 
-def _figures(outputs) -> list[go.Figure]:
-    return [v for v in outputs if isinstance(v, go.Figure)]
+def _figures(outputs: dict) -> list[go.Figure]:
+    return [v for v in outputs.values() if isinstance(v, go.Figure)]
 
 
 def test_tab_builds_in_a_page():
@@ -193,21 +194,21 @@ def test_render_and_controls_never_rerun_the_model(model, monkeypatch):
     image = _picture()
 
     def controls(stage, block, head, view, lang, geometry="model"):
-        return tab.Controls(image, loaded.entry.key, geometry, False, stage, block, head, view, lang)
+        return StageControls(image, loaded.entry.key, geometry, False, stage, block, head, view, lang)
 
     before = forward_count()
-    out = tab.refresh(controls(None, None, None, {}, "en"))
+    out = tab.TAB.refresh(controls(None, None, None, {}, "en"))
     assert forward_count() == before + 1  # the hooks count this model's passes
-    view = out[0]
+    view = out["view"]
     assert (view["stage"], view["block"]) == (0, 1)  # the first stage with a real LDA block
     seen_titles = set()
     for lang in ("en", "zh"):
         outputs = [
-            tab.refresh(controls(0, 1, tab.MEAN, view, lang)),
-            tab.refresh(controls(0, 0, 1, view, lang)),  # block and head
-            tab.change_stage(controls(2, 1, tab.MEAN, view, lang)),  # stage (fallback block)
-            tab.change_stage(controls(3, 0, 0, view, lang)),  # a stage with one block: no LDA
-            tab.click(controls(1, 1, tab.MEAN, view, lang), (300.0, 20.0)),
+            tab.TAB.refresh(controls(0, 1, HEAD_MEAN, view, lang)),
+            tab.TAB.refresh(controls(0, 0, 1, view, lang)),  # block and head
+            tab.TAB.change_stage(controls(2, 1, HEAD_MEAN, view, lang)),  # stage (fallback block)
+            tab.TAB.change_stage(controls(3, 0, 0, view, lang)),  # a stage with one block: no LDA
+            tab.TAB.click(controls(1, 1, HEAD_MEAN, view, lang), (300.0, 20.0)),
         ]
         for out in outputs:
             figs = _figures(out)
@@ -215,13 +216,13 @@ def test_render_and_controls_never_rerun_the_model(model, monkeypatch):
             for fig in figs:
                 assert fig.layout.title.text
                 seen_titles.add(fig.layout.title.text)
-            assert out[7] and len(out[7]) == 5  # top-5 of the model's classes
-            assert "|" in out[15] and out[9]  # embedding table, block info
+            assert out["predictions"] and len(out["predictions"]) == 5  # top-5 of the model's classes
+            assert "|" in out["embedding"] and out["info"]  # embedding table, block info
         # the click went to the token under (300, 20) of the stage-1 picker
         grid = (8, 8)
-        size = patch_picker_image(np.zeros((64, 64, 3), np.uint8), grid, None, tab.PICKER_SIDE).size
-        assert outputs[-1][0]["query"] == (int(20 * 8 / size[1]), int(300 * 8 / size[0]))
-        assert outputs[2][0]["stage"] == 2
+        size = patch_picker_image(np.zeros((64, 64, 3), np.uint8), grid, None, PICKER_SIDE).size
+        assert outputs[-1]["view"]["query"] == (int(20 * 8 / size[1]), int(300 * 8 / size[0]))
+        assert outputs[2]["view"]["stage"] == 2
     assert any("SDA（短距离）" in title for title in seen_titles)
     assert any("LDA (long-distance)" in title for title in seen_titles)
     assert forward_count() == before + 1, "a stage/block/head/click change re-ran the model"

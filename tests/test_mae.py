@@ -272,13 +272,13 @@ def test_redraws_do_not_rerun_the_model_and_clicks_toggle_patches(demo_mae, shap
     for change in (dict(leak=True), dict(lang="zh"), dict(painted=[1, 2, 3])):  # painted unused by random
         refresh(controls(**change))
     assert forward_count() == runs
-    hidden = first[6]
+    hidden = first["painted"]
     assert len(hidden) == 48
     # a click on the top-left patch of the 448-px picker toggles patch 0
     after = toggle_patch(controls(painted=hidden), (5.0, 5.0))
     assert forward_count() == runs + 1
-    assert set(after[6]) == set(hidden) ^ {0}
-    assert after[7]["value"] == "painted"
+    assert set(after["painted"]) == set(hidden) ^ {0}
+    assert after["strategy"]["value"] == "painted"
 
 
 def test_models_command_says_where_the_official_decoder_checkpoints_come_from(capsys):

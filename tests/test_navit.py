@@ -233,11 +233,11 @@ def test_tab_renders_in_both_languages_and_the_sequence_picker_does_not_rerun(mo
     out = tab.refresh(controls(None, "en"))
     first = runs["n"]
     assert first == 1 + 7  # one packed pass, then each of the 7 images alone
-    assert "Packed = separate" in out[1] and out[2].count("\n") == 7 + 1
+    assert "Packed = separate" in out["equivalence"] and out["table"].count("\n") == 7 + 1
     for lang in ("en", "zh"):
-        for seq in range(len(out[5]["choices"])):
+        for seq in range(len(out["sequence"]["choices"])):
             again = tab.refresh(controls(seq, lang))
-            figs = [v for v in again if isinstance(v, go.Figure)]
+            figs = [v for v in again.values() if isinstance(v, go.Figure)]
             assert len(figs) == 3 and all(f.layout.title.text for f in figs)
             assert f"{seq}" in figs[-1].layout.title.text
     assert runs["n"] == first, "the sequence picker or the language re-ran the model"

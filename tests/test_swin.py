@@ -415,5 +415,5 @@ def test_app_swin_runs_at_another_size_and_shows_padding():
     assert first.resolution[0] != first.resolution[1]
     assert any(block.pad != (0, 0) for block in first.blocks)
     outputs = render(loaded, result, SwinView(0, 1, None, None).clamp(result), "en")
-    assert "pads the map" in outputs[6]
-    assert "padded by" in outputs[12].layout.title.text
+    assert "pads the map" in outputs["query"]
+    assert "padded by" in outputs["shift"].layout.title.text

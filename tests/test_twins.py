@@ -191,32 +191,34 @@ def test_render_and_controls_never_rerun_the_model(make, monkeypatch):
 
     from forward_counter import forward_count
     from explorer.lenses.twins import tab
+    from explorer.ui.stage_tab import StageControls
+    from explorer.ui.widgets import HEAD_MEAN
 
     loaded = _loaded(make())
     monkeypatch.setattr("explorer.core.results.get_model", lambda key, allow_download=True: loaded)
     image = _picture()
 
     def controls(stage, block, head, view, lang, geometry="native"):
-        return tab.Controls(image, loaded.entry.key, geometry, False, stage, block, head, view, lang)
+        return StageControls(image, loaded.entry.key, geometry, False, stage, block, head, view, lang)
 
     before = forward_count()
-    out = tab.refresh(controls(None, None, None, {}, "en"))
+    out = tab.TAB.refresh(controls(None, None, None, {}, "en"))
     assert forward_count() == before + 1
-    view = out[0]
+    view = out["view"]
     for lang in ("en", "zh"):
-        outputs = [tab.refresh(controls(0, 1, tab.MEAN, view, lang)),
-                   tab.refresh(controls(0, 0, 1, view, lang)),
-                   tab.change_stage(controls(1, 0, tab.MEAN, view, lang)),
-                   tab.click(controls(0, 1, tab.MEAN, view, lang), (440.0, 300.0))]
+        outputs = [tab.TAB.refresh(controls(0, 1, HEAD_MEAN, view, lang)),
+                   tab.TAB.refresh(controls(0, 0, 1, view, lang)),
+                   tab.TAB.change_stage(controls(1, 0, HEAD_MEAN, view, lang)),
+                   tab.TAB.click(controls(0, 1, HEAD_MEAN, view, lang), (440.0, 300.0))]
         for result in outputs:
-            figs = [v for v in result if isinstance(v, go.Figure)]
+            figs = [v for v in result.values() if isinstance(v, go.Figure)]
             assert len(figs) == 5
             for fig in figs:
                 assert fig.layout.title.text
-            assert result[7] and len(result[7]) == 5
-            assert "PEG" in result[-1] and result[9]
-        assert outputs[2][0]["stage"] == 1
-        assert outputs[-1][0]["query"][1] > 0
+            assert result["predictions"] and len(result["predictions"]) == 5
+            assert "PEG" in result["shapes"] and result["info"]
+        assert outputs[2]["view"]["stage"] == 1
+        assert outputs[-1]["view"]["query"][1] > 0
     assert forward_count() == before + 1, "a stage/block/head/click change re-ran the model"
 
 

@@ -2,11 +2,15 @@
 the image (plotly for hovering, PIL for PNG export), colour scales and a patch-grid picker.
 
 Every figure gets a title, axis names and a colour bar; hover shows values and positions.
+Figures are assembled as plain dicts (``PlainFigure``) and turned into a plotly figure once:
+each ``update_*`` on a live plotly figure walks its validated property tree (milliseconds per
+call), and a control change must redraw a whole tab within 50 ms.
 """
 
 from __future__ import annotations
 
 import base64
+import copy
 import io
 from functools import lru_cache
 
@@ -35,7 +39,140 @@ def discrete_scale(n: int) -> list:
     return scale
 
 
-def base_layout(fig: go.Figure, title: str, x_title: str, y_title: str, height: int = 460) -> go.Figure:
+# plotly properties whose names hold an underscore (the rest of an underscore is a path)
+_UNDERSCORED = frozenset({"plot_bgcolor", "paper_bgcolor", "error_x", "error_y", "error_z"})
+
+
+def _plain(value):
+    """``value`` with plotly's "magic underscores" spelled out (``title_text=`` ->
+    ``{"title": {"text": ...}}``), in nested dicts and lists of dicts too; ``None`` leaves a
+    property unset, as plotly's constructors do."""
+    if isinstance(value, dict):
+        out: dict = {}
+        for key, item in value.items():
+            if item is None:
+                continue
+            *path, last = [key] if key in _UNDERSCORED else key.split("_")
+            target = out
+            for part in path:
+                target = target.setdefault(part, {})
+            _merge(target, {last: _plain(item)})
+        return out
+    if isinstance(value, (list, tuple)) and any(isinstance(v, dict) for v in value):
+        return [_plain(v) for v in value]
+    return value
+
+
+def _merge(target: dict, updates: dict) -> None:
+    for key, value in updates.items():
+        if isinstance(value, dict) and isinstance(target.get(key), dict):
+            _merge(target[key], value)
+        else:
+            target[key] = value
+
+
+def _suffix(n: int) -> str:
+    return "" if n == 1 else str(n)
+
+
+class PlainFigure:
+    """A plotly figure held as plain dicts, with the few ``go.Figure``/``make_subplots`` calls the
+    lenses use (same names and arguments, magic underscores included); ``figure()`` builds the
+    ``go.Figure`` once, unvalidated (tests validate every figure they draw)."""
+
+    def __init__(self, rows: int = 1, cols: int = 1, subplot_titles=(), horizontal_spacing: float | None = None,
+                 vertical_spacing: float | None = None):
+        self.rows, self.cols = rows, cols
+        self.data: list[dict] = []
+        self.layout: dict = {"annotations": [], "shapes": [], "images": []}
+        titles = list(subplot_titles or ())
+        hs = 0.2 / cols if horizontal_spacing is None else horizontal_spacing  # make_subplots' defaults
+        vs = (0.5 if titles else 0.3) / rows if vertical_spacing is None else vertical_spacing
+        width, height = (1 - hs * (cols - 1)) / cols, (1 - vs * (rows - 1)) / rows
+        for r in range(rows):
+            for c in range(cols):
+                n = r * cols + c + 1
+                left, top = c * (width + hs), 1 - r * (height + vs)
+                x = dict(anchor=f"y{_suffix(n)}")
+                y = dict(anchor=f"x{_suffix(n)}")
+                if rows * cols > 1:
+                    x["domain"] = [left, min(left + width, 1.0)]
+                    y["domain"] = [max(top - height, 0.0), top]
+                self.layout[f"xaxis{_suffix(n)}"], self.layout[f"yaxis{_suffix(n)}"] = x, y
+                if n <= len(titles) and titles[n - 1]:
+                    self.layout["annotations"].append(dict(
+                        text=titles[n - 1], x=left + width / 2, y=top, xref="paper", yref="paper",
+                        xanchor="center", yanchor="bottom", showarrow=False, font=dict(size=16)))
+
+    def _cell(self, row: int | None, col: int | None) -> int | None:
+        return None if row is None and col is None else ((row or 1) - 1) * self.cols + (col or 1)
+
+    def refs(self, row: int | None = None, col: int | None = None) -> dict:
+        """``xref``/``yref`` of the subplot at (row, col) (the first one by default)."""
+        n = self._cell(row, col) or 1
+        return dict(xref=f"x{_suffix(n)}", yref=f"y{_suffix(n)}")
+
+    def domain(self, row: int = 1, col: int = 1) -> tuple[list[float], list[float]]:
+        """(x domain, y domain) of a subplot in paper coordinates."""
+        n = self._cell(row, col)
+        x, y = self.layout[f"xaxis{_suffix(n)}"], self.layout[f"yaxis{_suffix(n)}"]
+        return x.get("domain", [0.0, 1.0]), y.get("domain", [0.0, 1.0])
+
+    def add_trace(self, trace, row: int | None = None, col: int | None = None) -> "PlainFigure":
+        trace = _plain(trace if isinstance(trace, dict) else trace.to_plotly_json())
+        n = self._cell(row, col)
+        if n is not None and n > 1:
+            trace.update(xaxis=f"x{n}", yaxis=f"y{n}")
+        self.data.append(trace)
+        return self
+
+    def update_traces(self, selector: dict | None = None, **updates) -> "PlainFigure":
+        updates = _plain(updates)
+        for trace in self.data:
+            if all(trace.get(k) == v for k, v in (selector or {}).items()):
+                _merge(trace, copy.deepcopy(updates))
+        return self
+
+    def update_layout(self, **updates) -> "PlainFigure":
+        _merge(self.layout, _plain(updates))
+        return self
+
+    def _update_axes(self, letter: str, row: int | None, col: int | None, updates: dict) -> "PlainFigure":
+        n = self._cell(row, col)
+        cells = range(1, self.rows * self.cols + 1) if n is None else (n,)
+        for cell in cells:
+            _merge(self.layout[f"{letter}axis{_suffix(cell)}"], copy.deepcopy(_plain(updates)))
+        return self
+
+    def update_xaxes(self, row: int | None = None, col: int | None = None, **updates) -> "PlainFigure":
+        return self._update_axes("x", row, col, updates)
+
+    def update_yaxes(self, row: int | None = None, col: int | None = None, **updates) -> "PlainFigure":
+        return self._update_axes("y", row, col, updates)
+
+    def add_shape(self, row: int | None = None, col: int | None = None, **shape) -> "PlainFigure":
+        self.layout["shapes"].append({**self.refs(row, col), **_plain(shape)})
+        return self
+
+    def add_layout_image(self, image: dict, row: int | None = None, col: int | None = None) -> "PlainFigure":
+        self.layout["images"].append({**self.refs(row, col), **_plain(image)})
+        return self
+
+    def add_annotation(self, row: int | None = None, col: int | None = None, **annotation) -> "PlainFigure":
+        self.layout["annotations"].append({**self.refs(row, col), **_plain(annotation)})
+        return self
+
+    def update_annotations(self, **updates) -> "PlainFigure":
+        for annotation in self.layout["annotations"]:
+            _merge(annotation, copy.deepcopy(_plain(updates)))
+        return self
+
+    def figure(self) -> go.Figure:
+        return go.Figure(self.data, self.layout, _validate=False)
+
+
+def base_layout(fig, title: str, x_title: str, y_title: str, height: int = 460):
+    """Title, fonts, margins and axis names of every figure (a ``PlainFigure`` or a ``go.Figure``)."""
     fig.update_layout(
         title=dict(text=title, x=0.02, xanchor="left", font=dict(size=FONT_SIZE + 3)),
         font=dict(size=FONT_SIZE),
@@ -67,13 +204,18 @@ def image_data_uri(image: np.ndarray) -> str:
     return _png_data_uri(image.tobytes(), image.shape)
 
 
-def overlay_figure(image: np.ndarray, values: np.ndarray, patch_size: tuple[int, int], *,
-                   title: str, colorbar_title: str, colorscale: str | list = "Viridis",
-                   token_offset: int | None = 0, value_name: str = "weight",
-                   value_format: str = ".4f", zmin: float | None = None, zmax: float | None = None,
-                   highlight: tuple[int, int] | None = None, opacity: float = 0.6,
-                   x_title: str = "x (pixels)", y_title: str = "y (pixels)",
-                   height: int = 460) -> go.Figure:
+def overlay_figure(image: np.ndarray, values: np.ndarray, patch_size: tuple[int, int], **options) -> go.Figure:
+    """``overlay`` as a plotly figure."""
+    return overlay(image, values, patch_size, **options).figure()
+
+
+def overlay(image: np.ndarray, values: np.ndarray, patch_size: tuple[int, int], *,
+            title: str, colorbar_title: str, colorscale: str | list = "Viridis",
+            token_offset: int | None = 0, value_name: str = "weight",
+            value_format: str = ".4f", zmin: float | None = None, zmax: float | None = None,
+            highlight: tuple[int, int] | None = None, opacity: float = 0.6,
+            x_title: str = "x (pixels)", y_title: str = "y (pixels)",
+            height: int = 460) -> PlainFigure:
     """A (rows, cols) map of patches/tokens drawn over the image the model saw, hoverable
     per cell (row, col, token index unless ``token_offset`` is None, value)."""
     rows, cols = values.shape
@@ -82,15 +224,16 @@ def overlay_figure(image: np.ndarray, values: np.ndarray, patch_size: tuple[int,
     r, c = np.meshgrid(np.arange(rows), np.arange(cols), indexing="ij")
     custom = np.stack([r, c, (token_offset or 0) + r * cols + c], axis=-1)
     token_line = "" if token_offset is None else "token #%{customdata[2]}<br>"
-    fig = go.Figure(go.Heatmap(
-        z=values, x=(np.arange(cols) + 0.5) * pw, y=(np.arange(rows) + 0.5) * ph,
+    fig = PlainFigure()
+    fig.add_trace(dict(
+        type="heatmap", z=values, x=(np.arange(cols) + 0.5) * pw, y=(np.arange(rows) + 0.5) * ph,
         customdata=custom, colorscale=colorscale, opacity=opacity, zmin=zmin, zmax=zmax,
         colorbar=colorbar(colorbar_title),
         hovertemplate=("patch (row %{customdata[0]}, col %{customdata[1]})<br>" + token_line
                        + value_name + " = %{z:" + value_format + "}<extra></extra>"),
     ))
-    fig.add_layout_image(dict(source=image_data_uri(image), xref="x", yref="y", x=0, y=0,
-                              sizex=width_px, sizey=height_px, sizing="stretch", layer="below"))
+    fig.add_layout_image(dict(source=image_data_uri(image), x=0, y=0, sizex=width_px, sizey=height_px,
+                              sizing="stretch", layer="below"))
     if highlight is not None:
         hr, hc = highlight
         fig.add_shape(type="rect", x0=hc * pw, x1=(hc + 1) * pw, y0=hr * ph, y1=(hr + 1) * ph,
@@ -198,7 +341,5 @@ def patch_at(x: float, y: float, display_size: tuple[int, int], grid: tuple[int,
 
 def message_figure(title: str) -> go.Figure:
     """An empty figure that only says something (e.g. that an image is needed)."""
-    fig = go.Figure()
-    fig.update_xaxes(visible=False)
-    fig.update_yaxes(visible=False)
-    return base_layout(fig, title, "", "", height=200)
+    fig = PlainFigure().update_xaxes(visible=False).update_yaxes(visible=False)
+    return base_layout(fig, title, "", "", height=200).figure()

@@ -59,20 +59,20 @@ def load_upload(path: str | None, *, lang: str = "en", example: bool = False):
     return read_upload(path, lang)
 
 
-def only_when_active(tab_id: str, fn, n_outputs: int, track_progress: bool = True,
+def only_when_active(tab_id: str, fn, shown: gr.State, n_outputs: int, track_progress: bool = True,
                      skip_if_current: bool = False):
     """Run a lens's handler only when its tab is the visible one and there is an image.
 
-    The extra output records what the tab now shows, (image digest, language): opening a tab
-    that already shows this image in this language redraws nothing (``skip_if_current``), so
-    a stale redraw can never land after a newer one."""
-    def gate(progress=gr.Progress(track_tqdm=True), active=None, shown=None, lang_value=None,
+    ``shown`` records what the tab now shows, (image digest, language): opening a tab that
+    already shows this image in this language redraws nothing (``skip_if_current``), so a
+    stale redraw can never land after a newer one. Handlers return their outputs by component."""
+    def gate(progress=gr.Progress(track_tqdm=True), active=None, shown_now=None, lang_value=None,
              image=None, *values):
         current = (image.digest, lang_value) if image is not None else None
-        if active != tab_id or image is None or (skip_if_current and shown == current):
+        if active != tab_id or image is None or (skip_if_current and shown_now == current):
             return tuple(gr.skip() for _ in range(n_outputs + 1))
         result = fn(image, *values, progress=progress) if track_progress else fn(image, *values)
-        return (*result, current)
+        return {**result, shown: current}
 
     return gate
 
@@ -124,15 +124,15 @@ def build_demo() -> gr.Blocks:
         for lens in ctx.lenses:
             shown = gr.State(None)
             inputs = [ctx.active_tab, shown, lang, *lens.inputs]
-            analyse = only_when_active(lens.tab_id, lens.analyse, len(lens.outputs))
+            analyse = only_when_active(lens.tab_id, lens.analyse, shown, len(lens.outputs))
             for event in new_image:
                 event.success(analyse, inputs, [*lens.outputs, shown], api_visibility="private")
             # Unqueued, so the active tab is recorded before any later event reads it.
             lens.tab.select(lambda tab_id=lens.tab_id: tab_id, None, ctx.active_tab,
                             api_visibility="private", queue=False).then(
-                only_when_active(lens.tab_id, lens.analyse, len(lens.outputs), skip_if_current=True),
+                only_when_active(lens.tab_id, lens.analyse, shown, len(lens.outputs), skip_if_current=True),
                 inputs, [*lens.outputs, shown], api_visibility="private")
-            lang.change(only_when_active(lens.tab_id, lens.relabel, len(lens.relabel_outputs), False),
+            lang.change(only_when_active(lens.tab_id, lens.relabel, shown, len(lens.relabel_outputs), False),
                         inputs, [*lens.relabel_outputs, shown], api_visibility="private",
                         show_progress="hidden")
         lang.change(relabel, [ctx.image, lang], [*tr.components, image_info], api_visibility="private",

@@ -201,91 +201,18 @@ def picker_column(tr: Translations, prefix: str, picker_key: str):
     return picker, query, predictions, steps
 
 
-def stage_block_head(tr: Translations, prefix: str):
-    """Stage, block and head pickers of hierarchical lenses (choices are filled per model)."""
-    with gr.Row():
-        return tuple(tr.add(gr.Dropdown([], label=t(key, "en"), elem_id=f"{prefix}-{key}"), key)
-                     for key in ("stage", "block", "head"))
-
-
 HEAD_MEAN = -1  # head dropdown value meaning "mean of heads"
 
 
-@dataclass
-class StagePick:
-    """What the user has chosen in a lens with stage/block/head pickers and a clickable token
-    map (CrossFormer, Twins); ``None`` leaves the choice to the lens's own ``clamp``."""
-
-    stage: int | None = None
-    block: int | None = None
-    head: int | None = None  # None: mean of heads
-    query: tuple[int, int] | None = None  # token (row, col) on the stage's map
+def head_choices(heads: int, lang: str) -> list[tuple[str, int]]:
+    """The head dropdown: the mean of heads first, then each head."""
+    return [(t("head_mean", lang), HEAD_MEAN)] + [(t("head_n", lang, n=h), h) for h in range(heads)]
 
 
-@dataclass
-class StageControls:
-    """The inputs of such a lens, in the order of its event ``controls`` list."""
+def by_component(parts: dict, step: Callable) -> Callable:
+    """``step`` (already wrapped in ``user_errors``) returns its outputs by name; Gradio wants
+    them by component, and updates only the components named (no counted ``gr.skip()``s)."""
+    def run(*args, **kwargs):
+        return {parts[name]: value for name, value in step(*args, **kwargs).items()}
 
-    image: LoadedImage | None
-    model_key: str
-    geometry: str
-    allow_download: bool
-    stage: int | None
-    block: int | None
-    head: int | None
-    view: dict  # the last rendered pick (gr.State)
-    lang: str
-
-    def require_image(self) -> LoadedImage:
-        if self.image is None:
-            raise UserFacingError(t("need_image", "en"), t("need_image", "zh"))
-        return self.image
-
-    def picked(self, **changes) -> dict:
-        """The pickers' values as ``StagePick`` fields (query from the last render), with
-        ``changes`` applied."""
-        query = self.view.get("query") if self.view else None
-        fields = dict(stage=None if self.stage is None else int(self.stage),
-                      block=None if self.block is None else int(self.block),
-                      head=None if self.head in (None, HEAD_MEAN) else int(self.head),
-                      query=tuple(query) if query else None)
-        return {**fields, **changes}
-
-    def query_on_stage(self, grids: list[tuple[int, int]], new: int) -> tuple[int, int] | None:
-        """The last query carried to stage ``new``'s map in image coordinates (maps differ in size)."""
-        if not (self.view and self.view.get("query")):
-            return None
-        old = min(int(self.view.get("stage") or 0), len(grids) - 1)
-        (r, c), (h0, w0), (h1, w1) = self.view["query"], grids[old], grids[new]
-        return int(r * h1 / h0), int(c * w1 / w0)
-
-
-def wire_stage_lens(ctx: PageContext, tab_id: str, tab: gr.Tab, *, model, geometry, allow, stage, block,
-                    head, view, picker, outputs: list, controls_type: type, refresh: Callable,
-                    change_stage: Callable, click: Callable) -> None:
-    """The events of a lens with model/geometry pickers, stage/block/head dropdowns and a
-    clickable picker (Swin, CrossFormer, Twins): a new model or geometry analyses (with a
-    progress bar); block, head and clicks redraw from the cache; a stage change carries the
-    query over. ``controls_type(*values)`` takes the values in ``StageControls`` order."""
-    controls = [ctx.image, model, geometry, allow, stage, block, head, view, ctx.lang]
-
-    def analyse(*values, progress=None):
-        return refresh(controls_type(*values))
-
-    def on_change(*values):
-        return refresh(controls_type(*values))
-
-    def on_stage(*values):
-        return change_stage(controls_type(*values))
-
-    def on_click(evt: gr.SelectData, *values):
-        return click(controls_type(*values), tuple(evt.index))
-
-    for trigger in (model.change, geometry.input, allow.input):
-        trigger(with_progress(analyse), controls, outputs, api_visibility="private")
-    stage.input(on_stage, controls, outputs, api_visibility="private", show_progress="hidden")
-    for control in (block, head):
-        control.input(on_change, controls, outputs, api_visibility="private", show_progress="hidden")
-    picker.select(on_click, controls, outputs, api_visibility="private", show_progress="hidden")
-    ctx.lenses.append(TabHooks(tab_id, tab, analyse, on_change, controls, outputs, outputs))
-
+    return functools.wraps(step)(run)

@@ -24,7 +24,7 @@ from explorer.lenses.plotting import SEQUENTIAL_SCALES, clicked_patch, patch_pic
 from explorer.ui.i18n import t
 from explorer.core.text import numbered
 from explorer.ui.uploads import open_uploaded_image
-from explorer.ui.widgets import (HEAD_MEAN, TabHooks, PageContext, banner_markdown, model_controls, user_errors,
+from explorer.ui.widgets import (HEAD_MEAN, TabHooks, by_component, head_choices, PageContext, banner_markdown, model_controls, user_errors,
                                  with_progress)
 
 MEAN = HEAD_MEAN  # head dropdown value meaning "mean of heads"
@@ -56,39 +56,36 @@ def query_markdown(analysis: AttentionAnalysis, query: int, lang: str) -> str:
     return f"**{t('query', lang)}:** #{query} — {analysis.token_name(query)}"
 
 
-def head_choices(num_heads: int, lang: str) -> list[tuple[str, int]]:
-    return [(t("head_mean", lang), MEAN)] + [(t("head_n", lang, n=h), h) for h in range(num_heads)]
-
-
-def slider_figures(analysis: AttentionAnalysis, layer, head, query, fusion, scale, lang):
+def slider_figures(analysis: AttentionAnalysis, layer, head, query, fusion, scale, lang) -> dict:
     layer, head, query = _clamp(analysis, layer, head, query)
-    return (
-        figures.query_attention_figure(analysis, layer, head, query, scale, lang),
-        figures.rollout_figure(analysis, fusion, query, scale, lang),
-        figures.attention_matrix_figure(analysis, layer, head, scale, lang),
-    )
+    return {
+        "query_plot": figures.query_attention_figure(analysis, layer, head, query, scale, lang),
+        "rollout_plot": figures.rollout_figure(analysis, fusion, query, scale, lang),
+        "matrix_plot": figures.attention_matrix_figure(analysis, layer, head, scale, lang),
+    }
 
 
-def static_outputs(loaded: LoadedModel, analysis: AttentionAnalysis, query: int, lang: str):
+def query_outputs(analysis: AttentionAnalysis, query: int, lang: str) -> dict:
+    picker = patch_picker_image(analysis.model_image, analysis.grid, analysis.patch_of_token(query), PICKER_SIDE)
+    return {"view": {"query": query}, "picker": picker, "query": query_markdown(analysis, query, lang)}
+
+
+def static_outputs(loaded: LoadedModel, analysis: AttentionAnalysis, query: int, lang: str) -> dict:
     """Everything that depends on the analysis and the language, not on the sliders."""
-    picker = patch_picker_image(analysis.model_image, analysis.grid, analysis.patch_of_token(query),
-                                PICKER_SIDE)
-    predictions = figures.predictions_dict(analysis, lang) or None
     steps = numbered(analysis.steps, lang)
     if not analysis.predictions:
         steps = f"{t('no_classifier', lang)}\n\n{steps}"
-    return (
-        banner_markdown(loaded, lang),
-        picker,
-        query_markdown(analysis, query, lang),
-        predictions,
-        steps,
-        figures.mean_distance_figure(analysis, lang),
-        figures.position_similarity_figure(analysis, lang),
+    return {
+        **query_outputs(analysis, query, lang),
+        "banner": banner_markdown(loaded, lang),
+        "predictions": figures.predictions_dict(analysis, lang) or None,
+        "steps": steps,
+        "distance_plot": figures.mean_distance_figure(analysis, lang),
+        "pos_plot": figures.position_similarity_figure(analysis, lang),
         # headers travel with the rows: a value without them takes the component's English ones
-        {"headers": [t("shape_stage", lang), t("shape", lang), t("what", lang)],
-         "data": [list(row) for row in analysis.shape_table(lang)]},
-    )
+        "shapes": {"headers": [t("shape_stage", lang), t("shape", lang), t("what", lang)],
+                   "data": [list(row) for row in analysis.shape_table(lang)]},
+    }
 
 
 def build(ctx: PageContext, default_model: str | None = None) -> None:
@@ -146,27 +143,30 @@ def build(ctx: PageContext, default_model: str | None = None) -> None:
                                 update=lambda lang: dict(label=t("shape_table", lang), headers=[
                                     t("shape_stage", lang), t("shape", lang), t("what", lang)]))
 
+    parts = dict(view=view, layer=layer, head=head, banner=banner, picker=picker, query=query_md,
+                 predictions=predictions, steps=steps, distance_plot=distance_plot, pos_plot=pos_plot,
+                 shapes=shapes, query_plot=query_plot, rollout_plot=rollout_plot, matrix_plot=matrix_plot)
     controls = [ctx.image, model, geometry, allow, layer, head, fusion, scale, view, ctx.lang]
     slider_outputs = [query_plot, rollout_plot, matrix_plot]
-    static = [banner, picker, query_md, predictions, steps, distance_plot, pos_plot, shapes]
-    analyse_outputs = [view, layer, head, *static, *slider_outputs]
-    query_outputs = [view, picker, query_md, *slider_outputs]
+    analyse_outputs = list(parts.values())
+    click_outputs = [view, picker, query_md, *slider_outputs]
+    run, slide, pick, translate = (by_component(parts, step) for step in (run_analysis, redraw, set_query, relabel))
 
     def analyse(*values, progress=None):
-        return run_analysis(Controls(*values), progress)
+        return run(Controls(*values), progress)
 
     def on_slider(*values):
-        return redraw(Controls(*values))
+        return slide(Controls(*values))
 
     # Gradio fills event data only in a parameter placed before *values.
     def on_click(evt: gr.SelectData, *values):
-        return set_query(Controls(*values), tuple(evt.index))
+        return pick(Controls(*values), tuple(evt.index))
 
     def on_reset(*values):
-        return set_query(Controls(*values), None)
+        return pick(Controls(*values), None)
 
     def on_language(*values):
-        return relabel(Controls(*values))
+        return translate(Controls(*values))
 
     # `.input` fires on the user's own changes only, not when an analysis resets a control; a
     # dropdown fires it twice per click (on the pick and on blur), so the model picker, which no
@@ -176,10 +176,10 @@ def build(ctx: PageContext, default_model: str | None = None) -> None:
     for control in (layer, head, fusion, scale):
         control.input(on_slider, controls, slider_outputs, api_visibility="private",
                       show_progress="hidden", trigger_mode="always_last")
-    picker.select(on_click, controls, query_outputs, api_visibility="private", show_progress="hidden")
-    reset.click(on_reset, controls, query_outputs, api_visibility="private")
+    picker.select(on_click, controls, click_outputs, api_visibility="private", show_progress="hidden")
+    reset.click(on_reset, controls, click_outputs, api_visibility="private")
     ctx.lenses.append(TabHooks("attention", tab, analyse, on_language, controls, analyse_outputs,
-                           [head, *static, *slider_outputs]))
+                               [c for name, c in parts.items() if name != "layer"]))
 
 
 @dataclass
@@ -204,56 +204,53 @@ class Controls:
 
 
 @user_errors
-def run_analysis(c: Controls, progress=None):
+def run_analysis(c: Controls, progress=None) -> dict:
     """New image or model: one model run (unless cached), then every output."""
     if progress is not None:
         progress(0, desc=t("analysing", c.lang))
     loaded, analysis = c.analysis()
     layer = analysis.num_layers - 1 if c.layer is None else min(int(c.layer), analysis.num_layers - 1)
     head = c.head if _head(c.head) is not None and _head(c.head) < analysis.num_heads else MEAN
-    return (
-        {"query": 0},
-        gr.update(maximum=analysis.num_layers - 1, value=layer),
-        gr.update(choices=head_choices(analysis.num_heads, c.lang), value=head),
-        *static_outputs(loaded, analysis, 0, c.lang),
-        *slider_figures(analysis, layer, head, 0, c.fusion, c.scale, c.lang),
-    )
+    return {
+        "layer": gr.update(maximum=analysis.num_layers - 1, value=layer),
+        "head": gr.update(choices=head_choices(analysis.num_heads, c.lang), value=head),
+        **static_outputs(loaded, analysis, 0, c.lang),
+        **slider_figures(analysis, layer, head, 0, c.fusion, c.scale, c.lang),
+    }
 
 
 @user_errors
-def redraw(c: Controls):
-    """A slider moved: redraw from the cached analysis."""
+def redraw(c: Controls) -> dict:
+    """A slider moved: redraw from the cached analysis (nothing to draw without an image)."""
     if c.image is None:
-        return (gr.skip(),) * 3
+        return {}
     _, analysis = c.analysis()
     return slider_figures(analysis, c.layer, c.head, c.view["query"], c.fusion, c.scale, c.lang)
 
 
 @user_errors
-def set_query(c: Controls, click: tuple[float, float] | None):
+def set_query(c: Controls, click: tuple[float, float] | None) -> dict:
     """A click on the picker (pixel x, y) makes that patch the query; None resets to CLS."""
     if c.image is None:
-        return (gr.skip(),) * 6
+        return {}
     _, analysis = c.analysis()
     query = 0
     if click is not None:
         query = analysis.token_of_patch(*clicked_patch(analysis.model_image, analysis.grid, click, PICKER_SIDE))
-    picker_image = patch_picker_image(analysis.model_image, analysis.grid,
-                                      analysis.patch_of_token(query), PICKER_SIDE)
-    return ({"query": query}, picker_image, query_markdown(analysis, query, c.lang),
-            *slider_figures(analysis, c.layer, c.head, query, c.fusion, c.scale, c.lang))
+    return {**query_outputs(analysis, query, c.lang),
+            **slider_figures(analysis, c.layer, c.head, query, c.fusion, c.scale, c.lang)}
 
 
 @user_errors
-def relabel(c: Controls):
+def relabel(c: Controls) -> dict:
     """The language changed: redraw every text and figure from the cached analysis."""
     if c.image is None:
-        return (gr.skip(),) * 12
+        return {}
     loaded, analysis = c.analysis()
     query = c.view["query"]
-    return (gr.update(choices=head_choices(analysis.num_heads, c.lang)),
-            *static_outputs(loaded, analysis, query, c.lang),
-            *slider_figures(analysis, c.layer, c.head, query, c.fusion, c.scale, c.lang))
+    return {"head": gr.update(choices=head_choices(analysis.num_heads, c.lang)),
+            **static_outputs(loaded, analysis, query, c.lang),
+            **slider_figures(analysis, c.layer, c.head, query, c.fusion, c.scale, c.lang)}
 
 
 # Generous static bounds, checked before anything is loaded; the model's own ranges after.

@@ -13,8 +13,11 @@ import numpy as np
 import plotly.graph_objects as go
 
 from explorer.lenses.bias.compute import BlockBias, pair_offsets
-from explorer.lenses.plotting import (DIVERGING_SCALE, FONT_SIZE, base_layout, colorbar, message_figure,
-                                      discrete_scale, overlay_figure)
+from explorer.lenses.plotting import (DIVERGING_SCALE, FONT_SIZE, PlainFigure, base_layout, colorbar,
+                                      discrete_scale, message_figure, overlay)
+
+__all__ = ["head_name", "table_figure", "dpb_figure", "gathered_figure", "index_figure", "groups_figure",
+           "groups_panel", "message_figure"]
 from explorer.models.crossformer import GroupLayout
 from explorer.ui.i18n import t
 
@@ -36,7 +39,7 @@ def _grid(n: int) -> tuple[int, int]:
 def _small_multiples(panels: list[tuple[str, np.ndarray, np.ndarray]], x, y, hover: str, *,
                      title: str, x_title: str, y_title: str, colorbar_title: str,
                      colorscale=DIVERGING_SCALE, zrange: tuple[float, float] | None = None,
-                     categorical: bool = False, single_height: int = 520) -> go.Figure:
+                     categorical: bool = False, single_height: int = 520) -> PlainFigure:
     """One heatmap per (label, z, customdata) panel in a grid, all on one shared colour axis.
 
     ``zrange`` None: symmetric around 0 over every panel (signed biases). The grid is laid
@@ -58,10 +61,9 @@ def _small_multiples(panels: list[tuple[str, np.ndarray, np.ndarray]], x, y, hov
         r, c = divmod(k, cols)
         suffix = "" if k == 0 else str(k + 1)
         x0, y1 = c * (width + gap_x), 1 - r * (cell + gap_y)
-        traces.append(go.Heatmap(z=z, x=x, y=y, customdata=custom, coloraxis="coloraxis",
-                                 xaxis=f"x{suffix}", yaxis=f"y{suffix}",
-                                 hovertemplate=(f"{label}<br>" if n > 1 else "") + hover
-                                 + "<extra></extra>"))
+        traces.append(dict(type="heatmap", z=z, x=x, y=y, customdata=custom, coloraxis="coloraxis",
+                           xaxis=f"x{suffix}", yaxis=f"y{suffix}",
+                           hovertemplate=(f"{label}<br>" if n > 1 else "") + hover + "<extra></extra>"))
         # Several panels: each one's name is its x-axis title (it stays under the panel
         # however plotly shrinks the domain to keep cells square); the axis names go once.
         layout[f"xaxis{suffix}"] = dict(
@@ -78,7 +80,10 @@ def _small_multiples(panels: list[tuple[str, np.ndarray, np.ndarray]], x, y, hov
                            yanchor="top", yshift=-36, showarrow=False))
         notes.append(dict(text=y_title, x=0, y=0.5, xref="paper", yref="paper", xanchor="right",
                            yanchor="middle", xshift=-40, textangle=-90, showarrow=False))
-    fig = base_layout(go.Figure(data=traces), title, "", "", height=height)
+    fig = PlainFigure()
+    for trace in traces:
+        fig.add_trace(trace)
+    fig = base_layout(fig, title, "", "", height=height)
     if n > 1:
         fig.update_layout(margin=dict(b=90))
     fig.update_layout(annotations=notes, **layout,
@@ -111,7 +116,7 @@ def table_figure(item: BlockBias, head: int | None, lang: str = "en") -> go.Figu
     return _small_multiples(
         _offset_panels(item, item.head_tables(), head, lang), np.arange(1 - mw, mw),
         np.arange(1 - mh, mh), t("hover_bias_table", lang), title=title,
-        x_title=t("bias_dw", lang), y_title=t("bias_dh", lang), colorbar_title=t("bias_value", lang))
+        x_title=t("bias_dw", lang), y_title=t("bias_dh", lang), colorbar_title=t("bias_value", lang)).figure()
 
 
 def dpb_figure(item: BlockBias, group_size: int, head: int | None, lang: str = "en") -> go.Figure:
@@ -139,7 +144,7 @@ def dpb_figure(item: BlockBias, group_size: int, head: int | None, lang: str = "
                                        x1=g - 0.5, y0=-(g - 0.5), y1=g - 0.5,
                                        line=dict(color="black", width=2, dash="dash"))
                                   for s in suffixes])
-    return fig
+    return fig.figure()
 
 
 def _slot_labels(window: tuple[int, int]) -> list[str]:
@@ -158,7 +163,7 @@ def gathered_figure(item: BlockBias, head: int | None, lang: str = "en") -> go.F
               head=head_name(item.heads, head, lang))
     return _small_multiples(panels, labels, labels, t("hover_bias_gathered", lang), title=title,
                             x_title=t("key_slot", lang), y_title=t("query_slot", lang),
-                            colorbar_title=t("bias_value", lang), categorical=True)
+                            colorbar_title=t("bias_value", lang), categorical=True).figure()
 
 
 def index_figure(item: BlockBias, lang: str = "en") -> go.Figure:
@@ -171,7 +176,7 @@ def index_figure(item: BlockBias, lang: str = "en") -> go.Figure:
     return _small_multiples([("", item.index, np.stack([dh, dw], axis=-1))], labels, labels,
                             t("hover_bias_index", lang), title=title, x_title=t("key_slot", lang),
                             y_title=t("query_slot", lang), colorbar_title=t("bias_table_row", lang),
-                            colorscale="Viridis", zrange=(0, rows - 1), categorical=True)
+                            colorscale="Viridis", zrange=(0, rows - 1), categorical=True).figure()
 
 
 def groups_figure(image: np.ndarray, group_map: np.ndarray, layout: GroupLayout,
@@ -179,6 +184,15 @@ def groups_figure(image: np.ndarray, group_map: np.ndarray, layout: GroupLayout,
                   lang: str = "en") -> go.Figure:
     """Which tokens share a CrossFormer group in this block (group id as a categorical
     colour over the image); the members of group 0 are circled."""
+    return groups_panel(image, group_map, layout, token_px, stage, block, lda_block, lang).figure()
+
+
+def groups_panel(image: np.ndarray, group_map: np.ndarray, layout: GroupLayout,
+                 token_px: tuple[int, int], stage: int, block: int, lda_block: bool,
+                 lang: str = "en", marked: np.ndarray | None = None,
+                 marked_note: str | None = None) -> PlainFigure:
+    """``groups_figure`` with the circled tokens ``marked`` ((n, 2) rows and columns; default:
+    the members of group 0) and what the title says of them."""
     n = layout.num_groups
     if layout.kind == "SDA":
         spacing = t("bias_groups_adjacent", lang)
@@ -192,18 +206,18 @@ def groups_figure(image: np.ndarray, group_map: np.ndarray, layout: GroupLayout,
         title += t("bias_groups_fallback", lang)
     if layout.is_padded:
         title += t("bias_groups_padded", lang, hp=layout.padded_height, wp=layout.padded_width)
-    title += t("bias_groups_marked", lang)
-    fig = overlay_figure(image, group_map.astype(float), token_px, title=title,
-                         colorbar_title=t("group_id", lang), colorscale=discrete_scale(n),
-                         zmin=-0.5, zmax=n - 0.5, token_offset=None, opacity=0.5,
-                         x_title=t("x_pixels", lang), y_title=t("y_pixels", lang), height=520)
+    title += t("bias_groups_marked", lang) if marked_note is None else marked_note
+    fig = overlay(image, group_map.astype(float), token_px, title=title,
+                  colorbar_title=t("group_id", lang), colorscale=discrete_scale(n),
+                  zmin=-0.5, zmax=n - 0.5, token_offset=None, opacity=0.5,
+                  x_title=t("x_pixels", lang), y_title=t("y_pixels", lang), height=520)
     step = max(1, math.ceil(n / 10))
     fig.update_traces(hovertemplate=t("hover_bias_group", lang) + "<extra></extra>",
                       colorbar=dict(tickvals=list(range(0, n, step))), selector=dict(type="heatmap"))
     ph, pw = token_px
-    rows, cols = np.nonzero(group_map == 0)
-    fig.add_trace(go.Scatter(x=(cols + 0.5) * pw, y=(rows + 0.5) * ph, mode="markers",
-                             marker=dict(symbol="circle-open", size=max(6, min(14, 2 * pw // 3)),
-                                         color="black", line=dict(width=2)),
-                             hoverinfo="skip", showlegend=False))
+    rows, cols = np.nonzero(group_map == 0) if marked is None else (marked[:, 0], marked[:, 1])
+    fig.add_trace(dict(type="scatter", x=(cols + 0.5) * pw, y=(rows + 0.5) * ph, mode="markers",
+                       marker=dict(symbol="circle-open", size=max(6, min(14, 2 * pw // 3)),
+                                   color="black", line=dict(width=2)),
+                       hoverinfo="skip", showlegend=False))
     return fig

@@ -21,7 +21,7 @@ from explorer.lenses.bias.compute import BiasAnalysis, BiasImage, BlockBias, ana
 from explorer.ui.i18n import t
 from explorer.lenses.registry import model_for_lens
 from explorer.ui.api import arrays_reply
-from explorer.ui.widgets import (TabHooks, PageContext, banner_markdown, model_controls, user_errors,
+from explorer.ui.widgets import (TabHooks, PageContext, by_component, banner_markdown, model_controls, user_errors,
                                  with_progress)
 
 ALL = -1  # head dropdown value meaning "all heads as small multiples"
@@ -122,8 +122,8 @@ def groups_figure(analysis: BiasAnalysis, groups: BiasImage | None, view: BiasVi
 
 
 def render(loaded: LoadedModel, analysis: BiasAnalysis, groups: BiasImage | None, view: BiasView,
-           lang: str) -> tuple:
-    """Every output of the tab for this (clamped) view; nothing is computed but figures."""
+           lang: str) -> dict:
+    """Every output of the tab by name, for this (clamped) view; nothing is computed but figures."""
     item = analysis.block(view.stage, view.block)
     crossformer = analysis.family == "crossformer"
     stage_choices, block_choices, head_choices = _choices(analysis, view, lang)
@@ -137,20 +137,20 @@ def render(loaded: LoadedModel, analysis: BiasAnalysis, groups: BiasImage | None
         dpb_plot = gr.update(visible=False, value=None)
     groups_plot = (gr.update(visible=True, value=groups_figure(analysis, groups, view, lang))
                    if crossformer else gr.update(visible=False, value=None))
-    return (
-        gr.update(choices=stage_choices, value=view.stage),
-        gr.update(choices=block_choices, value=view.block),
-        gr.update(choices=head_choices, value=ALL if view.head is None else view.head),
-        slider,
-        banner_markdown(loaded, lang),
-        info_markdown(analysis, item, lang),
-        formula_markdown(item, lang),
-        figures.table_figure(item, view.head, lang),
-        dpb_plot,
-        figures.gathered_figure(item, view.head, lang),
-        figures.index_figure(item, lang),
-        groups_plot,
-    )
+    return {
+        "stage": gr.update(choices=stage_choices, value=view.stage),
+        "block": gr.update(choices=block_choices, value=view.block),
+        "head": gr.update(choices=head_choices, value=ALL if view.head is None else view.head),
+        "group": slider,
+        "banner": banner_markdown(loaded, lang),
+        "info": info_markdown(analysis, item, lang),
+        "formula": formula_markdown(item, lang),
+        "table_plot": figures.table_figure(item, view.head, lang),
+        "dpb_plot": dpb_plot,
+        "gathered_plot": figures.gathered_figure(item, view.head, lang),
+        "index_plot": figures.index_figure(item, lang),
+        "groups_plot": groups_plot,
+    }
 
 
 @dataclass
@@ -172,7 +172,7 @@ class Controls:
 
 
 @user_errors
-def refresh(c: Controls) -> tuple:
+def refresh(c: Controls) -> dict:
     loaded, analysis = tables_for(c.model_key, c.allow_download)
     view = c.view().clamp(analysis)
     groups = None
@@ -210,14 +210,17 @@ def build(ctx: PageContext) -> None:
         groups_plot = gr.Plot(elem_id="bias-groups-plot", show_label=False, visible=False)
 
     controls = [ctx.image, model, geometry, allow, stage, block, head, group, ctx.lang]
-    outputs = [stage, block, head, group, banner, info, formula, table_plot, dpb_plot,
-               gathered_plot, index_plot, groups_plot]
+    parts = dict(stage=stage, block=block, head=head, group=group, banner=banner, info=info, formula=formula,
+                 table_plot=table_plot, dpb_plot=dpb_plot, gathered_plot=gathered_plot, index_plot=index_plot,
+                 groups_plot=groups_plot)
+    outputs = list(parts.values())
+    redraw = by_component(parts, refresh)
 
     def analyse(*values, progress=None):
-        return refresh(Controls(*values))
+        return redraw(Controls(*values))
 
     def on_change(*values):
-        return refresh(Controls(*values))
+        return redraw(Controls(*values))
 
     for trigger in (model.change, allow.input):
         trigger(with_progress(analyse), controls, outputs, api_visibility="private")

@@ -13,7 +13,7 @@ import plotly.graph_objects as go
 
 from explorer.lenses.bias import figures as bias_figures
 from explorer.lenses.crossformer.compute import CrossFormerAnalysis, CrossFormerImageAnalysis
-from explorer.lenses.plotting import base_layout, colorbar, image_data_uri, message_figure, overlay_figure
+from explorer.lenses.plotting import PlainFigure, base_layout, colorbar, image_data_uri, message_figure, overlay
 from explorer.lenses.swin.figures import logit_split_panels
 from explorer.models.crossformer import NEG_INF
 from explorer.ui.i18n import t
@@ -37,7 +37,7 @@ def head_name(heads: int, head: int | None, lang: str) -> str:
     return t("mean_of_heads", lang, n=heads) if head is None else t("head_n", lang, n=head)
 
 
-def _query_box(fig: go.Figure, query: tuple[int, int], token_px: tuple[int, int]) -> None:
+def _query_box(fig: PlainFigure, query: tuple[int, int], token_px: tuple[int, int]) -> None:
     (r, c), (ph, pw) = query, token_px
     fig.add_shape(type="rect", x0=c * pw, x1=(c + 1) * pw, y0=r * ph, y1=(r + 1) * ph,
                   line=dict(color=QUERY_COLOR, width=3))
@@ -50,20 +50,14 @@ def groups_figure(result: CrossFormerImageAnalysis, stage: int, block: int,
     groups, cross = result.groups, result.cross
     item = cross.block(stage, block)
     token_px = groups.token_px[stage]
-    fig = bias_figures.groups_figure(groups.model_image, groups.group_maps[stage][block],
-                                     groups.layouts[stage][block], token_px, stage, block,
-                                     item.lda_block, lang)
     group, _ = cross.group_of_token(stage, block, *query)
     members = item.members(group)
-    members = members[members[:, 0] >= 0]
-    ph, pw = token_px
-    fig.update_traces(x=(members[:, 1] + 0.5) * pw, y=(members[:, 0] + 0.5) * ph,
-                      selector=dict(type="scatter"))
-    title = fig.layout.title.text.replace(t("bias_groups_marked", lang),
-                                          t("cf_groups_marked", lang, g=group))
-    fig.update_layout(title_text=title)
+    fig = bias_figures.groups_panel(groups.model_image, groups.group_maps[stage][block],
+                                    groups.layouts[stage][block], token_px, stage, block,
+                                    item.lda_block, lang, marked=members[members[:, 0] >= 0],
+                                    marked_note=t("cf_groups_marked", lang, g=group))
     _query_box(fig, query, token_px)
-    return fig
+    return fig.figure()
 
 
 def group_attention_figure(analysis: CrossFormerAnalysis, image: np.ndarray, stage: int,
@@ -86,12 +80,12 @@ def group_attention_figure(analysis: CrossFormerAnalysis, image: np.ndarray, sta
     if lay.is_padded:
         title += t("cf_pad_weight", lang, w=pad)
     token_px = analysis.token_px[stage]
-    fig = overlay_figure(image, values, token_px, title=title,
-                         colorbar_title=t("attention_weight", lang), token_offset=None,
-                         value_name=t("attention_weight", lang), highlight=query, opacity=0.8,
-                         height=480, x_title=t("x_pixels", lang), y_title=t("y_pixels", lang))
+    fig = overlay(image, values, token_px, title=title,
+                  colorbar_title=t("attention_weight", lang), token_offset=None,
+                  value_name=t("attention_weight", lang), highlight=query, opacity=0.8,
+                  height=480, x_title=t("x_pixels", lang), y_title=t("y_pixels", lang))
     fig.update_traces(hoverongaps=False, selector=dict(type="heatmap"))
-    return fig
+    return fig.figure()
 
 
 def _footprint_cells(analysis: CrossFormerAnalysis, stage: int, query: tuple[int, int]):
@@ -137,18 +131,18 @@ def cross_scale_figure(analysis: CrossFormerAnalysis, image: np.ndarray, stage: 
     for k in range(n):
         color = _KERNEL_COLORS[k % len(_KERNEL_COLORS)]
         scale += [[k / n, color], [(k + 1) / n, color]]
-    fig = go.Figure(go.Heatmap(
-        z=smallest, x=xs + unit / 2, y=ys + unit / 2, customdata=custom, colorscale=scale,
+    fig = PlainFigure().add_trace(dict(
+        type="heatmap", z=smallest, x=xs + unit / 2, y=ys + unit / 2, customdata=custom, colorscale=scale,
         zmin=-0.5, zmax=n - 0.5, opacity=0.45, hoverongaps=False,
         colorbar=dict(colorbar(t("cf_scale_colorbar", lang)), tickvals=list(range(n)),
                       ticktext=labels),
         hovertemplate=t("hover_cf_scale", lang) + "<extra></extra>"))
     for k, (by0, bx0, by1, bx1) in enumerate(boxes):
-        fig.add_trace(go.Scatter(
-            x=[bx0, bx1, bx1, bx0, bx0], y=[by0, by0, by1, by1, by0], mode="lines",
+        fig.add_trace(dict(
+            type="scatter", x=[bx0, bx1, bx1, bx0, bx0], y=[by0, by0, by1, by1, by0], mode="lines",
             line=dict(color=_KERNEL_COLORS[k % len(_KERNEL_COLORS)], width=3), hoverinfo="skip",
             showlegend=False))
-    fig.add_layout_image(dict(source=image_data_uri(image), xref="x", yref="y", x=0, y=0,
+    fig.add_layout_image(dict(source=image_data_uri(image), x=0, y=0,
                               sizex=width_px, sizey=height_px, sizing="stretch", layer="below"))
     tp = layer.token_px
     r, c = query
@@ -173,7 +167,7 @@ def cross_scale_figure(analysis: CrossFormerAnalysis, image: np.ndarray, stage: 
     title = t("fig_cf_scale", lang, stage=stage, r=r, c=c, source=source, n=n,
               stride=layer.stride, unit=layer.input_px, tp=tp,
               kernels=" / ".join(str(px) for px in kernels_px), ch=layer.out_channels)
-    return base_layout(fig, title, t("x_pixels", lang), t("y_pixels", lang), height=480)
+    return base_layout(fig, title, t("x_pixels", lang), t("y_pixels", lang), height=480).figure()
 
 
 def _slot_labels(analysis: CrossFormerAnalysis, stage: int, block: int, group: int) -> list[str]:

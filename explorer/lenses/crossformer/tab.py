@@ -11,25 +11,18 @@ import gradio as gr
 from gradio.data_classes import FileData
 
 from explorer.core.images import LoadedImage
+from explorer.core.preprocess import check_geometry
 from explorer.core.results import cached_analysis
 from explorer.core.weights import LoadedModel
-from explorer.lenses.registry import entries_for_lens
 from explorer.lenses.crossformer import figures
 from explorer.lenses.crossformer.compute import (CrossFormerAnalysis, CrossFormerImageAnalysis,
                                                  analyze_image)
-from explorer.lenses.plotting import clicked_patch, patch_picker_image
-from explorer.ui.i18n import predictions_label, t
-from explorer.core.text import numbered
-from explorer.core.preprocess import check_geometry
 from explorer.lenses.registry import model_for_lens
 from explorer.ui.api import arrays_reply
+from explorer.ui.i18n import t
+from explorer.ui.stage_tab import StageLens, StagePick, head_choices
 from explorer.ui.uploads import open_uploaded_image
-from explorer.ui.widgets import (HEAD_MEAN, PageContext, StageControls, StagePick, banner_markdown,
-                                 model_controls, picker_column, stage_block_head, user_errors,
-                                 wire_stage_lens)
 
-MEAN = HEAD_MEAN
-PICKER_SIDE = 448
 LATEX = [{"left": "$", "right": "$", "display": False}]
 
 
@@ -81,9 +74,7 @@ def _choices(result: CrossFormerImageAnalysis, view: CrossFormerView, lang: str)
     stage_choices = [(f"{t('stage', lang)} {s} · {h}×{w} · G = {a.group_sizes[s]}", s)
                      for s, (h, w) in enumerate(a.stage_grids)]
     block_choices = [(_block_label(a, view.stage, b, lang), b) for b in range(a.depths[view.stage])]
-    heads = a.block(view.stage, view.block).heads
-    head_choices = [(t("head_mean", lang), MEAN)] + [(t("head_n", lang, n=h), h) for h in range(heads)]
-    return stage_choices, block_choices, head_choices
+    return stage_choices, block_choices, head_choices(a.block(view.stage, view.block).heads, lang)
 
 
 def _block_text(a: CrossFormerAnalysis, stage: int, block: int, lang: str) -> str:
@@ -143,111 +134,56 @@ def _lda_missing(stage: int, sda: int, lang: str):
     return figures.message_figure(t("cf_no_lda", lang, stage=stage, block=sda))
 
 
-def render(loaded: LoadedModel, result: CrossFormerImageAnalysis, view: CrossFormerView,
-           lang: str) -> tuple:
-    """Every output of the tab for this (clamped) view: figures only, the model does not run."""
+def draw(loaded: LoadedModel, result: CrossFormerImageAnalysis, view: CrossFormerView, lang: str) -> dict:
+    """The CrossFormer outputs for this (clamped) view: figures only, the model does not run."""
     a, image = result.cross, result.model_image
     stage, block, head, query = view.stage, view.block, view.head, view.query
     grid = a.stage_grids[stage]
     sda, lda = view.pair(result)
     group, slot = a.group_of_token(stage, block, *query)
-    stage_choices, block_choices, head_choices = _choices(result, view, lang)
-    picker = patch_picker_image(image, grid, query, PICKER_SIDE)
-    query_md = t("cf_query", lang, r=query[0], c=query[1], stage=stage, h=grid[0], w=grid[1],
-                 px=a.token_px[stage][0])
-    steps_md = numbered(result.steps, lang)
     if lda is None:
         lda_groups = lda_attention = _lda_missing(stage, sda, lang)
     else:
         lda_groups = figures.groups_figure(result, stage, lda, query, lang)
         lda_attention = figures.group_attention_figure(a, image, stage, lda, head, query, lang)
-    return (
-        {"stage": stage, "block": block, "head": head, "query": query},
-        gr.update(choices=stage_choices, value=stage),
-        gr.update(choices=block_choices, value=block),
-        gr.update(choices=head_choices, value=MEAN if head is None else head),
-        banner_markdown(loaded, lang),
-        picker,
-        query_md,
-        predictions_label(result.predictions, lang) or None,
-        steps_md,
-        info_markdown(result, view, lang),
-        figures.groups_figure(result, stage, sda, query, lang),
-        lda_groups,
-        figures.group_attention_figure(a, image, stage, sda, head, query, lang),
-        lda_attention,
-        figures.cross_scale_figure(a, image, stage, query, lang),
-        embedding_markdown(a, lang),
-        figures.logit_split_figure(a, stage, block, group, head, slot, lang),
-    )
+    return {
+        "query": t("cf_query", lang, r=query[0], c=query[1], stage=stage, h=grid[0], w=grid[1],
+                   px=a.token_px[stage][0]),
+        "info": info_markdown(result, view, lang),
+        "sda_groups": figures.groups_figure(result, stage, sda, query, lang),
+        "lda_groups": lda_groups,
+        "sda_attention": figures.group_attention_figure(a, image, stage, sda, head, query, lang),
+        "lda_attention": lda_attention,
+        "scale": figures.cross_scale_figure(a, image, stage, query, lang),
+        "embedding": embedding_markdown(a, lang),
+        "split": figures.logit_split_figure(a, stage, block, group, head, slot, lang),
+    }
 
 
-class Controls(StageControls):
-    def analysis(self) -> tuple[LoadedModel, CrossFormerImageAnalysis]:
-        return analysis_for(self.require_image(), self.model_key, self.geometry or "model", self.allow_download)
-
-    def chosen(self, **changes) -> CrossFormerView:
-        return CrossFormerView(**self.picked(**changes))
+def _beside(tr) -> dict:
+    info = gr.Markdown(elem_id="cf-info")
+    tr.add(gr.Markdown(t("cf_help", "en"), latex_delimiters=LATEX), "cf_help", "value")  # text only: no output
+    return {"info": info}
 
 
-@user_errors
-def refresh(c: Controls, **changes) -> tuple:
-    loaded, result = c.analysis()
-    return render(loaded, result, c.chosen(**changes).clamp(result), c.lang)
-
-
-@user_errors
-def change_stage(c: Controls) -> tuple:
-    """A new stage has its own map size: carry the query over in image coordinates."""
-    loaded, result = c.analysis()
-    grids = result.cross.stage_grids
-    new = min(int(c.stage or 0), len(grids) - 1)
-    view = c.chosen(stage=new, query=c.query_on_stage(grids, new))
-    return render(loaded, result, view.clamp(result), c.lang)
-
-
-@user_errors
-def click(c: Controls, xy: tuple[float, float]) -> tuple:
-    loaded, result = c.analysis()
-    view = c.chosen().clamp(result)
-    grid = result.cross.stage_grids[view.stage]
-    view.query = clicked_patch(result.model_image, grid, xy, PICKER_SIDE)
-    return render(loaded, result, view, c.lang)
-
-
-def build(ctx: PageContext) -> None:
-    entries = entries_for_lens("crossformer")
-    if not entries:
-        return
-    tr = ctx.translations
-    with gr.Tab(t("tab_crossformer", "en"), id="crossformer") as tab:
-        tr.add(tab, "tab_crossformer")
-        view = gr.State({})
-        model, geometry, allow, banner = model_controls(tr, entries, entries[0].key, "cf")
+def _below(tr) -> dict:
+    parts = {}
+    for row in (("sda_groups", "lda_groups"), ("sda_attention", "lda_attention")):
         with gr.Row():
-            with gr.Column(scale=2):
-                picker, query_md, predictions, steps = picker_column(tr, "cf", "cf_picker")
-            with gr.Column(scale=3):
-                stage, block, head = stage_block_head(tr, "cf")
-                info = gr.Markdown(elem_id="cf-info")
-                tr.add(gr.Markdown(t("cf_help", "en"), latex_delimiters=LATEX), "cf_help", "value")
-        with gr.Row():
-            sda_groups_plot = gr.Plot(elem_id="cf-sda-groups-plot", show_label=False)
-            lda_groups_plot = gr.Plot(elem_id="cf-lda-groups-plot", show_label=False)
-        with gr.Row():
-            sda_attention_plot = gr.Plot(elem_id="cf-sda-attention-plot", show_label=False)
-            lda_attention_plot = gr.Plot(elem_id="cf-lda-attention-plot", show_label=False)
-        # The conv table needs the full width: its columns wrap letter by letter beside a figure.
-        scale_plot = gr.Plot(elem_id="cf-scale-plot", show_label=False)
-        embedding = gr.Markdown(elem_id="cf-embedding")
-        split_plot = gr.Plot(elem_id="cf-split-plot", show_label=False)
+            for name in row:
+                parts[name] = gr.Plot(elem_id=f"cf-{name.replace('_', '-')}-plot", show_label=False)
+    # The conv table needs the full width: its columns wrap letter by letter beside a figure.
+    parts["scale"] = gr.Plot(elem_id="cf-scale-plot", show_label=False)
+    parts["embedding"] = gr.Markdown(elem_id="cf-embedding")
+    parts["split"] = gr.Plot(elem_id="cf-split-plot", show_label=False)
+    return parts
 
-    outputs = [view, stage, block, head, banner, picker, query_md, predictions, steps, info,
-               sda_groups_plot, lda_groups_plot, sda_attention_plot, lda_attention_plot,
-               scale_plot, embedding, split_plot]
-    wire_stage_lens(ctx, "crossformer", tab, model=model, geometry=geometry, allow=allow, stage=stage,
-                    block=block, head=head, view=view, picker=picker, outputs=outputs,
-                    controls_type=Controls, refresh=refresh, change_stage=change_stage, click=click)
+
+TAB = StageLens(key="crossformer", prefix="cf", picker_label="cf_picker", analyse=analysis_for,
+                view=CrossFormerView, grids=lambda result: result.cross.stage_grids,
+                image_of=lambda result: result.model_image, choices=_choices, draw=draw,
+                beside=_beside, below=_below)
+build, render = TAB.build, TAB.render
 
 
 def api(image: FileData, model: str, geometry: str = "model", arrays: str = "") -> dict:

@@ -28,7 +28,7 @@ from explorer.core.preprocess import check_geometry
 from explorer.lenses.registry import model_for_lens
 from explorer.ui.api import arrays_reply
 from explorer.ui.uploads import open_uploaded_image
-from explorer.ui.widgets import (HEAD_MEAN, TabHooks, PageContext, banner_markdown, model_choices, model_controls,
+from explorer.ui.widgets import (HEAD_MEAN, TabHooks, PageContext, by_component, head_choices, banner_markdown, model_choices, model_controls,
                                  user_errors, with_progress)
 
 MEAN = HEAD_MEAN
@@ -125,10 +125,6 @@ def steps_markdown(a: DinoAnalysis, lang: str) -> str:
     return f"**{t('preprocessing', lang)}**\n\n" + numbered(a.steps, lang)
 
 
-def head_choices(heads: int, lang: str) -> list[tuple[str, int]]:
-    return [(t("head_mean", lang), MEAN)] + [(t("head_n", lang, n=h), h) for h in range(heads)]
-
-
 def compare_banner(loaded: LoadedModel, lang: str) -> str:
     return f"**{t('dn_compare_weights', lang)}:** {loaded.shown.label(lang)} · " + banner_markdown(loaded, lang)
 
@@ -143,71 +139,69 @@ def _display(image: LoadedImage) -> np.ndarray:
     return RESULTS.get_or_create(("dino-display", image.digest), shrink)
 
 
-def threshold_outputs(c: Controls) -> tuple:
-    """(info, masks, side by side): what a threshold change redraws."""
+def threshold_outputs(c: Controls) -> dict:
+    """What a threshold change redraws: the info line, the masks and the two models side by side."""
     loaded, a = c.analysis()
     other_loaded, other = c.comparison()
     threshold = c.threshold_value()
     models = [(loaded.shown.label(c.lang), a), (other_loaded.shown.label(c.lang), other)]
-    return (info_markdown(loaded, a, threshold, c.lang), figures.masks_figure(a, threshold, c.lang),
-            figures.compare_figure(models, threshold, c.lang))
+    return {"info": info_markdown(loaded, a, threshold, c.lang),
+            "masks_plot": figures.masks_figure(a, threshold, c.lang),
+            "compare_plot": figures.compare_figure(models, threshold, c.lang)}
 
 
-def crop_outputs(c: Controls) -> tuple:
-    """(boxes on the image, the views): no model involved."""
+def crop_outputs(c: Controls) -> dict:
+    """The crop boxes on the image and the views: no model involved."""
     image = c.require_image()
     n_local, seed = c.crop_settings()
     boxes = multi_crop_boxes(image.image.size, n_local, seed)
     views = [crop_view(image.image, box) for box in boxes]
-    return (figures.crops_figure(_display(image), image.image.size, boxes, seed, c.lang),
-            figures.crop_views_figure(views, boxes, c.lang))
+    return {"crops_plot": figures.crops_figure(_display(image), image.image.size, boxes, seed, c.lang),
+            "views_plot": figures.crop_views_figure(views, boxes, c.lang)}
 
 
-def render(c: Controls) -> tuple:
-    """Every output of the tab; the models run only on a cache miss."""
+def render(c: Controls) -> dict:
+    """Every output of the tab by name; the models run only on a cache miss."""
     loaded, a = c.analysis()
     other_loaded, _ = c.comparison()
     head = c.head_index(a.num_heads)
-    info, masks, side_by_side = threshold_outputs(c)
-    return (
-        gr.update(choices=head_choices(a.num_heads, c.lang), value=MEAN if head is None else head),
-        banner_markdown(loaded, c.lang),
-        info,
-        steps_markdown(a, c.lang),
-        figures.head_gallery_figure(a, c.lang),
-        figures.attention_overlay_figure(a, head, c.lang),
-        masks,
-        compare_banner(other_loaded, c.lang),
-        side_by_side,
-        *crop_outputs(c),
-    )
+    return {
+        "head": gr.update(choices=head_choices(a.num_heads, c.lang), value=MEAN if head is None else head),
+        "banner": banner_markdown(loaded, c.lang),
+        "steps": steps_markdown(a, c.lang),
+        "heads_plot": figures.head_gallery_figure(a, c.lang),
+        "overlay_plot": figures.attention_overlay_figure(a, head, c.lang),
+        "other_banner": compare_banner(other_loaded, c.lang),
+        **threshold_outputs(c),
+        **crop_outputs(c),
+    }
 
 
 @user_errors
-def refresh(c: Controls) -> tuple:
+def refresh(c: Controls) -> dict:
     return render(c)
 
 
 @user_errors
-def change_threshold(c: Controls) -> tuple:
+def change_threshold(c: Controls) -> dict:
     return threshold_outputs(c)
 
 
 @user_errors
-def change_head(c: Controls):
+def change_head(c: Controls) -> dict:
     _, a = c.analysis()
-    return figures.attention_overlay_figure(a, c.head_index(a.num_heads), c.lang)
+    return {"overlay_plot": figures.attention_overlay_figure(a, c.head_index(a.num_heads), c.lang)}
 
 
 @user_errors
-def change_compare(c: Controls) -> tuple:
+def change_compare(c: Controls) -> dict:
     other_loaded, _ = c.comparison()
-    _, _, side_by_side = threshold_outputs(c)
-    return compare_banner(other_loaded, c.lang), side_by_side
+    return {"other_banner": compare_banner(other_loaded, c.lang),
+            "compare_plot": threshold_outputs(c)["compare_plot"]}
 
 
 @user_errors
-def change_crops(c: Controls) -> tuple:
+def change_crops(c: Controls) -> dict:
     return crop_outputs(c)
 
 
@@ -250,25 +244,29 @@ def build(ctx: PageContext) -> None:
         views_plot = gr.Plot(elem_id="dn-views-plot", show_label=False)
 
     controls = [ctx.image, model, geometry, allow, compare, threshold, head, n_local, seed, ctx.lang]
-    outputs = [head, banner, info, steps, heads_plot, overlay_plot, masks_plot, other_banner, compare_plot,
-               crops_plot, views_plot]
+    parts = dict(head=head, banner=banner, info=info, steps=steps, heads_plot=heads_plot, overlay_plot=overlay_plot,
+                 masks_plot=masks_plot, other_banner=other_banner, compare_plot=compare_plot, crops_plot=crops_plot,
+                 views_plot=views_plot)
+    outputs = list(parts.values())
+    redraw, on_threshold, on_head, on_compare, on_crops = (
+        by_component(parts, step) for step in (refresh, change_threshold, change_head, change_compare, change_crops))
 
     def analyse(*values, progress=None):
-        return refresh(Controls(*values))
+        return redraw(Controls(*values))
 
     def on_change(*values):
-        return refresh(Controls(*values))
+        return redraw(Controls(*values))
 
     for trigger in (model.change, geometry.input, allow.input):
         trigger(with_progress(analyse), controls, outputs, api_visibility="private")
-    compare.change(with_progress(lambda *values, progress=None: change_compare(Controls(*values))), controls,
-                  [other_banner, compare_plot], api_visibility="private")
-    threshold.input(lambda *values: change_threshold(Controls(*values)), controls, [info, masks_plot, compare_plot],
+    compare.change(with_progress(lambda *values, progress=None: on_compare(Controls(*values))), controls,
+                   [other_banner, compare_plot], api_visibility="private")
+    threshold.input(lambda *values: on_threshold(Controls(*values)), controls, [info, masks_plot, compare_plot],
                     api_visibility="private", show_progress="hidden", trigger_mode="always_last")
-    head.input(lambda *values: change_head(Controls(*values)), controls, overlay_plot, api_visibility="private",
+    head.input(lambda *values: on_head(Controls(*values)), controls, [overlay_plot], api_visibility="private",
                show_progress="hidden")
     for control in (n_local, seed):
-        control.input(lambda *values: change_crops(Controls(*values)), controls, [crops_plot, views_plot],
+        control.input(lambda *values: on_crops(Controls(*values)), controls, [crops_plot, views_plot],
                       api_visibility="private", show_progress="hidden", trigger_mode="always_last")
     ctx.lenses.append(TabHooks("dino", tab, analyse, on_change, controls, outputs, outputs))
 

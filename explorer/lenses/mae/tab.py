@@ -24,7 +24,7 @@ from explorer.core.text import numbered
 from explorer.lenses.registry import model_for_lens
 from explorer.ui.api import arrays_reply
 from explorer.ui.uploads import open_uploaded_image
-from explorer.ui.widgets import TabHooks, PageContext, banner_markdown, model_controls, user_errors, with_progress
+from explorer.ui.widgets import TabHooks, PageContext, by_component, banner_markdown, model_controls, user_errors, with_progress
 
 
 
@@ -78,29 +78,29 @@ def steps_markdown(r: MAEResult, lang: str) -> str:
     return numbered(r.steps, lang, bullet="-")
 
 
-def render(loaded: LoadedModel, r: MAEResult, leak: bool, lang: str) -> tuple:
-    hidden = [int(i) for i in r.mask.nonzero()[0]]
-    return (
-        banner_markdown(loaded, lang),
-        summary_markdown(r, leak, lang),
-        figures.mask_picker_image(r.model_image, r.grid, r.mask),
-        figures.panels_figure(r, leak, lang),
-        figures.error_figure(r, leak, lang),
-        steps_markdown(r, lang),
-        hidden,
-        gr.update(value=r.strategy),
-        gr.update(visible=r.norm_pix_loss),
-    )
+def render(loaded: LoadedModel, r: MAEResult, leak: bool, lang: str) -> dict:
+    """Every output of the tab by name."""
+    return {
+        "banner": banner_markdown(loaded, lang),
+        "summary": summary_markdown(r, leak, lang),
+        "picker": figures.mask_picker_image(r.model_image, r.grid, r.mask),
+        "panels_plot": figures.panels_figure(r, leak, lang),
+        "error_plot": figures.error_figure(r, leak, lang),
+        "steps": steps_markdown(r, lang),
+        "painted": [int(i) for i in r.mask.nonzero()[0]],  # the hidden patches
+        "strategy": gr.update(value=r.strategy),
+        "leak": gr.update(visible=r.norm_pix_loss),
+    }
 
 
 @user_errors
-def refresh(c: Controls) -> tuple:
+def refresh(c: Controls) -> dict:
     loaded, result = c.analysis()
     return render(loaded, result, bool(c.leak), c.lang)
 
 
 @user_errors
-def toggle_patch(c: Controls, xy: tuple[float, float]) -> tuple:
+def toggle_patch(c: Controls, xy: tuple[float, float]) -> dict:
     """A click on the picker hides a visible patch or shows a hidden one: the current mask,
     whatever made it, becomes a painted one."""
     _, current = c.analysis()
@@ -111,7 +111,7 @@ def toggle_patch(c: Controls, xy: tuple[float, float]) -> tuple:
 
 
 @user_errors
-def clear_painted(c: Controls) -> tuple:
+def clear_painted(c: Controls) -> dict:
     loaded, result = c.analysis(strategy="painted", painted=())
     return render(loaded, result, bool(c.leak), c.lang)
 
@@ -152,19 +152,22 @@ def build(ctx: PageContext) -> None:
         painted = gr.State([])
 
     controls = [ctx.image, model, allow, strategy, ratio, seed, leak, painted, ctx.lang]
-    outputs = [banner, summary, picker, panels_plot, error_plot, steps, painted, strategy, leak]
+    parts = dict(banner=banner, summary=summary, picker=picker, panels_plot=panels_plot, error_plot=error_plot,
+                 steps=steps, painted=painted, strategy=strategy, leak=leak)
+    outputs = list(parts.values())
+    redraw, toggle, clear_all = (by_component(parts, step) for step in (refresh, toggle_patch, clear_painted))
 
     def analyse(*values, progress=None):
-        return refresh(Controls(*values))
+        return redraw(Controls(*values))
 
     def on_change(*values):
-        return refresh(Controls(*values))
+        return redraw(Controls(*values))
 
     def on_click(evt: gr.SelectData, *values):
-        return toggle_patch(Controls(*values), tuple(evt.index))
+        return toggle(Controls(*values), tuple(evt.index))
 
     def on_clear(*values):
-        return clear_painted(Controls(*values))
+        return clear_all(Controls(*values))
 
     for trigger in (model.change, allow.input):
         trigger(with_progress(analyse), controls, outputs, api_visibility="private")

@@ -25,7 +25,7 @@ from explorer.ui.i18n import class_label, t
 from explorer.lenses.registry import model_for_lens
 from explorer.ui.api import arrays_reply
 from explorer.ui.uploads import open_uploaded_image, path_of
-from explorer.ui.widgets import TabHooks, PageContext, banner_markdown, model_controls, user_errors
+from explorer.ui.widgets import TabHooks, PageContext, by_component, banner_markdown, model_controls, user_errors
 
 EXAMPLE_DIR = REPO_ROOT / "assets" / "navit"
 EQUAL_TOLERANCE = 1e-5
@@ -97,22 +97,23 @@ def predictions_markdown(a: NaViTAnalysis, lang: str) -> str:
     return "\n".join(rows)
 
 
-def render(loaded: LoadedModel, a: NaViTAnalysis, sequence: int | None, lang: str) -> tuple:
+def render(loaded: LoadedModel, a: NaViTAnalysis, sequence: int | None, lang: str) -> dict:
+    """Every output of the tab by name."""
     sequence = min(max(int(sequence or 0), 0), a.num_sequences - 1)
     choices = [(t("nv_sequence_n", lang, s=s), s) for s in range(a.num_sequences)]
-    return (
-        banner_markdown(loaded, lang),
-        equivalence_markdown(a, lang),
-        predictions_markdown(a, lang),
-        figures.patches_figure(a, lang),
-        figures.packing_figure(a, lang),
-        gr.update(choices=choices, value=sequence),
-        figures.mask_figure(a, sequence, lang),
-    )
+    return {
+        "banner": banner_markdown(loaded, lang),
+        "equivalence": equivalence_markdown(a, lang),
+        "table": predictions_markdown(a, lang),
+        "patches_plot": figures.patches_figure(a, lang),
+        "packing_plot": figures.packing_figure(a, lang),
+        "sequence": gr.update(choices=choices, value=sequence),
+        "mask_plot": figures.mask_figure(a, sequence, lang),
+    }
 
 
 @user_errors
-def refresh(c: Controls) -> tuple:
+def refresh(c: Controls) -> dict:
     loaded, result = c.analysis()
     return render(loaded, result, c.sequence, c.lang)
 
@@ -152,13 +153,16 @@ def build(ctx: PageContext) -> None:
         mask_plot = gr.Plot(elem_id="nv-mask-plot", show_label=False)
 
     controls = [ctx.image, model, allow, include, examples, uploads, tokens, dropout, seed, sequence, ctx.lang]
-    outputs = [banner, equivalence, table, patches_plot, packing_plot, sequence, mask_plot]
+    parts = dict(banner=banner, equivalence=equivalence, table=table, patches_plot=patches_plot,
+                 packing_plot=packing_plot, sequence=sequence, mask_plot=mask_plot)
+    outputs = list(parts.values())
+    redraw = by_component(parts, refresh)
 
     def analyse(*values, progress=None):
-        return refresh(Controls(*values))
+        return redraw(Controls(*values))
 
     def on_change(*values):
-        return refresh(Controls(*values))
+        return redraw(Controls(*values))
 
     for trigger in (model.change, allow.input, include.input, examples.input, uploads.upload,
                     uploads.clear, tokens.input, dropout.input, seed.input):

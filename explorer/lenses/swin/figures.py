@@ -6,10 +6,9 @@ from __future__ import annotations
 
 import numpy as np
 import plotly.graph_objects as go
-from plotly.subplots import make_subplots
 
-from explorer.lenses.plotting import (DIVERGING_SCALE, FONT_SIZE, base_layout, colorbar,
-                                      discrete_scale, image_data_uri, overlay_figure)
+from explorer.lenses.plotting import (DIVERGING_SCALE, FONT_SIZE, PlainFigure, base_layout, colorbar,
+                                      discrete_scale, image_data_uri, overlay, overlay_figure)
 from explorer.lenses.swin.compute import MASK_VALUE, ShiftSteps, SwinAnalysis
 from explorer.ui.i18n import t
 
@@ -40,28 +39,28 @@ def shift_steps_figure(steps: ShiftSteps, image: np.ndarray, token_px: tuple[int
     (sh, sw), (ph, pw) = steps.shift, token_px
     titles = [t("shift_step1", lang), t("shift_step2", lang, sh=sh, sw=sw),
               t("shift_step3", lang, n=steps.num_windows), t("shift_step4", lang, sh=sh, sw=sw)]
-    fig = make_subplots(rows=1, cols=4, subplot_titles=titles, horizontal_spacing=0.03)
+    fig = PlainFigure(rows=1, cols=4, subplot_titles=titles, horizontal_spacing=0.03)
     pictures = [image, steps.values_rolled, steps.values_rolled, image]
     hp, wp = steps.padded.shape
     for col, picture in enumerate(pictures, start=1):
         h, w = picture.shape[:2]
-        fig.add_layout_image(dict(source=image_data_uri(picture), xref=f"x{col}", yref=f"y{col}",
-                                  x=0, y=0, sizex=w, sizey=h, sizing="stretch", layer="below"))
+        fig.add_layout_image(dict(source=image_data_uri(picture), x=0, y=0, sizex=w, sizey=h,
+                                  sizing="stretch", layer="below"), row=1, col=col)
         fig.update_xaxes(range=[0, wp * pw], showgrid=False, row=1, col=col)
-        fig.update_yaxes(range=[hp * ph, 0], showgrid=False, scaleanchor=f"x{col}", row=1, col=col)
+        fig.update_yaxes(range=[hp * ph, 0], showgrid=False, scaleanchor=fig.refs(1, col)["xref"], row=1, col=col)
     H, W = steps.grid
     origin_r, origin_c = np.divmod(np.where(steps.padded >= 0, steps.padded, -1), W)
     custom = np.stack([origin_r, origin_c, steps.region_ids, steps.window_ids], axis=-1)
     centres_x, centres_y = (np.arange(wp) + 0.5) * pw, (np.arange(hp) + 0.5) * ph
     hover = t("hover_shift", lang) + "<extra></extra>"
-    fig.add_trace(go.Heatmap(z=steps.region_ids, x=centres_x, y=centres_y, customdata=custom,
-                             colorscale=discrete_scale(9), zmin=-0.5, zmax=8.5, opacity=0.5,
-                             colorbar=dict(colorbar(t("region_id", lang)), x=1.0, len=0.9,
-                                           tickvals=list(range(9))),
-                             hovertemplate=hover), row=1, col=2)
-    fig.add_trace(go.Heatmap(z=steps.window_ids, x=centres_x, y=centres_y, customdata=custom,
-                             colorscale=discrete_scale(steps.num_windows), opacity=0.4,
-                             showscale=False, hovertemplate=hover), row=1, col=3)
+    fig.add_trace(dict(type="heatmap", z=steps.region_ids, x=centres_x, y=centres_y, customdata=custom,
+                       colorscale=discrete_scale(9), zmin=-0.5, zmax=8.5, opacity=0.5,
+                       colorbar=dict(colorbar(t("region_id", lang)), x=1.0, len=0.9,
+                                     tickvals=list(range(9))),
+                       hovertemplate=hover), row=1, col=2)
+    fig.add_trace(dict(type="heatmap", z=steps.window_ids, x=centres_x, y=centres_y, customdata=custom,
+                       colorscale=discrete_scale(steps.num_windows), opacity=0.4,
+                       showscale=False, hovertemplate=hover), row=1, col=3)
     title = t("fig_shift_steps", lang, ws=steps.window[0], sh=sh, sw=sw, H=H, W=W)
     if any(steps.pad):
         title += t("shift_padding", lang, ph=steps.pad[0], pw=steps.pad[1])
@@ -70,7 +69,7 @@ def shift_steps_figure(steps: ShiftSteps, image: np.ndarray, token_px: tuple[int
     fig.update_xaxes(showticklabels=False)
     fig.update_yaxes(showticklabels=False)
     fig.update_layout(margin=dict(l=20, r=20, t=90, b=20))
-    return fig
+    return fig.figure()
 
 
 def _slot_labels(analysis: SwinAnalysis, stage: int, block: int, window: int) -> list[str]:
@@ -99,8 +98,8 @@ def mask_figure(analysis: SwinAnalysis, stage: int, block: int, window: int,
     labels = _slot_labels(analysis, stage, block, window)
     regions = _region_of_slots(analysis, stage, block, window)
     custom = np.stack(np.broadcast_arrays(regions[:, None], regions[None, :]), axis=-1)
-    fig = go.Figure(go.Heatmap(
-        z=mask, x=labels, y=labels, customdata=custom, zmin=MASK_VALUE, zmax=0,
+    fig = PlainFigure().add_trace(dict(
+        type="heatmap", z=mask, x=labels, y=labels, customdata=custom, zmin=MASK_VALUE, zmax=0,
         colorscale=[[0, "#3b1f5c"], [1, "#f2f2f2"]],
         colorbar=dict(colorbar(t("mask_value", lang)), tickvals=[MASK_VALUE, 0]),
         hovertemplate=t("hover_mask", lang) + "<extra></extra>",
@@ -109,7 +108,7 @@ def mask_figure(analysis: SwinAnalysis, stage: int, block: int, window: int,
     fig.update_xaxes(showticklabels=n <= 16)
     key = "fig_mask" if item.mask is not None else "fig_mask_none"
     title = t(key, lang, stage=stage, block=block, window=window, n=n)
-    return base_layout(fig, title, t("key_slot", lang), t("query_slot", lang), height=480)
+    return base_layout(fig, title, t("key_slot", lang), t("query_slot", lang), height=480).figure()
 
 
 def window_attention_figure(analysis: SwinAnalysis, image: np.ndarray, stage: int, block: int,
@@ -124,15 +123,15 @@ def window_attention_figure(analysis: SwinAnalysis, image: np.ndarray, stage: in
     pad = analysis.padding_attention(stage, block, head, *query)
     if pad > 1e-6:
         title += t("swin_pad_weight", lang, w=pad)
-    fig = overlay_figure(image, values, _token_px(analysis, stage), title=title,
-                         colorbar_title=t("attention_weight", lang), token_offset=None,
-                         highlight=query, opacity=0.7, height=440,
-                         x_title=t("x_px", lang), y_title=t("y_px", lang))
-    return _zoom_to_window(fig, values, _token_px(analysis, stage), geo.window)
+    fig = overlay(image, values, _token_px(analysis, stage), title=title,
+                  colorbar_title=t("attention_weight", lang), token_offset=None,
+                  highlight=query, opacity=0.7, height=440,
+                  x_title=t("x_px", lang), y_title=t("y_px", lang))
+    return _zoom_to_window(fig, values, _token_px(analysis, stage), geo.window).figure()
 
 
-def _zoom_to_window(fig: go.Figure, values: np.ndarray, token_px: tuple[int, int],
-                    window: tuple[int, int]) -> go.Figure:
+def _zoom_to_window(fig: PlainFigure, values: np.ndarray, token_px: tuple[int, int],
+                    window: tuple[int, int]) -> PlainFigure:
     """Zoom to the window plus a margin of one window, unless the roll split it in pieces."""
     rows, cols = np.nonzero(~np.isnan(values))
     if rows.size == 0:
@@ -145,11 +144,6 @@ def _zoom_to_window(fig: go.Figure, values: np.ndarray, token_px: tuple[int, int
     fig.update_xaxes(range=[max(0, (c0 - ww) * pw), min(width, (c1 + ww) * pw)])
     fig.update_yaxes(range=[min(height, (r1 + wh) * ph), max(0, (r0 - wh) * ph)])
     return fig
-
-
-def _panel_right(fig: go.Figure, col: int) -> float:
-    """Right edge (paper coordinates) of subplot ``col``, where its colour bar goes."""
-    return fig.layout[f"xaxis{'' if col == 1 else col}"].domain[1]
 
 
 def logit_split_figure(analysis: SwinAnalysis, stage: int, block: int, window: int,
@@ -181,12 +175,13 @@ def logit_split_panels(content: np.ndarray, bias: np.ndarray, mask: np.ndarray, 
               (bias, bias_name or t("rpb_bias", lang), DIVERGING_SCALE, 0.0),
               (mask, t("mask_value", lang), [[0, "#3b1f5c"], [1, "#f2f2f2"]], None),
               (probs, t("attention_weight", lang), "Viridis", None)]
-    fig = make_subplots(rows=1, cols=4, subplot_titles=[p[1] for p in panels], horizontal_spacing=0.08)
+    fig = PlainFigure(rows=1, cols=4, subplot_titles=[p[1] for p in panels], horizontal_spacing=0.08)
     for col, (z, name, scale, zmid) in enumerate(panels, start=1):
-        fig.add_trace(go.Heatmap(
-            z=z, x=labels, y=labels, colorscale=scale, zmid=zmid,
+        # each panel's colour bar sits at its right edge (paper coordinates)
+        fig.add_trace(dict(
+            type="heatmap", z=z, x=labels, y=labels, colorscale=scale, zmid=zmid,
             zmin=mask_min if z is mask else None, zmax=0 if z is mask else None,
-            colorbar=dict(colorbar(""), x=_panel_right(fig, col) + 0.005, len=0.85, thickness=10),
+            colorbar=dict(colorbar(""), x=fig.domain(1, col)[0][1] + 0.005, len=0.85, thickness=10),
             hovertemplate=f"{name}<br>" + t("hover_slot_pair", lang) + "<extra></extra>",
         ), row=1, col=col)
         fig.update_yaxes(autorange="reversed", showticklabels=False, row=1, col=col)
@@ -198,4 +193,4 @@ def logit_split_panels(content: np.ndarray, bias: np.ndarray, mask: np.ndarray, 
     fig = base_layout(fig, title, t("key_slot", lang), "", height=380)
     fig.update_yaxes(title_text=t("query_slot", lang), row=1, col=1)
     fig.update_annotations(font_size=FONT_SIZE - 1)
-    return fig
+    return fig.figure()

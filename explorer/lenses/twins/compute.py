@@ -18,7 +18,6 @@ from dataclasses import dataclass
 
 import numpy as np
 import torch
-from einops import rearrange
 from timm.models.twins import GlobalSubSampleAttn, LocallyGroupedAttn, Twins
 from torch import nn
 

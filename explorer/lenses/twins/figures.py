@@ -7,8 +7,8 @@ from __future__ import annotations
 import numpy as np
 import plotly.graph_objects as go
 
-from explorer.lenses.plotting import (base_layout, colorbar, discrete_scale, image_data_uri, message_figure,
-                                      overlay_figure)
+from explorer.lenses.plotting import (PlainFigure, base_layout, colorbar, discrete_scale, image_data_uri,
+                                      message_figure, overlay, overlay_figure)
 from explorer.lenses.twins.compute import TwinsAnalysis, TwinsBlock
 from explorer.ui.i18n import t
 
@@ -23,13 +23,13 @@ def head_name(heads: int, head: int | None, lang: str) -> str:
     return t("mean_of_heads", lang, n=heads) if head is None else t("head_n", lang, n=head)
 
 
-def _query_box(fig: go.Figure, query: tuple[int, int], px: int) -> None:
+def _query_box(fig: PlainFigure, query: tuple[int, int], px: int) -> None:
     r, c = query
     fig.add_shape(type="rect", x0=c * px, x1=(c + 1) * px, y0=r * px, y1=(r + 1) * px,
                   line=dict(color=QUERY_COLOR, width=3))
 
 
-def _key_cells(fig: go.Figure, gsa: TwinsBlock, px: int, width: int, height: int) -> None:
+def _key_cells(fig: PlainFigure, gsa: TwinsBlock, px: int, width: int, height: int) -> None:
     """Dashed lines around GSA's key cells: each is sr×sr tokens, one conv output."""
     cell = gsa.sr * px
     kh, kw = gsa.key_grid
@@ -64,13 +64,13 @@ def layout_figure(a: TwinsAnalysis, image: np.ndarray, stage: int, pair: tuple[T
     # tiles coloured by LSA window; a model without LSA (PCPVT) by GSA key cell instead
     tiles, n_tiles, tile_name = ((window, n_windows, "tw_window_id") if lsa is not None
                                  else (key, int(key.max()) + 1, "tw_key_id"))
-    fig = go.Figure(go.Heatmap(
-        z=tiles, x=(np.arange(w) + 0.5) * px, y=(np.arange(h) + 0.5) * px, customdata=custom,
+    fig = PlainFigure().add_trace(dict(
+        type="heatmap", z=tiles, x=(np.arange(w) + 0.5) * px, y=(np.arange(h) + 0.5) * px, customdata=custom,
         colorscale=discrete_scale(n_tiles), zmin=-0.5, zmax=n_tiles - 0.5, opacity=0.35,
         colorbar=colorbar(t(tile_name, lang)),
         hovertemplate=t("hover_tw_layout", lang) + "<extra></extra>"))
     height_px, width_px = image.shape[:2]
-    fig.add_layout_image(dict(source=image_data_uri(image), xref="x", yref="y", x=0, y=0,
+    fig.add_layout_image(dict(source=image_data_uri(image), x=0, y=0,
                               sizex=width_px, sizey=height_px, sizing="stretch", layer="below"))
     parts = []
     if lsa is not None:
@@ -97,7 +97,7 @@ def layout_figure(a: TwinsAnalysis, image: np.ndarray, stage: int, pair: tuple[T
     extent_h = max(height_px, (lsa.windows[0] * lsa.ws * px) if lsa is not None else 0)
     fig.update_xaxes(range=[0, extent_w], showgrid=False, constrain="domain")
     fig.update_yaxes(range=[extent_h, 0], showgrid=False, scaleanchor="x", constrain="domain")
-    return base_layout(fig, title, t("x_px", lang), t("y_px", lang), height=500)
+    return base_layout(fig, title, t("x_px", lang), t("y_px", lang), height=500).figure()
 
 
 def lsa_attention_figure(a: TwinsAnalysis, image: np.ndarray, block: TwinsBlock, head: int | None,
@@ -110,11 +110,11 @@ def lsa_attention_figure(a: TwinsAnalysis, image: np.ndarray, block: TwinsBlock,
               ws=block.ws, head=head_name(block.heads, head, lang))
     if block.is_padded:
         title += t("cf_pad_weight", lang, w=block.padding_weight(head, *query))
-    fig = overlay_figure(image, values, (px, px), title=title, colorbar_title=t("attention_weight", lang),
-                         token_offset=None, value_name=t("attention_weight", lang), highlight=query,
-                         opacity=0.8, height=480, x_title=t("x_px", lang), y_title=t("y_px", lang))
+    fig = overlay(image, values, (px, px), title=title, colorbar_title=t("attention_weight", lang),
+                  token_offset=None, value_name=t("attention_weight", lang), highlight=query,
+                  opacity=0.8, height=480, x_title=t("x_px", lang), y_title=t("y_px", lang))
     fig.update_traces(hoverongaps=False, selector=dict(type="heatmap"))
-    return fig
+    return fig.figure()
 
 
 def gsa_attention_figure(a: TwinsAnalysis, image: np.ndarray, block: TwinsBlock, head: int | None,
@@ -125,12 +125,12 @@ def gsa_attention_figure(a: TwinsAnalysis, image: np.ndarray, block: TwinsBlock,
     values = block.query_attention(head, *query)
     title = t("fig_tw_gsa", lang, block=block.block, r=query[0], c=query[1], kh=block.key_grid[0],
               kw=block.key_grid[1], sr=block.sr, cell=cell, head=head_name(block.heads, head, lang))
-    fig = overlay_figure(image, values, (cell, cell), title=title, colorbar_title=t("attention_weight", lang),
-                         token_offset=None, value_name=t("attention_weight", lang), opacity=0.75,
-                         height=480, x_title=t("x_px", lang), y_title=t("y_px", lang))
+    fig = overlay(image, values, (cell, cell), title=title, colorbar_title=t("attention_weight", lang),
+                  token_offset=None, value_name=t("attention_weight", lang), opacity=0.75,
+                  height=480, x_title=t("x_px", lang), y_title=t("y_px", lang))
     fig.update_traces(hovertemplate=t("hover_tw_key", lang) + "<extra></extra>", selector=dict(type="heatmap"))
     _query_box(fig, query, px)
-    return fig
+    return fig.figure()
 
 
 def peg_bars_figure(a: TwinsAnalysis, lang: str = "en") -> go.Figure:
@@ -138,11 +138,13 @@ def peg_bars_figure(a: TwinsAnalysis, lang: str = "en") -> go.Figure:
     stages = [p.stage for p in a.peg]
     rel = [p.relative for p in a.peg]
     custom = [[p.grid[0], p.grid[1], float(p.added_norm.mean()), float(p.input_norm.mean())] for p in a.peg]
-    fig = go.Figure(go.Bar(x=stages, y=rel, customdata=custom, marker=dict(color=rel, colorscale="Viridis",
-                           colorbar=colorbar(t("tw_peg_ratio_short", lang))),
-                           hovertemplate=t("hover_tw_peg", lang) + "<extra></extra>"))
+    fig = PlainFigure().add_trace(dict(type="bar", x=stages, y=rel, customdata=custom,
+                                       marker=dict(color=rel, colorscale="Viridis",
+                                                   colorbar=colorbar(t("tw_peg_ratio_short", lang))),
+                                       hovertemplate=t("hover_tw_peg", lang) + "<extra></extra>"))
     fig.update_xaxes(tickmode="array", tickvals=stages)
-    return base_layout(fig, t("fig_tw_peg", lang), t("shape_stage", lang), t("tw_peg_ratio", lang), height=380)
+    return base_layout(fig, t("fig_tw_peg", lang), t("shape_stage", lang), t("tw_peg_ratio", lang),
+                       height=380).figure()
 
 
 def peg_map_figure(a: TwinsAnalysis, image: np.ndarray, stage: int, lang: str = "en") -> go.Figure:

@@ -11,24 +11,17 @@ import gradio as gr
 from gradio.data_classes import FileData
 
 from explorer.core.images import LoadedImage
+from explorer.core.preprocess import check_geometry
 from explorer.core.results import cached_analysis
 from explorer.core.weights import LoadedModel
-from explorer.lenses.registry import entries_for_lens
-from explorer.lenses.plotting import clicked_patch, patch_picker_image
+from explorer.lenses.registry import model_for_lens
 from explorer.lenses.twins import figures
 from explorer.lenses.twins.compute import TwinsAnalysis, TwinsBlock, TwinsImageAnalysis, analyze_image
-from explorer.ui.i18n import predictions_label, t
-from explorer.core.text import numbered
-from explorer.core.preprocess import check_geometry
-from explorer.lenses.registry import model_for_lens
 from explorer.ui.api import arrays_reply
+from explorer.ui.i18n import t
+from explorer.ui.stage_tab import StageLens, StagePick, head_choices
 from explorer.ui.uploads import open_uploaded_image
-from explorer.ui.widgets import (HEAD_MEAN, PageContext, StageControls, StagePick, banner_markdown,
-                                 model_controls, picker_column, stage_block_head, user_errors,
-                                 wire_stage_lens)
 
-MEAN = HEAD_MEAN
-PICKER_SIDE = 448
 LATEX = [{"left": "$", "right": "$", "display": False}]
 
 
@@ -65,13 +58,12 @@ class TwinsView(StagePick):
         return TwinsView(stage, block, head, query)
 
 
-def _choices(a: TwinsAnalysis, view: TwinsView, lang: str):
+def _choices(result: TwinsImageAnalysis, view: TwinsView, lang: str):
+    a = result.twins
     stage_choices = [(f"{t('stage', lang)} {s} · {h}×{w}", s) for s, (h, w) in enumerate(a.stage_grids)]
     block_choices = [(f"{b.block} · {t('tw_kind_' + b.kind.lower(), lang)}", b.block)
                      for b in a.stage_blocks(view.stage)]
-    heads = a.block(view.stage, view.block).heads
-    head_choices = [(t("head_mean", lang), MEAN)] + [(t("head_n", lang, n=h), h) for h in range(heads)]
-    return stage_choices, block_choices, head_choices
+    return stage_choices, block_choices, head_choices(a.block(view.stage, view.block).heads, lang)
 
 
 def info_markdown(result: TwinsImageAnalysis, view: TwinsView, lang: str) -> str:
@@ -114,102 +106,52 @@ def shape_table(a: TwinsAnalysis, lang: str) -> str:
     return "\n".join(rows)
 
 
-def render(loaded: LoadedModel, result: TwinsImageAnalysis, view: TwinsView, lang: str) -> tuple:
-    """Every output of the tab for this (clamped) view: figures only, the model does not run."""
+def draw(loaded: LoadedModel, result: TwinsImageAnalysis, view: TwinsView, lang: str) -> dict:
+    """The Twins outputs for this (clamped) view: figures only, the model does not run."""
     a, image = result.twins, result.model_image
     stage, query = view.stage, view.query
     lsa, gsa = block_pair(a, stage, view.block)
-    stage_choices, block_choices, head_choices = _choices(a, view, lang)
     grid = a.stage_grids[stage]
-    px = a.token_px[stage]
-    query_md = t("cf_query", lang, r=query[0], c=query[1], stage=stage, h=grid[0], w=grid[1], px=px)
-    steps_md = numbered(result.steps, lang)
     lsa_fig = (figures.lsa_attention_figure(a, image, lsa, view.head, query, lang) if lsa is not None
                else figures.message_figure(t("tw_no_lsa", lang, stage=stage)))
     gsa_fig = (figures.gsa_attention_figure(a, image, gsa, view.head, query, lang) if gsa is not None
                else figures.message_figure(t("tw_no_gsa", lang, stage=stage)))
-    return (
-        {"stage": stage, "block": view.block, "head": view.head, "query": query},
-        gr.update(choices=stage_choices, value=stage),
-        gr.update(choices=block_choices, value=view.block),
-        gr.update(choices=head_choices, value=MEAN if view.head is None else view.head),
-        banner_markdown(loaded, lang),
-        patch_picker_image(image, grid, query, PICKER_SIDE),
-        query_md,
-        predictions_label(result.predictions, lang) or None,
-        steps_md,
-        info_markdown(result, view, lang),
-        figures.layout_figure(a, image, stage, (lsa, gsa), query, lang),
-        lsa_fig,
-        gsa_fig,
-        figures.peg_bars_figure(a, lang),
-        figures.peg_map_figure(a, image, stage, lang),
-        shape_table(a, lang),
-    )
+    return {
+        "query": t("cf_query", lang, r=query[0], c=query[1], stage=stage, h=grid[0], w=grid[1],
+                   px=a.token_px[stage]),
+        "info": info_markdown(result, view, lang),
+        "layout": figures.layout_figure(a, image, stage, (lsa, gsa), query, lang),
+        "lsa": lsa_fig,
+        "gsa": gsa_fig,
+        "peg_bars": figures.peg_bars_figure(a, lang),
+        "peg_map": figures.peg_map_figure(a, image, stage, lang),
+        "shapes": shape_table(a, lang),
+    }
 
 
-class Controls(StageControls):
-    def analysis(self) -> tuple[LoadedModel, TwinsImageAnalysis]:
-        return analysis_for(self.require_image(), self.model_key, self.geometry or "model", self.allow_download)
-
-    def chosen(self, **changes) -> TwinsView:
-        return TwinsView(**self.picked(**changes))
+def _beside(tr) -> dict:
+    info = gr.Markdown(elem_id="tw-info")
+    tr.add(gr.Markdown(t("tw_help", "en"), latex_delimiters=LATEX), "tw_help", "value")  # text only: no output
+    return {"info": info}
 
 
-@user_errors
-def refresh(c: Controls, **changes) -> tuple:
-    loaded, result = c.analysis()
-    return render(loaded, result, c.chosen(**changes).clamp(result), c.lang)
+def _below(tr) -> dict:
+    parts = {"layout": gr.Plot(elem_id="tw-layout-plot", show_label=False)}
+    with gr.Row():
+        parts["lsa"] = gr.Plot(elem_id="tw-lsa-plot", show_label=False)
+        parts["gsa"] = gr.Plot(elem_id="tw-gsa-plot", show_label=False)
+    with gr.Row():
+        parts["peg_bars"] = gr.Plot(elem_id="tw-peg-bars", show_label=False)
+        parts["peg_map"] = gr.Plot(elem_id="tw-peg-map", show_label=False)
+    parts["shapes"] = gr.Markdown(elem_id="tw-shapes")
+    return parts
 
 
-@user_errors
-def change_stage(c: Controls) -> tuple:
-    """A new stage has its own map size: carry the query over in image coordinates."""
-    loaded, result = c.analysis()
-    grids = result.twins.stage_grids
-    new = min(int(c.stage or 0), len(grids) - 1)
-    view = c.chosen(stage=new, block=0, query=c.query_on_stage(grids, new))
-    return render(loaded, result, view.clamp(result), c.lang)
-
-
-@user_errors
-def click(c: Controls, xy: tuple[float, float]) -> tuple:
-    loaded, result = c.analysis()
-    view = c.chosen().clamp(result)
-    view.query = clicked_patch(result.model_image, result.twins.stage_grids[view.stage], xy, PICKER_SIDE)
-    return render(loaded, result, view, c.lang)
-
-
-def build(ctx: PageContext) -> None:
-    entries = entries_for_lens("twins")
-    if not entries:
-        return
-    tr = ctx.translations
-    with gr.Tab(t("tab_twins", "en"), id="twins") as tab:
-        tr.add(tab, "tab_twins")
-        view = gr.State({})
-        model, geometry, allow, banner = model_controls(tr, entries, entries[0].key, "tw")
-        with gr.Row():
-            with gr.Column(scale=2):
-                picker, query_md, predictions, steps = picker_column(tr, "tw", "tw_picker")
-            with gr.Column(scale=3):
-                stage, block, head = stage_block_head(tr, "tw")
-                info = gr.Markdown(elem_id="tw-info")
-                tr.add(gr.Markdown(t("tw_help", "en"), latex_delimiters=LATEX), "tw_help", "value")
-        layout_plot = gr.Plot(elem_id="tw-layout-plot", show_label=False)
-        with gr.Row():
-            lsa_plot = gr.Plot(elem_id="tw-lsa-plot", show_label=False)
-            gsa_plot = gr.Plot(elem_id="tw-gsa-plot", show_label=False)
-        with gr.Row():
-            peg_bars = gr.Plot(elem_id="tw-peg-bars", show_label=False)
-            peg_map = gr.Plot(elem_id="tw-peg-map", show_label=False)
-        shapes = gr.Markdown(elem_id="tw-shapes")
-
-    outputs = [view, stage, block, head, banner, picker, query_md, predictions, steps, info,
-               layout_plot, lsa_plot, gsa_plot, peg_bars, peg_map, shapes]
-    wire_stage_lens(ctx, "twins", tab, model=model, geometry=geometry, allow=allow, stage=stage,
-                    block=block, head=head, view=view, picker=picker, outputs=outputs,
-                    controls_type=Controls, refresh=refresh, change_stage=change_stage, click=click)
+# a new stage starts at its first block (an LSA/GSA pair in SVT)
+TAB = StageLens(key="twins", prefix="tw", picker_label="tw_picker", analyse=analysis_for, view=TwinsView,
+                grids=lambda result: result.twins.stage_grids, image_of=lambda result: result.model_image,
+                choices=_choices, draw=draw, beside=_beside, below=_below, block_on_new_stage=0)
+build, render = TAB.build, TAB.render
 
 
 def api(image: FileData, model: str, geometry: str = "model", arrays: str = "") -> dict:
