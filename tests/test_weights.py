@@ -1,5 +1,6 @@
 """Where weights come from, and that no checkpoint can run code or load silently wrong."""
 
+import os
 import threading
 import time
 from dataclasses import replace
@@ -141,13 +142,19 @@ def test_offline_banner_says_which_file_to_put_where(tmp_path, monkeypatch):
     assert "RANDOM" in loaded.banner.en
 
 
-def test_hf_endpoint_mirror_is_named(monkeypatch):
-    import huggingface_hub.constants as constants
-    from explorer.core.weights import download_instructions
+def test_hf_endpoint_mirror_is_named():
+    """HF_ENDPOINT is read when huggingface_hub is imported, as a user sets it: a fresh process."""
+    import subprocess
+    import sys
 
-    monkeypatch.setattr(constants, "ENDPOINT", "https://hf-mirror.example")
-    en, zh = download_instructions(ENTRY)
-    assert "https://hf-mirror.example/timm/" in en and "hf-mirror.example" in zh
+    script = ("from explorer.core.weights import download_instructions; from explorer.core.zoo import get_entry; "
+              f"print('\\n'.join(download_instructions(get_entry({ENTRY.key!r}))))")
+    env = {**os.environ, "HF_ENDPOINT": "https://hf-mirror.example", "HF_HUB_OFFLINE": "1"}
+    out = subprocess.run([sys.executable, "-c", script], capture_output=True, text=True, env=env, timeout=120,
+                         cwd=Path(__file__).resolve().parents[1], check=True).stdout
+    en, zh = out.strip().split("\n")
+    assert f"https://hf-mirror.example/timm/{ENTRY.key}/resolve/main/model.safetensors" in en
+    assert "hf-mirror.example" in zh
 
 
 def test_random_init_is_deterministic():
@@ -160,12 +167,12 @@ def test_every_zoo_entry_builds_with_its_prefix_tokens():
     expected_prefix = {"deit_small_distilled_patch16_224.fb_in1k": 2,
                        "vit_small_patch14_reg4_dinov2.lvd142m": 5}
     for entry in all_entries():
-        if entry.family != "vit":
+        if entry.family not in ("vit", "dino"):
             continue
         model = build_model(entry)
         assert model.num_prefix_tokens == expected_prefix.get(entry.key, 1), entry.key
         assert get_entry(entry.key) is not None
-    assert "dino" in get_entry("vit_small_patch8_224.dino").stand_in
+    assert get_entry("vit_small_patch8_224.dino").family == "dino"  # the demo DINO stands in for it
 
 
 class TestLRUCache:

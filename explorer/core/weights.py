@@ -243,7 +243,7 @@ def _file_id(path: Path) -> str:
 
 def download_instructions(entry: ModelEntry, checkpoint_dir: Path = CHECKPOINT_DIR) -> tuple[str, str]:
     """Exactly which file to fetch and where to put it (English, Chinese)."""
-    from huggingface_hub import constants
+    from huggingface_hub import constants, hf_hub_url
 
     if entry.hf_hub_id is None:
         release = entry.release_filenames[0] if entry.release_filenames else f"{entry.key}.pth"
@@ -253,7 +253,7 @@ def download_instructions(entry: ModelEntry, checkpoint_dir: Path = CHECKPOINT_D
                 f"这些权重不在 Hugging Face Hub 上：请从 {entry.manual_source} 下载 {release}，"
                 f"并保存为 {target}。")
 
-    url = f"{constants.ENDPOINT}/{entry.hf_hub_id}/resolve/main/{HUB_FILENAME}"
+    url = hf_hub_url(entry.hf_hub_id, HUB_FILENAME, endpoint=constants.ENDPOINT)  # HF_ENDPOINT: the mirror's
     target = checkpoint_dir / f"{entry.local_weight_stem}.safetensors"
     return (
         f"Download {url} and save it as {target} (or set HF_ENDPOINT to a mirror and allow "

@@ -31,7 +31,10 @@ class ModelEntry:
     key: str  # unique id used by the UI, the CLI and checkpoint file names
     label_en: str
     label_zh: str
-    family: str  # "vit" (ViT, DeiT, DINO: all timm VisionTransformer), "swin", "twins", ...
+    # What kind of model it is, as the demo model cards say it: "vit" (ViT, DeiT), "dino", "swin",
+    # "twins", "crossformer", "navit", "mae"; the bundled demo of that family replaces it offline.
+    # Which lenses read it is asked of its modules (lenses/registry), not of this name.
+    family: str
     timm_model: str  # timm architecture name (with the pretrained tag for hub models)
     pretrained_tag: str | None = None  # None for bundled demo models
     model_kwargs: Mapping[str, Any] = field(default_factory=dict)
@@ -40,7 +43,6 @@ class ModelEntry:
     card: Mapping[str, Any] | None = None
     note_en: str = ""
     note_zh: str = ""
-    stand_in: str = "vit"  # which bundled demo (card "family") replaces it offline
     # Weights that are not on the hub: where a person gets them, and the file names they
     # come with (accepted in checkpoints/ besides <key>.safetensors/.pth).
     manual_source: str | None = None
@@ -68,15 +70,14 @@ def _hub(key: str, en: str, zh: str, note_en: str = "", note_zh: str = "", famil
          **kwargs) -> ModelEntry:
     tag = key.split(".", 1)[1]
     return ModelEntry(
-        key=key, label_en=en, label_zh=zh, family=family, timm_model=key, pretrained_tag=tag,
-        model_kwargs=MappingProxyType(kwargs), note_en=note_en, note_zh=note_zh,
-        stand_in="dino" if "dino" in tag else family,
+        key=key, label_en=en, label_zh=zh, family="dino" if "dino" in tag else family, timm_model=key,
+        pretrained_tag=tag, model_kwargs=MappingProxyType(kwargs), note_en=note_en, note_zh=note_zh,
     )
 
 
 # Built to accept any input size: ViTs resample their position embedding; Swin pads each
 # stage's map to whole windows (and timm rebuilds the mask for the padded size).
-_ANY_SIZE = {"vit": {"dynamic_img_size": True}, "swin": {"strict_img_size": False}}
+_ANY_SIZE = {"vit": {"dynamic_img_size": True}, "dino": {"dynamic_img_size": True}, "swin": {"strict_img_size": False}}
 _DYN = _ANY_SIZE["vit"]
 
 HUB_ENTRIES: tuple[ModelEntry, ...] = (
@@ -114,7 +115,7 @@ def _official_crossformer(size: str, letter: str) -> ModelEntry:
     return ModelEntry(
         key=f"crossformer_{size}", label_en=f"CrossFormer-{letter} (official weights, IN-1k)",
         label_zh=f"CrossFormer-{letter}（官方权重，IN-1k）", family="crossformer",
-        timm_model=f"crossformer_{size}", stand_in="crossformer",
+        timm_model=f"crossformer_{size}",
         manual_source="https://github.com/cheerss/CrossFormer (Google Drive / Baidu links in its README)",
         release_filenames=(f"crossformer-{letter.lower()}.pth",),
     )
@@ -124,7 +125,7 @@ def _official_mae(size: str, letter: str, arch: str) -> ModelEntry:
     return ModelEntry(
         key=f"mae_visualize_vit_{size}", label_en=f"MAE ViT-{letter} with decoder (official visualize checkpoint)",
         label_zh=f"MAE ViT-{letter}（含解码器，官方可视化检查点）", family="mae", timm_model=arch,
-        stand_in="mae", manual_source=f"https://dl.fbaipublicfiles.com/mae/visualize/mae_visualize_vit_{size}.pth",
+        manual_source=f"https://dl.fbaipublicfiles.com/mae/visualize/mae_visualize_vit_{size}.pth",
         release_filenames=(f"mae_visualize_vit_{size}.pth",),
     )
 
@@ -143,7 +144,7 @@ MANUAL_ENTRIES: tuple[ModelEntry, ...] = (
 def _demo_entry(card_path: Path) -> ModelEntry:
     card = json.loads(card_path.read_text(encoding="utf-8"))
     kwargs = dict(card.get("model_kwargs", {}))
-    family = "vit" if card["family"] in ("vit", "dino") else card["family"]
+    family = card["family"]
     for name, value in _ANY_SIZE.get(family, {}).items():
         kwargs.setdefault(name, value)
     return ModelEntry(
@@ -156,7 +157,6 @@ def _demo_entry(card_path: Path) -> ModelEntry:
         class_names=tuple(card["class_names"]) if card.get("num_classes") else None,
         card_path=card_path,
         card=MappingProxyType(card),
-        stand_in=card["family"],
     )
 
 
@@ -194,8 +194,7 @@ def demo_entries(checkpoint_dir: Path = CHECKPOINT_DIR) -> tuple[ModelEntry, ...
             entries.append(entry)
     # the supervised model leads its family's list (it is the tab's default), DINO follows
     order = ("vit", "swin", "crossformer", "twins", "navit", "dino", "mae")
-    return tuple(sorted(entries, key=lambda e: order.index(e.card["family"]) if e.card["family"] in order
-                        else len(order)))
+    return tuple(sorted(entries, key=lambda e: order.index(e.family) if e.family in order else len(order)))
 
 
 def all_entries() -> tuple[ModelEntry, ...]:
@@ -219,6 +218,6 @@ def get_entry(key: str) -> ModelEntry:
 def stand_in_for(entry: ModelEntry) -> ModelEntry | None:
     """The bundled demo model that replaces ``entry`` when its weights are unavailable."""
     for demo in demo_entries():
-        if demo.card["family"] == entry.stand_in and demo.key != entry.key:
+        if demo.family == entry.family and demo.key != entry.key:
             return demo
     return None

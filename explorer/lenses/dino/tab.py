@@ -39,7 +39,7 @@ LATEX = [{"left": "$", "right": "$", "display": False}]
 
 def is_dino(entry: ModelEntry) -> bool:
     """DINO checkpoints (hub ``.dino`` tags and the bundled demo) stand in for each other."""
-    return entry.stand_in == "dino"
+    return entry.family == "dino"
 
 
 def model_entries() -> tuple[ModelEntry, ...]:
