@@ -77,6 +77,53 @@ def only_when_active(tab_id: str, fn, shown: gr.State, n_outputs: int, track_pro
     return gate
 
 
+def _is_update(value) -> bool:
+    return isinstance(value, dict) and value.get("__type__") == "update"
+
+
+def merged(old, new):
+    """One component's update from the labels (``old``) and from its tab (``new``): a tab gives a
+    value or an update of its own, a label update must not be lost to it."""
+    if not _is_update(old):
+        return new
+    return {**old, **(new if _is_update(new) else {"value": new})}
+
+
+class language_switch:
+    """The language switch as one event: every label, help text and tab name, the image notes and
+    the visible tab's texts and figures (redrawn from its cached analysis) change in one reply.
+    The other tabs redraw when they are opened (what they show records the language)."""
+
+    def __init__(self, ctx: PageContext, tr: Translations, image_info: gr.Markdown, shown: dict):
+        self.ctx, self.tr, self.image_info, self.shown = ctx, tr, image_info, shown
+        extra = []  # each lens's inputs besides the shared image, language and tab, once each
+        for lens in ctx.lenses:
+            extra += [c for c in lens.inputs if c not in (ctx.image, ctx.lang) and c not in extra]
+        self.extra = extra
+        self.inputs = [ctx.active_tab, ctx.image, ctx.lang, *extra]
+        outputs = [*tr.components, image_info]
+        for lens in ctx.lenses:
+            outputs += [c for c in lens.relabel_outputs if c not in outputs] + [shown[lens.tab_id]]
+        self.outputs = outputs
+
+    def run(self, active, image, lang_value, *values):
+        updates = dict(zip(self.tr.components, self.tr.updates(lang_value)))
+        updates[self.image_info] = image_notes_markdown(image, lang_value)
+        lens = next((lens for lens in self.ctx.lenses if lens.tab_id == active), None)
+        if lens is not None and image is not None:
+            given = dict(zip(self.extra, values))
+            own = [image if c is self.ctx.image else lang_value if c is self.ctx.lang else given[c]
+                   for c in lens.inputs]
+            try:
+                for component, value in lens.relabel(*own).items():
+                    updates[component] = merged(updates.get(component), value)
+            except gr.Error as err:  # the labels still switch; the tab says what went wrong
+                gr.Warning(str(err))
+            else:
+                updates[self.shown[lens.tab_id]] = (image.digest, lang_value)
+        return updates
+
+
 def build_demo() -> gr.Blocks:
     """Build the whole page (nothing is loaded or run until a user asks)."""
     tr = Translations()
@@ -114,29 +161,24 @@ def build_demo() -> gr.Blocks:
             image, info = read_upload(examples[0], lang_value) if examples else (None, "")
             return lang_value, image, info
 
-        def relabel(image, lang_value):
-            return (*tr.updates(lang_value), image_notes_markdown(image, lang_value))
-
         new_image = [upload.upload(on_upload, [upload, lang], [ctx.image, image_info], api_name="upload_image"),
                      gallery.select(on_example, [lang], [ctx.image, image_info], api_visibility="private"),
                      demo.load(on_start, None, [lang, ctx.image, image_info], api_visibility="private")]
         # Only the visible lens runs its model; the others catch up when their tab is opened.
+        shown = {lens.tab_id: gr.State(None) for lens in ctx.lenses}  # what each tab shows: (digest, lang)
         for lens in ctx.lenses:
-            shown = gr.State(None)
-            inputs = [ctx.active_tab, shown, lang, *lens.inputs]
-            analyse = only_when_active(lens.tab_id, lens.analyse, shown, len(lens.outputs))
+            inputs = [ctx.active_tab, shown[lens.tab_id], lang, *lens.inputs]
+            analyse = only_when_active(lens.tab_id, lens.analyse, shown[lens.tab_id], len(lens.outputs))
             for event in new_image:
-                event.success(analyse, inputs, [*lens.outputs, shown], api_visibility="private")
+                event.success(analyse, inputs, [*lens.outputs, shown[lens.tab_id]], api_visibility="private")
             # Unqueued, so the active tab is recorded before any later event reads it.
             lens.tab.select(lambda tab_id=lens.tab_id: tab_id, None, ctx.active_tab,
                             api_visibility="private", queue=False).then(
-                only_when_active(lens.tab_id, lens.analyse, shown, len(lens.outputs), skip_if_current=True),
-                inputs, [*lens.outputs, shown], api_visibility="private")
-            lang.change(only_when_active(lens.tab_id, lens.relabel, shown, len(lens.relabel_outputs), False),
-                        inputs, [*lens.relabel_outputs, shown], api_visibility="private",
-                        show_progress="hidden")
-        lang.change(relabel, [ctx.image, lang], [*tr.components, image_info], api_visibility="private",
-                    show_progress="hidden")
+                only_when_active(lens.tab_id, lens.analyse, shown[lens.tab_id], len(lens.outputs),
+                                 skip_if_current=True),
+                inputs, [*lens.outputs, shown[lens.tab_id]], api_visibility="private")
+        switch = language_switch(ctx, tr, image_info, shown)
+        lang.change(switch.run, switch.inputs, switch.outputs, api_visibility="private", show_progress="hidden")
         for lens in LENSES:  # one named endpoint per lens, mirroring `python -m explorer export <key>`
             gr.api(api_errors(lens.tab.api), api_name=lens.key)
     demo.queue(default_concurrency_limit=int(os.environ.get("EXPLORER_CONCURRENCY", "2")))

@@ -7,10 +7,9 @@ from __future__ import annotations
 import numpy as np
 import plotly.graph_objects as go
 from PIL import Image, ImageDraw
-from plotly.subplots import make_subplots
 
 from explorer.lenses.mae.compute import MAEResult
-from explorer.lenses.plotting import base_layout, image_data_uri, overlay_figure, picker_size
+from explorer.lenses.plotting import PlainFigure, base_layout, image_data_uri, overlay_figure, picker_size
 from explorer.ui.i18n import t
 
 __all__ = ["PANELS", "panels_figure", "error_map", "error_figure", "mask_picker_image"]
@@ -42,22 +41,23 @@ def panels_figure(r: MAEResult, leak: bool = False, lang: str = "en") -> go.Figu
     hidden and its reconstruction error."""
     pictures = r.leak_panels if (leak and r.norm_pix_loss) else r.panels
     errors, unit = error_map(r, leak)
-    fig = make_subplots(rows=1, cols=4, subplot_titles=_panel_titles(r, leak, lang), horizontal_spacing=0.03)
+    fig = PlainFigure(rows=1, cols=4, subplot_titles=_panel_titles(r, leak, lang), horizontal_spacing=0.03)
     h, w = pictures["original"].shape[:2]
     p = r.patch
     rows, cols = np.meshgrid(np.arange(r.grid[0]), np.arange(r.grid[1]), indexing="ij")
     state = np.where(r.mask.reshape(r.grid) > 0, t("mae_hidden", lang), t("mae_visible", lang))
     custom = np.stack([rows, cols, rows * r.grid[1] + cols, state], axis=-1)
     for i, name in enumerate(PANELS, start=1):
-        fig.add_trace(go.Image(source=image_data_uri(pictures[name]), x0=0.5, y0=0.5, hoverinfo="skip"), row=1, col=i)
-        fig.add_trace(go.Heatmap(
-            z=errors, x=(np.arange(r.grid[1]) + 0.5) * p, y=(np.arange(r.grid[0]) + 0.5) * p, customdata=custom,
+        fig.add_trace(dict(type="image", source=image_data_uri(pictures[name]), x0=0.5, y0=0.5, hoverinfo="skip"),
+                      row=1, col=i)
+        fig.add_trace(dict(
+            type="heatmap", z=errors, x=(np.arange(r.grid[1]) + 0.5) * p, y=(np.arange(r.grid[0]) + 0.5) * p, customdata=custom,
             opacity=0.0, showscale=False, colorscale="Magma",
             hovertemplate=("patch (row %{customdata[0]}, col %{customdata[1]}) #%{customdata[2]}<br>"
                            "%{customdata[3]}<br>" + t(unit, lang) + " = %{z:.4f}<extra></extra>")),
             row=1, col=i)
         fig.update_xaxes(range=[0, w], showgrid=False, title_text=t("x_px", lang), row=1, col=i)
-        fig.update_yaxes(range=[h, 0], showgrid=False, scaleanchor=f"x{i if i > 1 else ''}",
+        fig.update_yaxes(range=[h, 0], showgrid=False, scaleanchor=fig.refs(1, i)["xref"],
                          showticklabels=i == 1, row=1, col=i)
     base_layout(fig, t("mae_panels_title", lang, ratio=r.actual_ratio, strategy=t(f"mae_strategy_{r.strategy}", lang)),
                 t("x_px", lang), t("y_px", lang), height=390)
@@ -65,7 +65,7 @@ def panels_figure(r: MAEResult, leak: bool = False, lang: str = "en") -> go.Figu
         fig.update_yaxes(title_text="", row=1, col=i)
     for i in range(2, 5):
         fig.update_xaxes(title_text=t("x_px", lang), row=1, col=i)
-    return fig
+    return fig.figure()
 
 
 def error_figure(r: MAEResult, leak: bool = False, lang: str = "en") -> go.Figure:
