@@ -210,7 +210,7 @@ def test_render_swin_and_crossformer(swin, crossformer, lang):
         figs = _figures(out)
         assert len(figs) == n_figs and all(f.layout.title.text for f in figs)
         assert out["group"]["visible"] and out["group"]["value"] == (view.group or 4)
-    assert "✅" in out["info"]  # the DPB ≡ RPB check is stated on the page
+    assert "Checked — DPB ≡ RPB" in out["info"] or "已验证" in out["info"]  # the check is stated, in words
     without_image = tab.render(loaded, analysis, None, view, lang)
     assert _figures(without_image)[-1].layout.title.text
 

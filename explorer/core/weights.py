@@ -391,23 +391,37 @@ def _failures_banner(failures: list[tuple[str, str]]) -> Banner | None:
     return Banner("warning", " ".join(en for en, _ in failures), " ".join(zh for _, zh in failures))
 
 
+# huggingface_hub's exceptions in a user's words (the class name follows in the details)
+_HUB_REASONS = {
+    "LocalEntryNotFoundError": ("the hub could not be reached", "无法连接到 Hub"),
+    "OfflineModeIsEnabled": ("the hub could not be reached", "无法连接到 Hub"),
+    "ConnectionError": ("the hub could not be reached", "无法连接到 Hub"),
+    "ConnectTimeout": ("the hub could not be reached", "无法连接到 Hub"),
+    "ReadTimeout": ("the hub did not answer in time", "Hub 响应超时"),
+    "RepositoryNotFoundError": ("the hub has no such model", "Hub 上没有这个模型"),
+    "EntryNotFoundError": ("the hub has no such file", "Hub 上没有这个文件"),
+    "GatedRepoError": ("the model is gated on the hub", "该模型在 Hub 上需要授权"),
+}
+
+
 def _missing_sentences(entry: ModelEntry, checkpoint_dir: Path, allow_download: bool, reason: str | None,
                        failures: list[tuple[str, str]]) -> tuple[str, str]:
-    """Why the real weights are not shown, then exactly which file to put where."""
+    """After the sentence that says what is shown: exactly which file to put where, then why
+    the real weights are not shown (the details, exception names last)."""
     from huggingface_hub import constants
 
     howto_en, howto_zh = download_instructions(entry, checkpoint_dir)
     parts_en, parts_zh = [en for en, _ in failures], [zh for _, zh in failures]
     if entry.is_demo:
-        pass  # a bundled model has nowhere else to come from: the failure says it all
-    elif entry.hf_hub_id is None or not allow_download or constants.HF_HUB_OFFLINE:
-        parts_en.append(f"Its weights are not on this machine{'' if entry.hf_hub_id is None else ' and downloads are off'}. "
-                        f"{howto_en}")
-        parts_zh.append(f"本机没有它的权重{'' if entry.hf_hub_id is None else '，且下载已关闭'}。{howto_zh}")
+        return " ".join(parts_en), "".join(parts_zh)  # a bundled model has nowhere else to come from
+    if entry.hf_hub_id is None or not allow_download or constants.HF_HUB_OFFLINE:
+        parts_en.append(f"Its weights are not on this machine{'' if entry.hf_hub_id is None else ' and downloads are off'}.")
+        parts_zh.append(f"本机没有它的权重{'' if entry.hf_hub_id is None else '，且下载已关闭'}。")
     else:
-        parts_en.append(f"Its weights are not on this machine and could not be downloaded ({reason}). {howto_en}")
-        parts_zh.append(f"本机没有它的权重，且无法下载（{reason}）。{howto_zh}")
-    return " ".join(parts_en), "".join(parts_zh)
+        said_en, said_zh = _HUB_REASONS.get(reason or "", ("the download failed", "下载失败"))
+        parts_en.append(f"Its weights are not on this machine and {said_en} ({reason}).")
+        parts_zh.append(f"本机没有它的权重，且{said_zh}（{reason}）。")
+    return f"{howto_en} {' '.join(parts_en)}", f"{howto_zh}{''.join(parts_zh)}"
 
 
 # --------------------------------------------------------------------------- the model cache

@@ -59,6 +59,15 @@ PAGE_STRINGS: dict[str, Bilingual] = {
     "weights_source": ("Weights", "权重来源"),
     "source_file": ("file", "本地文件"),
     "source_bundled": ("bundled demo", "内置演示模型"),
+    "banner_warning": ("Warning", "注意"),
+    "banner_note": ("Note", "说明"),
+    "demo_note": (
+        "**A demo model:** it knows only the {n} synthetic shapes ({classes}). A photo gets one of "
+        "these labels, which means nothing, and its maps look like noise. For real models run "
+        "`python -m explorer fetch --recommended` (README, “Weights”).",
+        "**这是演示模型：** 它只认识 {n} 种合成形状（{classes}）。照片也会得到其中一个标签，但没有意义，"
+        "注意力图看起来也像噪声。要使用真实模型，请运行 `python -m explorer fetch --recommended`"
+        "（见 README 的“Weights”一节）。"),
     "source_hub-cache": ("Hugging Face cache", "Hugging Face 缓存"),
     "source_hub-download": ("downloaded from the Hugging Face hub", "从 Hugging Face Hub 下载"),
     "source_random": ("random init", "随机初始化"),

@@ -23,6 +23,7 @@ from explorer.lenses.plotting import clicked_patch, patch_picker_image
 from explorer.lenses.registry import entries_for_lens
 from explorer.ui.i18n import predictions_label, t
 from explorer.ui.widgets import (HEAD_MEAN, PageContext, TabHooks, Translations, banner_markdown, by_component,
+                                 demo_note,
                                  head_choices, model_controls, picker_column, user_errors, with_progress)
 
 __all__ = ["PICKER_SIDE", "StagePick", "StageControls", "StageLens", "head_choices"]
@@ -108,6 +109,7 @@ class StageLens:
             "banner": banner_markdown(loaded, lang),
             "picker": patch_picker_image(self.image_of(result), grid, view.query, PICKER_SIDE),
             "predictions": predictions_label(result.predictions, lang) or None,
+            "demo_note": demo_note(loaded, lang),
             "steps": numbered(result.steps, lang),
             **self.draw(loaded, result, view, lang),
         }
@@ -147,7 +149,7 @@ class StageLens:
             model, geometry, allow, parts["banner"] = model_controls(tr, entries, entries[0].key, p)
             with gr.Row():
                 with gr.Column(scale=2):
-                    (parts["picker"], parts["query"], parts["predictions"],
+                    (parts["picker"], parts["query"], parts["predictions"], parts["demo_note"],
                      parts["steps"]) = picker_column(tr, p, self.picker_label)
                 with gr.Column(scale=3):
                     with gr.Row():

@@ -158,8 +158,20 @@ def banner_markdown(loaded: LoadedModel, lang: str) -> str:
         line += f" · `{Path(loaded.weights_path).name}`"
     if loaded.banner is None:
         return line
-    icon = "⚠️" if loaded.banner.level == "warning" else "ℹ️"
-    return f"{line}\n\n{icon} {loaded.banner.text(lang)}"
+    level = t("banner_warning" if loaded.banner.level == "warning" else "banner_note", lang)
+    return f"{line}\n\n**{level}:** {loaded.banner.text(lang)}"
+
+
+def demo_note(loaded: LoadedModel, lang: str) -> str:
+    """Said next to the predictions when a bundled demo classifier is shown: its labels are
+    shapes, whatever the picture."""
+    names = loaded.class_names or ()
+    if not loaded.shown.is_demo or not names:
+        return ""
+    from explorer.ui.i18n import class_label
+
+    sep = pick((", ", "、"), lang)
+    return t("demo_note", lang, n=len(names), classes=sep.join(class_label(c, lang) for c in names))
 
 
 def model_choices(entries: tuple[ModelEntry, ...], lang: str) -> list[tuple[str, str]]:
@@ -192,13 +204,16 @@ def model_controls(tr: Translations, entries: tuple[ModelEntry, ...], default: s
 
 def picker_column(tr: Translations, prefix: str, picker_key: str):
     """The left column of a lens with a clickable image: the picker, the query line, the
-    top-5 and the preprocessing steps. Returns (picker, query, predictions, steps)."""
+    top-5 with the demo-model note under it, and the preprocessing steps. Returns (picker, query,
+    predictions, note, steps)."""
     picker = tr.add(gr.Image(label=t(picker_key, "en"), interactive=False, type="pil",
                              elem_id=f"{prefix}-picker", buttons=[]), picker_key)
     query = gr.Markdown(elem_id=f"{prefix}-query")
-    predictions = tr.add(gr.Label(label=t("predictions", "en"), num_top_classes=5), "predictions")
+    predictions = tr.add(gr.Label(label=t("predictions", "en"), num_top_classes=5,
+                                  elem_id=f"{prefix}-predictions"), "predictions")
+    note = gr.Markdown(elem_id=f"{prefix}-demo-note")
     steps = gr.Markdown()
-    return picker, query, predictions, steps
+    return picker, query, predictions, note, steps
 
 
 HEAD_MEAN = -1  # head dropdown value meaning "mean of heads"

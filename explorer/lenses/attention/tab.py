@@ -24,7 +24,7 @@ from explorer.lenses.plotting import SEQUENTIAL_SCALES, clicked_patch, patch_pic
 from explorer.ui.i18n import t
 from explorer.core.text import numbered
 from explorer.ui.uploads import open_uploaded_image
-from explorer.ui.widgets import (HEAD_MEAN, TabHooks, by_component, head_choices, PageContext, banner_markdown, model_controls, user_errors,
+from explorer.ui.widgets import (HEAD_MEAN, TabHooks, by_component, demo_note, head_choices, PageContext, banner_markdown, model_controls, user_errors,
                                  with_progress)
 
 MEAN = HEAD_MEAN  # head dropdown value meaning "mean of heads"
@@ -79,6 +79,7 @@ def static_outputs(loaded: LoadedModel, analysis: AttentionAnalysis, query: int,
         **query_outputs(analysis, query, lang),
         "banner": banner_markdown(loaded, lang),
         "predictions": figures.predictions_dict(analysis, lang) or None,
+        "demo_note": demo_note(loaded, lang),
         "steps": steps,
         "distance_plot": figures.mean_distance_figure(analysis, lang),
         "pos_plot": figures.position_similarity_figure(analysis, lang),
@@ -104,6 +105,7 @@ def build(ctx: PageContext, default_model: str | None = None) -> None:
                 reset = tr.add(gr.Button(t("reset_query", "en"), size="sm"), "reset_query", "value")
                 predictions = tr.add(gr.Label(label=t("predictions", "en"), num_top_classes=5,
                                               elem_id="att-predictions"), "predictions")
+                note = gr.Markdown(elem_id="att-demo-note")
                 steps = gr.Markdown(elem_id="att-steps")
             with gr.Column(scale=3):
                 with gr.Row():
@@ -144,7 +146,7 @@ def build(ctx: PageContext, default_model: str | None = None) -> None:
                                     t("shape_stage", lang), t("shape", lang), t("what", lang)]))
 
     parts = dict(view=view, layer=layer, head=head, banner=banner, picker=picker, query=query_md,
-                 predictions=predictions, steps=steps, distance_plot=distance_plot, pos_plot=pos_plot,
+                 predictions=predictions, demo_note=note, steps=steps, distance_plot=distance_plot, pos_plot=pos_plot,
                  shapes=shapes, query_plot=query_plot, rollout_plot=rollout_plot, matrix_plot=matrix_plot)
     controls = [ctx.image, model, geometry, allow, layer, head, fusion, scale, view, ctx.lang]
     slider_outputs = [query_plot, rollout_plot, matrix_plot]

@@ -31,15 +31,15 @@ STRINGS: dict[str, Bilingual] = {
         "**`{name}`** · {kind} · this block has no position bias (the table is all zeros).",
         "**`{name}`** · {kind} · 该块没有位置偏置（表全为 0）。"),
     "bias_check_ok": (
-        "✅ **DPB ≡ RPB at the trained G = {g}:** the DPB MLP's output and the table of "
+        "**Checked — DPB ≡ RPB at the trained G = {g}:** the DPB MLP's output and the table of "
         "`dpb_to_rpb(model)` are identical — max |DPB − RPB| = {diff:.3g} in this block, "
         "{worst:.3g} over all {n} blocks.",
-        "✅ **在训练时的 G = {g} 上 DPB ≡ RPB：** DPB 多层感知机的输出与 `dpb_to_rpb(model)` "
+        "**已验证——在训练时的 G = {g} 上 DPB ≡ RPB：** DPB 多层感知机的输出与 `dpb_to_rpb(model)` "
         "得到的表完全相同——本块 max |DPB − RPB| = {diff:.3g}，全部 {n} 个块中最大为 {worst:.3g}。"),
     "bias_check_bad": (
-        "⚠️ **DPB and RPB differ at the trained G = {g}:** max |DPB − RPB| = {diff:.3g} in this "
+        "**Warning — DPB and RPB differ at the trained G = {g}:** max |DPB − RPB| = {diff:.3g} in this "
         "block, {worst:.3g} over all {n} blocks.",
-        "⚠️ **在训练时的 G = {g} 上 DPB 与 RPB 不一致：** 本块 max |DPB − RPB| = {diff:.3g}，"
+        "**注意——在训练时的 G = {g} 上 DPB 与 RPB 不一致：** 本块 max |DPB − RPB| = {diff:.3g}，"
         "全部 {n} 个块中最大为 {worst:.3g}。"),
     "bias_formula": (
         "**From table to bias.** For query slot $i$ and key slot $j$ of an $M_h\\times M_w$ "

@@ -70,8 +70,8 @@ STRINGS: dict[str, Bilingual] = {
                 "of {p} px · input {w}×{h} px",
                 "**{model}** · 共 {depth} 块中的第 {block} 块（最后一块）· {heads} 个头 · {rows}×{cols} 个 "
                 "{p} 像素的 patch · 输入 {w}×{h} 像素"),
-    "dn_not_dino": ("ℹ️ This model was not trained with DINO: compare its maps with a DINO model's.",
-                    "ℹ️ 该模型不是用 DINO 训练的：可以把它的注意力图与 DINO 模型的对比。"),
+    "dn_not_dino": ("This model was not trained with DINO: compare its maps with a DINO model's.",
+                    "该模型不是用 DINO 训练的：可以把它的注意力图与 DINO 模型的对比。"),
     "dn_table_columns": ("| head | patches in the mask (t = {t:.2f}) | attention in the mask | CLS → patches |",
                          "| 头 | 掩码内的 patch（t = {t:.2f}） | 掩码内的注意力 | CLS → patch |"),
     "dn_mean_row": ("mean", "平均"),

@@ -73,9 +73,9 @@ STRINGS: dict[str, Bilingual] = {
                          "its own mean and std, so its reconstruction shows structure, not true colours.",
                          "该检查点用 norm_pix_loss 训练：它预测按自身均值和标准差归一化的 patch，"
                          "所以重建只显示结构，不是真实颜色。"),
-    "mae_leak_warning": ("⚠️ **Leak:** the reconstruction uses the TRUE mean and std of each hidden patch, "
+    "mae_leak_warning": ("**Warning — leak:** the reconstruction uses the TRUE mean and std of each hidden patch, "
                          "which the model never saw. It looks better than what the model predicted.",
-                         "⚠️ **泄露：** 重建用了每个被遮 patch 的真实均值和标准差，模型从未见过它们。"
+                         "**注意——泄露：** 重建用了每个被遮 patch 的真实均值和标准差，模型从未见过它们。"
                          "看起来会比模型真正预测的好。"),
     "mae_painted_note": ("Painted mask: the ratio and seed are not used; click patches to change it.",
                          "手绘掩码：不使用遮挡率和种子；点击 patch 来修改。"),

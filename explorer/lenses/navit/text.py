@@ -32,12 +32,12 @@ STRINGS: dict[str, Bilingual] = {
     "nv_page_image": ("page image", "页面图片"),
     "nv_need_images": ("Pick at least one example or upload an image.", "请至少选择一张示例图片或上传一张图片。"),
     "nv_too_many": ("At most {n} images at once.", "一次最多 {n} 张图片。"),
-    "nv_equal_ok": ("✅ **Packed = separate:** max |logit(packed) − logit(alone)| = {d:.1e} (≤ {tol:.0e}) "
+    "nv_equal_ok": ("**Checked — Packed = separate:** max |logit(packed) − logit(alone)| = {d:.1e} (≤ {tol:.0e}) "
                     "over all images — the mask keeps the images apart.",
-                    "✅ **打包 = 单独运行：** 所有图像上 max |logit(打包) − logit(单独)| = {d:.1e}（≤ {tol:.0e}）"
+                    "**已验证——打包 = 单独运行：** 所有图像上 max |logit(打包) − logit(单独)| = {d:.1e}（≤ {tol:.0e}）"
                     "—— 掩码把各图像隔开了。"),
-    "nv_equal_bad": ("⚠️ **Packed ≠ separate:** max |Δlogit| = {d:.1e} (> {tol:.0e}).",
-                     "⚠️ **打包 ≠ 单独运行：** max |Δlogit| = {d:.1e}（> {tol:.0e}）。"),
+    "nv_equal_bad": ("**Warning — Packed ≠ separate:** max |Δlogit| = {d:.1e} (> {tol:.0e}).",
+                     "**注意——打包 ≠ 单独运行：** max |Δlogit| = {d:.1e}（> {tol:.0e}）。"),
     "nv_summary": ("{n} images → {s} sequence(s) of at most {L} tokens · {util:.0%} of the token slots hold "
                    "image tokens (the rest is padding) · token dropout p = {drop:.2f}",
                    "{n} 张图像 → {s} 个序列（每个最多 {L} 个 token）· {util:.0%} 的位置是图像 token（其余为补齐）"

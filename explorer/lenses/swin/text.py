@@ -12,10 +12,10 @@ STRINGS: dict[str, Bilingual] = {
     "swin_query": ("**Query token:** ({r},{c}) of stage {stage} ({h}×{w} tokens) · window {window}, slot {slot}",
                    "**查询 token：** 第 {stage} 阶段（{h}×{w} 个 token）的 ({r},{c}) · 窗口 {window}，位置 {slot}"),
     "swin_wrap_leak": (
-        "⚠️ At this input size timm pads the map by ({ph}, {pw}) tokens *after* the roll, so the mask "
+        "**Warning:** at this input size timm pads the map by ({ph}, {pw}) tokens *after* the roll, so the mask "
         "regions no longer match the wrapped rows/columns exactly: some wrapped tokens can attend to "
         "far-away ones. This is what the model computes (the official Swin never pads here).",
-        "⚠️ 在这个输入尺寸下，timm 在循环移位*之后*补零 ({ph}, {pw}) 个 token，掩码区域不再与绕回的行/列完全对齐："
+        "**注意：** 在这个输入尺寸下，timm 在循环移位*之后*补零 ({ph}, {pw}) 个 token，掩码区域不再与绕回的行/列完全对齐："
         "部分绕回的 token 会关注到图像中相距很远的 token。这就是模型实际的计算（官方 Swin 在此处不补零）。"),
     "fig_swin_windows": ("Stage {stage} · block {block}: {kind}<br>{n} windows of {ws} tokens, shift {s}",
                          "第 {stage} 阶段 · 块 {block}：{kind}<br>{n} 个 {ws} 窗口，移位 {s}"),
