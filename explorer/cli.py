@@ -5,7 +5,6 @@ from __future__ import annotations
 
 import argparse
 import os
-import shutil
 import sys
 
 
@@ -36,22 +35,26 @@ def _cmd_models(args: argparse.Namespace) -> int:
 
 
 def _cmd_fetch(args: argparse.Namespace) -> int:
-    """Download hub weights into checkpoints/ (the one command that reaches the network)."""
-    from explorer.core.weights import download_instructions, hub_file
-    from explorer.core.zoo import CHECKPOINT_DIR, get_entry
+    """Download weights into checkpoints/ (the one command that reaches the network): one model,
+    or with --recommended a small set that covers every tab; then say what is where."""
+    from explorer.core.fetching import RECOMMENDED, fetch_all
+    from explorer.core.zoo import CHECKPOINT_DIR
 
-    entry = get_entry(args.model)
-    if entry.is_demo:
-        print(f"{entry.key} is bundled; nothing to fetch.")
-        return 0
-    if entry.hf_hub_id is None:
-        print(download_instructions(entry)[0])
-        return 1
-    path, _ = hub_file(entry, allow_download=True)
-    target = CHECKPOINT_DIR / f"{entry.local_weight_stem}.safetensors"
-    shutil.copyfile(path, target)
-    print(f"saved {target}")
-    return 0
+    if args.recommended == bool(args.model):
+        raise UserFacingError("fetch takes one model key or --recommended (python -m explorer models lists the keys)")
+    keys = RECOMMENDED if args.recommended else (args.model,)
+    results = fetch_all(keys, CHECKPOINT_DIR)
+    for r in results:
+        if r.path is not None:
+            print(f"got     {r.key:44s} {r.path} ({r.path.stat().st_size / 2**20:.0f} MB)")
+        else:
+            print(f"missing {r.key:44s} {r.problem}")
+    missing = [r for r in results if r.path is None]
+    if missing and len(keys) > 1:
+        print(f"{len(results) - len(missing)} of {len(results)} fetched. Where the hub is unreachable, set "
+              "HF_ENDPOINT to a mirror, or copy the files into checkpoints/ from a machine that has them "
+              "(README, 'Weights').", file=sys.stderr)
+    return 1 if missing else 0
 
 
 def _cmd_export(args: argparse.Namespace) -> int:
@@ -142,8 +145,10 @@ def build_parser() -> argparse.ArgumentParser:
 
     sub.add_parser("models", help="list the models and where their weights go").set_defaults(fn=_cmd_models)
 
-    fetch = sub.add_parser("fetch", help="download a hub model's weights into checkpoints/")
-    fetch.add_argument("model")
+    fetch = sub.add_parser("fetch", help="download a model's weights into checkpoints/ (or --recommended)")
+    fetch.add_argument("model", nargs="?", help="a model key (python -m explorer models)")
+    fetch.add_argument("--recommended", action="store_true",
+                       help="ViT-S/16, DeiT-S, Swin-T, Twins-SVT-S, DINO S/16 and S/8, the MAE-B decoder")
     fetch.set_defaults(fn=_cmd_fetch)
 
     export = sub.add_parser("export", help="write a lens's arrays (.npz) (and, for attention, figures)")

@@ -415,10 +415,12 @@ def test_navit_tab_packs_the_examples_and_shows_packed_equals_alone(browser):
     b, page = browser, browser.page
     open_tab(b, "NaViT", "#nv-packing-plot")
     expect(page.locator("#nv-equivalence")).to_contain_text("Packed = separate")
-    expect(page.locator("#nv-equivalence")).to_contain_text("6 images")
-    expect(b.title("#nv-packing-plot")).to_contain_text("Packing: 6 images")
+    # the six aspect-ratio examples and, by default, the page's own image
+    expect(page.locator("#nv-equivalence")).to_contain_text("7 images")
+    expect(b.title("#nv-packing-plot")).to_contain_text("Packing: 7 images")
     expect(b.title("#nv-mask-plot")).to_contain_text("block-diagonal attention mask")
     expect(page.locator("#nv-table")).to_contain_text("ring_1x3")
+    expect(page.locator("#nv-table")).to_contain_text("page image / 页面图片")
     # token dropout: half the patches of each image go, and packing still changes nothing
     number = page.locator("#nv-dropout input[type=number]")
     number.fill("0.5")
@@ -458,7 +460,14 @@ def test_mae_tab_ratio_slider_and_painted_mask_on_the_bundled_model(browser):
     expect_update(b, page.locator("#mae-summary"), "Hidden 2 of 64 patches")
     expect(page.locator("#mae-strategy input[value=painted]")).to_be_checked()
     expect(page.locator("#mae-summary")).to_contain_text("Painted mask")
+    # in painted mode the ratio and the seed do nothing: they are greyed out until another mode
+    expect(page.locator("#mae-ratio input[type=number]")).to_be_disabled()
+    expect(page.locator("#mae-seed input")).to_be_disabled()
     save_screenshot(b, "mae.png")
+    page.locator("#mae-strategy").get_by_text("random (paper)", exact=True).click()
+    expect_update(b, page.locator("#mae-summary"), "Hidden 32 of 64 patches")
+    expect(page.locator("#mae-ratio input[type=number]")).to_be_enabled()
+    expect(page.locator("#mae-seed input")).to_be_enabled()
     page.get_by_role("tab", name="Attention").click()
 
 

@@ -138,3 +138,57 @@ def test_export_navit_packs_several_images(tmp_path, monkeypatch, capsys):
         assert (owner == i).sum() == len(data[f"image{i}_kept"]) == max(1, int(rows * cols * 0.75))
     # one --image only for the other lenses
     assert main(["export", "twins", "--model", "demo_twins", "--image", *images[:2], "--out", str(out)]) == 2
+
+
+def test_fetch_recommended_puts_each_file_in_checkpoints_and_says_where(tmp_path, monkeypatch, capsys):
+    """Nothing is downloaded: the hub and the URL download are stand-ins that write files."""
+    from pathlib import Path
+
+    from explorer.core.fetching import RECOMMENDED
+
+    hub_copy = tmp_path / "model.safetensors"
+    hub_copy.write_bytes(b"\0" * 4096)
+    asked = []
+    monkeypatch.setattr("explorer.core.weights.hub_file",
+                        lambda entry, allow_download: asked.append(entry.hf_hub_id) or (hub_copy, True))
+
+    def download(url, dst, progress=True):
+        assert url == "https://dl.fbaipublicfiles.com/mae/visualize/mae_visualize_vit_base.pth" and progress
+        Path(dst).write_bytes(b"\1" * 1024)
+
+    monkeypatch.setattr("torch.hub.download_url_to_file", download)
+    target = tmp_path / "checkpoints"
+    monkeypatch.setattr("explorer.core.zoo.CHECKPOINT_DIR", target)
+    assert main(["fetch", "--recommended"]) == 0
+    out = capsys.readouterr().out
+    assert out.count("got ") == len(RECOMMENDED) == 7
+    assert asked == [f"timm/{key}" for key in RECOMMENDED[:-1]]
+    for key in RECOMMENDED[:-1]:
+        assert (target / f"{key}.safetensors").read_bytes() == hub_copy.read_bytes() and str(target / key) in out
+    assert (target / "mae_visualize_vit_base.pth").stat().st_size == 1024
+    assert not list(target.glob("*.part"))
+
+
+def test_fetch_says_why_for_each_file_it_could_not_get(tmp_path, monkeypatch, capsys):
+    from urllib.error import URLError
+
+    from huggingface_hub.errors import LocalEntryNotFoundError
+
+    def unreachable(entry, allow_download):
+        raise LocalEntryNotFoundError("no connection")
+
+    def no_server(url, dst, progress=True):
+        raise URLError("Name or service not known")
+
+    monkeypatch.setattr("explorer.core.weights.hub_file", unreachable)
+    monkeypatch.setattr("torch.hub.download_url_to_file", no_server)
+    monkeypatch.setattr("explorer.core.zoo.CHECKPOINT_DIR", tmp_path)
+    assert main(["fetch", "--recommended"]) == 1
+    captured = capsys.readouterr()
+    assert captured.out.count("missing ") == 7 and "Traceback" not in captured.out + captured.err
+    assert "(LocalEntryNotFoundError)" in captured.out and "the server could not be reached (URLError)" in captured.out
+    assert "HF_ENDPOINT" in captured.err and "0 of 7 fetched" in captured.err
+    assert main(["fetch", "crossformer_tiny"]) == 1  # Google Drive only: where to get it instead
+    assert "github.com/cheerss/CrossFormer" in capsys.readouterr().out
+    monkeypatch.setattr("explorer.core.zoo.CHECKPOINT_DIR", REPO_ROOT / "checkpoints")
+    assert main(["fetch", "demo_vit"]) == 0 and "demo_vit.safetensors" in capsys.readouterr().out  # bundled

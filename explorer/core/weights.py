@@ -401,7 +401,13 @@ _HUB_REASONS = {
     "RepositoryNotFoundError": ("the hub has no such model", "Hub 上没有这个模型"),
     "EntryNotFoundError": ("the hub has no such file", "Hub 上没有这个文件"),
     "GatedRepoError": ("the model is gated on the hub", "该模型在 Hub 上需要授权"),
+    "URLError": ("the server could not be reached", "无法连接到服务器"),
 }
+
+
+def hub_reason(exception_name: str | None) -> tuple[str, str]:
+    """What a download exception means, in a user's words (English, Chinese)."""
+    return _HUB_REASONS.get(exception_name or "", ("the download failed", "下载失败"))
 
 
 def _missing_sentences(entry: ModelEntry, checkpoint_dir: Path, allow_download: bool, reason: str | None,
@@ -418,7 +424,7 @@ def _missing_sentences(entry: ModelEntry, checkpoint_dir: Path, allow_download: 
         parts_en.append(f"Its weights are not on this machine{'' if entry.hf_hub_id is None else ' and downloads are off'}.")
         parts_zh.append(f"本机没有它的权重{'' if entry.hf_hub_id is None else '，且下载已关闭'}。")
     else:
-        said_en, said_zh = _HUB_REASONS.get(reason or "", ("the download failed", "下载失败"))
+        said_en, said_zh = hub_reason(reason)
         parts_en.append(f"Its weights are not on this machine and {said_en} ({reason}).")
         parts_zh.append(f"本机没有它的权重，且{said_zh}（{reason}）。")
     return f"{howto_en} {' '.join(parts_en)}", f"{howto_zh}{''.join(parts_zh)}"

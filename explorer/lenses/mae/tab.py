@@ -68,7 +68,7 @@ def summary_markdown(r: MAEResult, leak: bool, lang: str) -> str:
     if r.norm_pix_loss:
         lines.append(t("mae_leak_warning" if leak else "mae_normpix_note", lang))
     if r.strategy == "painted":
-        lines.append(t("mae_painted_note", lang))
+        lines.insert(0, t("mae_painted_note", lang))  # first: it says why two controls are off
     elif r.strategy == "grid":
         lines.append(t("mae_grid_note", lang))
     return "\n\n".join(lines)
@@ -90,6 +90,9 @@ def render(loaded: LoadedModel, r: MAEResult, leak: bool, lang: str) -> dict:
         "painted": [int(i) for i in r.mask.nonzero()[0]],  # the hidden patches
         "strategy": gr.update(value=r.strategy),
         "leak": gr.update(visible=r.norm_pix_loss),
+        # a painted mask ignores the ratio and the seed: they are greyed out, the summary says why
+        "ratio": gr.update(interactive=r.strategy != "painted"),
+        "seed": gr.update(interactive=r.strategy != "painted"),
     }
 
 
@@ -153,7 +156,7 @@ def build(ctx: PageContext) -> None:
 
     controls = [ctx.image, model, allow, strategy, ratio, seed, leak, painted, ctx.lang]
     parts = dict(banner=banner, summary=summary, picker=picker, panels_plot=panels_plot, error_plot=error_plot,
-                 steps=steps, painted=painted, strategy=strategy, leak=leak)
+                 steps=steps, painted=painted, strategy=strategy, leak=leak, ratio=ratio, seed=seed)
     outputs = list(parts.values())
     redraw, toggle, clear_all = (by_component(parts, step) for step in (refresh, toggle_patch, clear_painted))
 

@@ -77,8 +77,11 @@ STRINGS: dict[str, Bilingual] = {
                          "which the model never saw. It looks better than what the model predicted.",
                          "**注意——泄露：** 重建用了每个被遮 patch 的真实均值和标准差，模型从未见过它们。"
                          "看起来会比模型真正预测的好。"),
-    "mae_painted_note": ("Painted mask: the ratio and seed are not used; click patches to change it.",
-                         "手绘掩码：不使用遮挡率和种子；点击 patch 来修改。"),
+    "mae_painted_note": ("**Painted mask is on:** your clicks chose the hidden patches, so the ratio and the "
+                         "seed are off. Click patches to change the mask; pick another masking above to leave "
+                         "this mode.",
+                         "**手绘掩码模式：** 被遮的 patch 由你的点击决定，因此遮挡率和种子不起作用。点击 patch "
+                         "来修改掩码；在上方选择其他掩码方式即可退出该模式。"),
     "mae_grid_note": ("Grid: one patch in every k×k cell is kept (ratio ≥ 0.5) or hidden (ratio < 0.5), so "
                       "the ratio reached is a step of 1/k².",
                       "网格：每个 k×k 单元保留一个 patch（遮挡率 ≥ 0.5）或遮住一个（遮挡率 < 0.5），"

@@ -132,7 +132,7 @@ def build(ctx: PageContext) -> None:
             with gr.Column(scale=2):
                 examples = tr.add(gr.CheckboxGroup(names, value=names, label=t("nv_examples", "en"),
                                                    elem_id="nv-examples"), "nv_examples")
-                include = tr.add(gr.Checkbox(value=False, label=t("nv_include_page", "en"),
+                include = tr.add(gr.Checkbox(value=True, label=t("nv_include_page", "en"),
                                              elem_id="nv-include"), "nv_include_page")
                 uploads = tr.add(gr.File(file_count="multiple", file_types=["image"], type="filepath",
                                          label=t("nv_uploads", "en"), height=120, elem_id="nv-uploads"),

@@ -22,7 +22,7 @@ STRINGS: dict[str, Bilingual] = {
         "中的 max(1, ⌊n·(1−p)⌋) 个。每张图像由自己的注意力池化查询汇总。由于有掩码，打包不会改变结果："
         "页面会把每张图像打包后的 logits 与单独运行的结果进行比较。"),
     "nv_examples": ("Example images (aspect ratios 1:3 … 3:1)", "示例图片（宽高比 1:3 … 3:1）"),
-    "nv_include_page": ("Also pack the page's current image", "同时打包页面当前的图片"),
+    "nv_include_page": ("Pack the page's image too (the one on the left)", "同时打包页面左侧当前的图片"),
     "nv_uploads": ("Add your own images (several at once)", "添加你自己的图片（可多选）"),
     "nv_tokens": ("Patches per image (about; aspect ratio kept)", "每张图像的 patch 数（约数，保持宽高比）"),
     "nv_dropout": ("Token dropout rate p", "token 丢弃率 p"),
