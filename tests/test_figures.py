@@ -63,3 +63,62 @@ def test_every_stage_lens_figure_is_valid_plotly_with_a_title(lens):
                 for fig in figures:
                     go.Figure(fig.to_plotly_json())  # raises on any invalid property
                     assert fig.layout.title.text
+
+
+def test_ticks_mark_the_uniform_weight_and_constant_maps_are_found():
+    from explorer.lenses.plotting import constant_value, ticks_with_mark
+
+    ticks = ticks_with_mark(0.0, 1.0, 1 / 197, "1/197 uniform")
+    assert ticks["tickvals"][:2] == [1 / 197, 0.25] and ticks["tickvals"][-1] == 1.0  # 0 gives way to the mark
+    assert ticks["ticktext"][ticks["tickvals"].index(1 / 197)] == "1/197 uniform"
+    # a round tick too close to the mark gives way to it; a mark out of range is left out
+    assert 0.2 not in ticks_with_mark(0.0, 1.0, 0.21, "m")["tickvals"]
+    assert "m" not in ticks_with_mark(0.3, 0.9, 0.01, "m")["ticktext"]
+    assert constant_value(np.full((3, 3), 0.01291)) == pytest.approx(0.01291)
+    assert constant_value(np.array([[np.nan, 2.0], [2.0, 2.0]])) == 2.0
+    assert constant_value(np.eye(3)) is None
+
+
+def test_attention_maps_on_a_fixed_range_mark_one_over_n_and_ids_get_whole_number_ticks():
+    from explorer.lenses.attention import figures
+    from explorer.lenses.attention.tab import analysis_for
+    from explorer.lenses.swin import figures as swin_figures
+    from explorer.lenses.swin.tab import analysis_for as swin_analysis
+
+    image = load_image(REPO_ROOT / "assets" / "examples" / "chelsea.jpg")
+    _, a = analysis_for(image, "demo_vit", "model", False)
+    n = a.attention.shape[-1]
+    for fixed, span in ((True, (0.0, 1.0)), (False, None)):
+        for fig in (figures.query_attention_figure(a, 2, None, 0, fixed=fixed),
+                    figures.attention_matrix_figure(a, 2, 0, fixed=fixed)):
+            bar, heat = fig.data[0].colorbar, fig.data[0]
+            assert f"1/{n} uniform" in bar.ticktext or not fixed
+            if span:
+                assert (heat.zmin, heat.zmax) == span
+    zh = figures.rollout_figure(a, "mean", 0, lang="zh", fixed=True)
+    assert f"1/{n} 均匀" in zh.data[0].colorbar.ticktext
+    _, s = swin_analysis(image, "demo_swin", "model", False)
+    windows = swin_figures.windows_figure(s.swin, s.model_image, 0, 1, (1, 1))
+    n_windows = s.swin.block(0, 1).geometry.num_windows
+    assert list(windows.data[0].colorbar.tickvals) == list(range(n_windows))
+    assert (windows.data[0].zmin, windows.data[0].zmax) == (-0.5, n_windows - 0.5)
+
+
+def test_a_flat_panel_says_its_value_and_an_empty_mask_bar_shows_zero_only():
+    from explorer.lenses.swin.figures import logit_split_panels
+
+    n = 4
+    labels = [str(i) for i in range(n)]
+    fig = logit_split_panels(np.random.default_rng(0).normal(size=(n, n)), np.full((n, n), 0.01291),
+                             np.zeros((n, n)), np.full((n, n), 0.25), labels, "split", "en", mask_min=-1e6)
+    titles = [a.text for a in fig.layout.annotations]
+    assert "constant: 0.01291 everywhere" in titles[1] and "constant: 0 everywhere" in titles[2]
+    assert "constant" not in titles[0]
+    mask = fig.data[2]
+    assert (mask.zmin, mask.zmax) == (-1.0, 0) and list(mask.colorbar.ticktext) == ["", "0"]
+    padded = np.zeros((n, n))
+    padded[:, -1] = -1e6
+    fig = logit_split_panels(np.zeros((n, n)), np.zeros((n, n)), padded, np.full((n, n), 0.25), labels,
+                             "split", "zh", mask_min=-1e6)
+    assert fig.data[2].zmin == -1e6 and list(fig.data[2].colorbar.ticktext) == ["-1e+06", "0"]
+    assert "常数" in fig.layout.annotations[0].text

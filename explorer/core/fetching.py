@@ -76,8 +76,11 @@ def fetch_all(keys: tuple[str, ...], checkpoint_dir: Path = CHECKPOINT_DIR) -> l
             results.append(Fetched(key, fetch(key, checkpoint_dir)))
         except UserFacingError as err:
             results.append(Fetched(key, None, err.message_en))
-        except Exception as err:  # the hub's and urllib's errors, in a user's words
-            results.append(Fetched(key, None, _why(err)))
+        except Exception as err:  # the hub's and urllib's errors, in a user's words, then what to do
+            from explorer.core.weights import download_instructions
+
+            howto = download_instructions(get_entry(key), checkpoint_dir)[0]
+            results.append(Fetched(key, None, f"{_why(err)}. {howto}"))
     return results
 
 

@@ -12,6 +12,8 @@ from __future__ import annotations
 import base64
 import copy
 import io
+import re
+import unicodedata
 from functools import lru_cache
 
 import numpy as np
@@ -171,8 +173,58 @@ class PlainFigure:
         return go.Figure(self.data, self.layout, _validate=False)
 
 
+# Title lines wrap at this many display units (a CJK character counts two): a figure half as wide as
+# the lens column at 1280 px holds about that many at the title font; plotly never wraps, it cuts.
+TITLE_WIDTH = 46
+_CLAUSES = re.compile(r".*?(?:·\s+|[，；：]|$)")
+_TOKENS = re.compile(r"[^\s，；：、）]*[，；：、）]?\s*")  # a word and the space after it, or up to a full-width mark
+
+
+def display_width(text: str) -> int:
+    plain = re.sub(r"<[^>]+>", "", text)
+    return sum(2 if unicodedata.east_asian_width(ch) in "WF" else 1 for ch in plain)
+
+
+def wrap_title(title: str, width: int = TITLE_WIDTH) -> str:
+    """``title`` with every line longer than ``width`` broken with <br> at a space or after a
+    full-width mark (，；：、）), and a run with neither (Chinese) at the width itself."""
+    lines = []
+    for line in title.split("<br>"):
+        current = ""
+        for piece in _pieces(line, width):
+            if current and display_width((current + piece).rstrip()) > width:
+                lines.append(current.rstrip())
+                current = piece.lstrip()
+            else:
+                current += piece
+        lines.append(current.rstrip())
+    return "<br>".join(lines)
+
+
+def _pieces(line: str, width: int) -> list[str]:
+    """The line in the pieces a break may come between: clauses (up to a "·" or a full-width
+    comma or colon) where they fit, words where a clause does not, and chunks of a long word."""
+    pieces = []
+    for clause in (c for c in _CLAUSES.findall(line) if c):
+        if display_width(clause.rstrip()) <= width:
+            pieces.append(clause)
+        else:
+            pieces += [chunk for token in _TOKENS.findall(clause) if token for chunk in _chunks(token, width)]
+    return pieces
+
+
+def _chunks(token: str, width: int) -> list[str]:
+    out = []
+    while display_width(token.rstrip()) > width:
+        cut = next(i for i in range(len(token), 0, -1) if display_width(token[:i]) <= width)
+        out.append(token[:cut])
+        token = token[cut:]
+    return out + [token]
+
+
 def base_layout(fig, title: str, x_title: str, y_title: str, height: int = 460):
     """Title, fonts, margins and axis names of every figure (a ``PlainFigure`` or a ``go.Figure``)."""
+    title = wrap_title(title)
     fig.update_layout(
         title=dict(text=title, x=0.02, xanchor="left", font=dict(size=FONT_SIZE + 3)),
         font=dict(size=FONT_SIZE),
@@ -188,6 +240,32 @@ def base_layout(fig, title: str, x_title: str, y_title: str, height: int = 460):
 
 def colorbar(title: str) -> dict:
     return dict(title=dict(text=title, side="right"), thickness=16)
+
+
+def constant_value(values: np.ndarray) -> float | None:
+    """The one value of a map that is the same everywhere (NaN cells aside), else None: such a
+    map draws as one flat colour and must say so, or it looks broken."""
+    finite = np.asarray(values, dtype=float)
+    finite = finite[np.isfinite(finite)]
+    if finite.size < 2:
+        return None
+    lo, hi = float(finite.min()), float(finite.max())
+    return lo if hi - lo <= 1e-6 * max(1.0, abs(hi)) else None
+
+
+def ticks_with_mark(lo: float, hi: float, mark: float, label: str, count: int = 4) -> dict:
+    """Colour-bar ticks: about ``count`` round values from ``lo`` to ``hi`` and, where it falls in
+    that range, one at ``mark`` named ``label`` (the uniform weight 1/N of an attention row)."""
+    lo, hi = float(lo), float(hi)
+    raw = max(hi - lo, 1e-12) / count
+    power = 10.0 ** np.floor(np.log10(raw))
+    step = next(m * power for m in (1, 2, 2.5, 5, 10) if m * power >= raw)
+    values = [float(v) for v in np.arange(np.ceil(lo / step) * step, hi + step * 1e-6, step)]
+    if not lo <= mark <= hi:
+        return dict(tickvals=values, ticktext=[f"{v:.3g}" for v in values])
+    values = [v for v in values if abs(v - mark) > 0.3 * step]  # room for the mark's own label
+    ticks = sorted(values + [float(mark)])
+    return dict(tickvals=ticks, ticktext=[label if v == mark else f"{v:.3g}" for v in ticks])
 
 
 @lru_cache(maxsize=32)
@@ -215,9 +293,14 @@ def overlay(image: np.ndarray, values: np.ndarray, patch_size: tuple[int, int], 
             value_format: str = ".4f", zmin: float | None = None, zmax: float | None = None,
             highlight: tuple[int, int] | None = None, opacity: float = 0.6,
             x_title: str = "x (pixels)", y_title: str = "y (pixels)",
-            height: int = 460) -> PlainFigure:
+            height: int = 460, ids: int | None = None, ticks: dict | None = None) -> PlainFigure:
     """A (rows, cols) map of patches/tokens drawn over the image the model saw, hoverable
-    per cell (row, col, token index unless ``token_offset`` is None, value)."""
+    per cell (row, col, token index unless ``token_offset`` is None, value). With ``ids`` = n the
+    values are ids 0..n−1 (windows, groups): one flat colour each, whole numbers on the bar."""
+    colorbar_extra = dict(ticks or {})
+    if ids is not None:
+        colorscale, zmin, zmax, value_format = discrete_scale(ids), -0.5, ids - 0.5, ".0f"
+        colorbar_extra = dict(tickvals=list(range(0, ids, max(1, -(-ids // 12)))))
     rows, cols = values.shape
     ph, pw = patch_size
     height_px, width_px = image.shape[:2]
@@ -228,7 +311,7 @@ def overlay(image: np.ndarray, values: np.ndarray, patch_size: tuple[int, int], 
     fig.add_trace(dict(
         type="heatmap", z=values, x=(np.arange(cols) + 0.5) * pw, y=(np.arange(rows) + 0.5) * ph,
         customdata=custom, colorscale=colorscale, opacity=opacity, zmin=zmin, zmax=zmax,
-        colorbar=colorbar(colorbar_title),
+        colorbar={**colorbar(colorbar_title), **colorbar_extra},
         hovertemplate=("patch (row %{customdata[0]}, col %{customdata[1]})<br>" + token_line
                        + value_name + " = %{z:" + value_format + "}<extra></extra>"),
     ))

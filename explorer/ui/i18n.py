@@ -33,8 +33,7 @@ PAGE_STRINGS: dict[str, Bilingual] = {
     "geometry": ("Input geometry", "输入几何"),
     "geometry_model": ("Model default (resize + centre crop)", "模型默认（缩放 + 中心裁剪）"),
     "geometry_native": ("Keep aspect ratio (any size)", "保持宽高比（任意尺寸）"),
-    "allow_download": ("Download missing weights from the Hugging Face hub",
-                       "缺少权重时从 Hugging Face Hub 下载"),
+    "allow_download": ("Download missing weights (Hugging Face hub)", "缺少权重时下载（Hugging Face Hub）"),
     "predictions": ("Top-5 predictions", "Top-5 预测"),
     # the bundled demo models' classes (explorer/train/data.py); other labels are shown as they are
     "class_circle": ("circle", "圆形"),
@@ -60,6 +59,7 @@ PAGE_STRINGS: dict[str, Bilingual] = {
     "source_file": ("file", "本地文件"),
     "source_bundled": ("bundled demo", "内置演示模型"),
     "banner_warning": ("Warning", "注意"),
+    "constant_panel": ("constant: {v:.4g} everywhere", "常数：处处为 {v:.4g}"),
     "banner_note": ("Note", "说明"),
     "demo_note": (
         "**A demo model:** it knows only the {n} synthetic shapes ({classes}). A photo gets one of "

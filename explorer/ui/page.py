@@ -7,6 +7,7 @@ import logging
 import os
 
 import gradio as gr
+from PIL import Image
 from starlette.middleware import Middleware
 
 from explorer.core.images import MAX_FILE_BYTES
@@ -116,6 +117,8 @@ class language_switch:
                    for c in lens.inputs]
             try:
                 for component, value in lens.relabel(*own).items():
+                    if isinstance(value, Image.Image):  # a picture has no words: not re-sent
+                        continue
                     updates[component] = merged(updates.get(component), value)
             except gr.Error as err:  # the labels still switch; the tab says what went wrong
                 gr.Warning(str(err))
@@ -134,7 +137,7 @@ def build_demo() -> gr.Blocks:
             tr.add(gr.Markdown(_header("en"), elem_id="header"),
                             update=lambda lang: dict(value=_header(lang)))
             lang = gr.Radio([(name, code) for code, name in LANGUAGES.items()], value="en",
-                            label=t("language"), scale=0, min_width=220, elem_id="language")
+                            label=t("language"), scale=0, min_width=300, elem_id="language")
         ctx = PageContext(image=gr.State(None, time_to_live=SESSION_TTL_S), lang=lang, translations=tr, active_tab=gr.State("attention"))
         with gr.Row():
             with gr.Column(scale=1, min_width=260):

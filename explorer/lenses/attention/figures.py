@@ -10,8 +10,8 @@ import numpy as np
 import plotly.graph_objects as go
 
 from explorer.lenses.attention.compute import AttentionAnalysis
-from explorer.lenses.plotting import (DIVERGING_SCALE, base_layout, colorbar, overlay_figure,
-                                      overlay_png)
+from explorer.lenses.plotting import (DIVERGING_SCALE, PlainFigure, base_layout, colorbar, overlay_figure,
+                                      overlay_png, ticks_with_mark)
 from explorer.ui.i18n import predictions_label, t
 
 
@@ -23,8 +23,24 @@ def _query_name(analysis: AttentionAnalysis, query: int) -> str:
     return analysis.token_name(query)
 
 
+def weight_range(values: np.ndarray, fixed: bool) -> tuple[float, float]:
+    """The colour range of an attention map: 0–1 (maps of every layer compare), or its own."""
+    if fixed:
+        return 0.0, 1.0
+    finite = values[np.isfinite(values)]
+    return (float(finite.min()), float(finite.max())) if finite.size else (0.0, 1.0)
+
+
+def uniform_ticks(analysis: AttentionAnalysis, values: np.ndarray, fixed: bool, lang: str) -> dict:
+    """Colour-bar ticks with the uniform weight 1/N marked: above it a token gets more than an
+    equal share of the query's attention (each row of N weights sums to 1)."""
+    n = analysis.attention.shape[-1]
+    lo, hi = weight_range(values, fixed)
+    return dict(zmin=lo, zmax=hi, ticks=ticks_with_mark(lo, hi, 1.0 / n, t("uniform_mark", lang, n=n)))
+
+
 def query_attention_figure(analysis: AttentionAnalysis, layer: int, head: int | None, query: int,
-                           scale: str = "Viridis", lang: str = "en") -> go.Figure:
+                           scale: str = "Viridis", lang: str = "en", fixed: bool = False) -> go.Figure:
     values = analysis.query_map(layer, head, query)
     title = t("fig_query_attention", lang, layer=layer, head=_head_name(head, analysis.num_heads, lang),
               query=_query_name(analysis, query))
@@ -32,18 +48,21 @@ def query_attention_figure(analysis: AttentionAnalysis, layer: int, head: int | 
                           colorbar_title=t("attention_weight", lang), colorscale=scale,
                           token_offset=analysis.num_prefix_tokens,
                           highlight=analysis.patch_of_token(query),
-                          x_title=t("x_pixels", lang), y_title=t("y_pixels", lang))
+                          x_title=t("x_pixels", lang), y_title=t("y_pixels", lang),
+                          **uniform_ticks(analysis, values, fixed, lang))
 
 
 def rollout_figure(analysis: AttentionAnalysis, fusion: str, query: int, scale: str = "Viridis",
-                   lang: str = "en") -> go.Figure:
+                   lang: str = "en", fixed: bool = False) -> go.Figure:
     title = t("fig_rollout", lang, fusion=t(f"fusion_{fusion}", lang), query=_query_name(analysis, query),
               layers=analysis.num_layers)
-    return overlay_figure(analysis.model_image, analysis.rollout_map(fusion, query), analysis.patch_size,
+    values = analysis.rollout_map(fusion, query)
+    return overlay_figure(analysis.model_image, values, analysis.patch_size,
                           title=title, colorbar_title=t("rollout_weight", lang), colorscale=scale,
                           token_offset=analysis.num_prefix_tokens,
                           highlight=analysis.patch_of_token(query), value_name="rollout",
-                          x_title=t("x_pixels", lang), y_title=t("y_pixels", lang))
+                          x_title=t("x_pixels", lang), y_title=t("y_pixels", lang),
+                          **uniform_ticks(analysis, values, fixed, lang))
 
 
 def token_labels(analysis: AttentionAnalysis) -> list[str]:
@@ -51,21 +70,22 @@ def token_labels(analysis: AttentionAnalysis) -> list[str]:
 
 
 def attention_matrix_figure(analysis: AttentionAnalysis, layer: int, head: int | None,
-                            scale: str = "Viridis", lang: str = "en") -> go.Figure:
+                            scale: str = "Viridis", lang: str = "en", fixed: bool = False) -> go.Figure:
     """The full (N, N) softmax matrix of one layer/head: row = query token, column = key."""
     att = analysis.attention[layer]
     matrix = att.mean(0) if head is None else att[head]
     labels = token_labels(analysis)
-    fig = go.Figure(go.Heatmap(
-        z=np.round(matrix, 5), x=labels, y=labels, colorscale=scale,
-        colorbar=colorbar(t("attention_weight", lang)),
+    ticks = uniform_ticks(analysis, matrix, fixed, lang)
+    fig = PlainFigure().add_trace(dict(
+        type="heatmap", z=np.round(matrix, 5), x=labels, y=labels, colorscale=scale,
+        zmin=ticks["zmin"], zmax=ticks["zmax"], colorbar={**colorbar(t("attention_weight", lang)), **ticks["ticks"]},
         hovertemplate=t("hover_matrix", lang) + "<extra></extra>",
     ))
     fig.update_yaxes(autorange="reversed", showticklabels=False)
     fig.update_xaxes(showticklabels=False)
     title = t("fig_matrix", lang, layer=layer, head=_head_name(head, analysis.num_heads, lang),
               n=matrix.shape[0])
-    return base_layout(fig, title, t("key_token", lang), t("query_token", lang))
+    return base_layout(fig, title, t("key_token", lang), t("query_token", lang)).figure()
 
 
 def mean_distance_figure(analysis: AttentionAnalysis, lang: str = "en") -> go.Figure:

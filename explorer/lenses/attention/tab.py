@@ -56,12 +56,13 @@ def query_markdown(analysis: AttentionAnalysis, query: int, lang: str) -> str:
     return f"**{t('query', lang)}:** #{query} — {analysis.token_name(query)}"
 
 
-def slider_figures(analysis: AttentionAnalysis, layer, head, query, fusion, scale, lang) -> dict:
+def slider_figures(analysis: AttentionAnalysis, layer, head, query, fusion, scale, lang, fixed=False) -> dict:
     layer, head, query = _clamp(analysis, layer, head, query)
+    fixed = bool(fixed)
     return {
-        "query_plot": figures.query_attention_figure(analysis, layer, head, query, scale, lang),
-        "rollout_plot": figures.rollout_figure(analysis, fusion, query, scale, lang),
-        "matrix_plot": figures.attention_matrix_figure(analysis, layer, head, scale, lang),
+        "query_plot": figures.query_attention_figure(analysis, layer, head, query, scale, lang, fixed),
+        "rollout_plot": figures.rollout_figure(analysis, fusion, query, scale, lang, fixed),
+        "matrix_plot": figures.attention_matrix_figure(analysis, layer, head, scale, lang, fixed),
     }
 
 
@@ -116,6 +117,8 @@ def build(ctx: PageContext, default_model: str | None = None) -> None:
                                              elem_id="att-layer"), "layer")
                     head = tr.add(gr.Dropdown(head_choices(heads, "en"), value=MEAN, label=t("head", "en"),
                                               elem_id="att-head"), "head")
+                query_plot = gr.Plot(elem_id="att-query-plot", show_label=False)  # on the first screen
+                tr.add(gr.Markdown(t("att_caption", "en"), elem_classes="caption"), "att_caption", "value")
                 with gr.Row():
                     fusion = tr.add(gr.Radio([(t(f"fusion_{f}", "en"), f) for f in HEAD_FUSIONS],
                                              value="mean", label=t("fusion", "en"), elem_id="att-fusion"),
@@ -124,7 +127,8 @@ def build(ctx: PageContext, default_model: str | None = None) -> None:
                     scale = tr.add(gr.Dropdown(list(SEQUENTIAL_SCALES), value="Viridis",
                                                label=t("colorscale", "en"), elem_id="att-scale"),
                                    "colorscale")
-                query_plot = gr.Plot(elem_id="att-query-plot", show_label=False)
+                    fixed = tr.add(gr.Checkbox(value=False, label=t("fixed_range", "en"), elem_id="att-fixed"),
+                                   "fixed_range")
                 rollout_plot = gr.Plot(elem_id="att-rollout-plot", show_label=False)
                 tr.add(gr.Markdown(t("rollout_help", "en"), latex_delimiters=[
                     {"left": "$", "right": "$", "display": False}]), "rollout_help", "value")
@@ -148,7 +152,7 @@ def build(ctx: PageContext, default_model: str | None = None) -> None:
     parts = dict(view=view, layer=layer, head=head, banner=banner, picker=picker, query=query_md,
                  predictions=predictions, demo_note=note, steps=steps, distance_plot=distance_plot, pos_plot=pos_plot,
                  shapes=shapes, query_plot=query_plot, rollout_plot=rollout_plot, matrix_plot=matrix_plot)
-    controls = [ctx.image, model, geometry, allow, layer, head, fusion, scale, view, ctx.lang]
+    controls = [ctx.image, model, geometry, allow, layer, head, fusion, scale, fixed, view, ctx.lang]
     slider_outputs = [query_plot, rollout_plot, matrix_plot]
     analyse_outputs = list(parts.values())
     click_outputs = [view, picker, query_md, *slider_outputs]
@@ -175,7 +179,7 @@ def build(ctx: PageContext, default_model: str | None = None) -> None:
     # handler ever sets, listens to `.change`: once per new value, by mouse or keyboard.
     for trigger in (model.change, geometry.input, allow.input):
         trigger(with_progress(analyse), controls, analyse_outputs, api_visibility="private")
-    for control in (layer, head, fusion, scale):
+    for control in (layer, head, fusion, scale, fixed):
         control.input(on_slider, controls, slider_outputs, api_visibility="private",
                       show_progress="hidden", trigger_mode="always_last")
     picker.select(on_click, controls, click_outputs, api_visibility="private", show_progress="hidden")
@@ -196,6 +200,7 @@ class Controls:
     head: int | None
     fusion: str
     scale: str
+    fixed: bool  # colour range 0–1 instead of each map's own
     view: dict
     lang: str
 
@@ -217,7 +222,7 @@ def run_analysis(c: Controls, progress=None) -> dict:
         "layer": gr.update(maximum=analysis.num_layers - 1, value=layer),
         "head": gr.update(choices=head_choices(analysis.num_heads, c.lang), value=head),
         **static_outputs(loaded, analysis, 0, c.lang),
-        **slider_figures(analysis, layer, head, 0, c.fusion, c.scale, c.lang),
+        **slider_figures(analysis, layer, head, 0, c.fusion, c.scale, c.lang, c.fixed),
     }
 
 
@@ -227,7 +232,7 @@ def redraw(c: Controls) -> dict:
     if c.image is None:
         return {}
     _, analysis = c.analysis()
-    return slider_figures(analysis, c.layer, c.head, c.view["query"], c.fusion, c.scale, c.lang)
+    return slider_figures(analysis, c.layer, c.head, c.view["query"], c.fusion, c.scale, c.lang, c.fixed)
 
 
 @user_errors
@@ -240,7 +245,7 @@ def set_query(c: Controls, click: tuple[float, float] | None) -> dict:
     if click is not None:
         query = analysis.token_of_patch(*clicked_patch(analysis.model_image, analysis.grid, click, PICKER_SIDE))
     return {**query_outputs(analysis, query, c.lang),
-            **slider_figures(analysis, c.layer, c.head, query, c.fusion, c.scale, c.lang)}
+            **slider_figures(analysis, c.layer, c.head, query, c.fusion, c.scale, c.lang, c.fixed)}
 
 
 @user_errors
@@ -252,7 +257,7 @@ def relabel(c: Controls) -> dict:
     query = c.view["query"]
     return {"head": gr.update(choices=head_choices(analysis.num_heads, c.lang)),
             **static_outputs(loaded, analysis, query, c.lang),
-            **slider_figures(analysis, c.layer, c.head, query, c.fusion, c.scale, c.lang)}
+            **slider_figures(analysis, c.layer, c.head, query, c.fusion, c.scale, c.lang, c.fixed)}
 
 
 # Generous static bounds, checked before anything is loaded; the model's own ranges after.

@@ -7,6 +7,10 @@ from __future__ import annotations
 from explorer.core.text import Bilingual
 
 STRINGS: dict[str, Bilingual] = {
+    "att_caption": ("Each colour is one patch's share of the query's attention: one query's weights sum to 1 over all its tokens, and the colour bar marks the equal share 1/N. Hover a patch for its number.",
+        "颜色表示每个 patch 分到的查询注意力：一个查询对所有 token 的权重之和为 1，色标上标出了平均份额 1/N。把鼠标悬停在 patch 上可以看到具体数值。"),
+    "uniform_mark": ("1/{n} uniform", "1/{n} 均匀"),
+    "fixed_range": ("Colour range 0–1 (layers compare)", "色标范围固定为 0–1（各层可比）"),
     "no_classifier": ("This model has no classifier head (self-supervised backbone): no predictions.",
                       "该模型没有分类头（自监督骨干网络），因此没有预测结果。"),
     "tab_attention": ("Attention", "注意力"),

@@ -13,8 +13,8 @@ import numpy as np
 import plotly.graph_objects as go
 
 from explorer.lenses.bias.compute import BlockBias, pair_offsets
-from explorer.lenses.plotting import (DIVERGING_SCALE, FONT_SIZE, PlainFigure, base_layout, colorbar,
-                                      discrete_scale, message_figure, overlay)
+from explorer.lenses.plotting import (DIVERGING_SCALE, FONT_SIZE, PlainFigure, base_layout, colorbar, constant_value,
+                                      message_figure, overlay)
 
 __all__ = ["head_name", "table_figure", "dpb_figure", "gathered_figure", "index_figure", "groups_figure",
            "groups_panel", "message_figure"]
@@ -39,7 +39,7 @@ def _grid(n: int) -> tuple[int, int]:
 def _small_multiples(panels: list[tuple[str, np.ndarray, np.ndarray]], x, y, hover: str, *,
                      title: str, x_title: str, y_title: str, colorbar_title: str,
                      colorscale=DIVERGING_SCALE, zrange: tuple[float, float] | None = None,
-                     categorical: bool = False, single_height: int = 520) -> PlainFigure:
+                     categorical: bool = False, single_height: int = 520, lang: str = "en") -> PlainFigure:
     """One heatmap per (label, z, customdata) panel in a grid, all on one shared colour axis.
 
     ``zrange`` None: symmetric around 0 over every panel (signed biases). The grid is laid
@@ -59,6 +59,11 @@ def _small_multiples(panels: list[tuple[str, np.ndarray, np.ndarray]], x, y, hov
     traces, layout, notes = [], {}, []
     for k, (label, z, custom) in enumerate(panels):
         r, c = divmod(k, cols)
+        same = constant_value(z)  # one flat colour looks broken: say it is one value
+        if same is not None and n > 1:
+            label = f"{label} · {t('constant_panel', lang, v=same)}"
+        elif same is not None:
+            title = f"{title}<br>{t('constant_panel', lang, v=same)}"
         suffix = "" if k == 0 else str(k + 1)
         x0, y1 = c * (width + gap_x), 1 - r * (cell + gap_y)
         traces.append(dict(type="heatmap", z=z, x=x, y=y, customdata=custom, coloraxis="coloraxis",
@@ -116,7 +121,7 @@ def table_figure(item: BlockBias, head: int | None, lang: str = "en") -> go.Figu
     return _small_multiples(
         _offset_panels(item, item.head_tables(), head, lang), np.arange(1 - mw, mw),
         np.arange(1 - mh, mh), t("hover_bias_table", lang), title=title,
-        x_title=t("bias_dw", lang), y_title=t("bias_dh", lang), colorbar_title=t("bias_value", lang)).figure()
+        x_title=t("bias_dw", lang), y_title=t("bias_dh", lang), colorbar_title=t("bias_value", lang), lang=lang).figure()
 
 
 def dpb_figure(item: BlockBias, group_size: int, head: int | None, lang: str = "en") -> go.Figure:
@@ -137,7 +142,7 @@ def dpb_figure(item: BlockBias, group_size: int, head: int | None, lang: str = "
     fig = _small_multiples(
         _offset_panels(item, item.dpb_grid(group_size), head, lang), span, span,
         t("hover_bias_table", lang), title=title, x_title=t("bias_dw", lang),
-        y_title=t("bias_dh", lang), colorbar_title=t("bias_value", lang))
+        y_title=t("bias_dh", lang), colorbar_title=t("bias_value", lang), lang=lang)
     if group_size > g:
         suffixes = ["" if k == 0 else str(k + 1) for k in range(len(_heads(item, head)))]
         fig.update_layout(shapes=[dict(type="rect", xref=f"x{s}", yref=f"y{s}", x0=-(g - 0.5),
@@ -163,7 +168,7 @@ def gathered_figure(item: BlockBias, head: int | None, lang: str = "en") -> go.F
               head=head_name(item.heads, head, lang))
     return _small_multiples(panels, labels, labels, t("hover_bias_gathered", lang), title=title,
                             x_title=t("key_slot", lang), y_title=t("query_slot", lang),
-                            colorbar_title=t("bias_value", lang), categorical=True).figure()
+                            colorbar_title=t("bias_value", lang), lang=lang, categorical=True).figure()
 
 
 def index_figure(item: BlockBias, lang: str = "en") -> go.Figure:
@@ -175,7 +180,7 @@ def index_figure(item: BlockBias, lang: str = "en") -> go.Figure:
     title = t("fig_bias_index", lang, n=item.area, a=mh - 1, b=2 * mw - 1, c=mw - 1)
     return _small_multiples([("", item.index, np.stack([dh, dw], axis=-1))], labels, labels,
                             t("hover_bias_index", lang), title=title, x_title=t("key_slot", lang),
-                            y_title=t("query_slot", lang), colorbar_title=t("bias_table_row", lang),
+                            y_title=t("query_slot", lang), colorbar_title=t("bias_table_row", lang), lang=lang,
                             colorscale="Viridis", zrange=(0, rows - 1), categorical=True).figure()
 
 
@@ -208,12 +213,9 @@ def groups_panel(image: np.ndarray, group_map: np.ndarray, layout: GroupLayout,
         title += t("bias_groups_padded", lang, hp=layout.padded_height, wp=layout.padded_width)
     title += t("bias_groups_marked", lang) if marked_note is None else marked_note
     fig = overlay(image, group_map.astype(float), token_px, title=title,
-                  colorbar_title=t("group_id", lang), colorscale=discrete_scale(n),
-                  zmin=-0.5, zmax=n - 0.5, token_offset=None, opacity=0.5,
+                  colorbar_title=t("group_id", lang), ids=n, token_offset=None, opacity=0.5,
                   x_title=t("x_pixels", lang), y_title=t("y_pixels", lang), height=520)
-    step = max(1, math.ceil(n / 10))
-    fig.update_traces(hovertemplate=t("hover_bias_group", lang) + "<extra></extra>",
-                      colorbar=dict(tickvals=list(range(0, n, step))), selector=dict(type="heatmap"))
+    fig.update_traces(hovertemplate=t("hover_bias_group", lang) + "<extra></extra>", selector=dict(type="heatmap"))
     ph, pw = token_px
     rows, cols = np.nonzero(group_map == 0) if marked is None else (marked[:, 0], marked[:, 1])
     fig.add_trace(dict(type="scatter", x=(cols + 0.5) * pw, y=(rows + 0.5) * ph, mode="markers",

@@ -201,6 +201,7 @@ def build(ctx: PageContext) -> None:
         with gr.Row():
             table_plot = gr.Plot(elem_id="bias-table-plot", show_label=False)
             dpb_plot = gr.Plot(elem_id="bias-dpb-plot", show_label=False, visible=False)
+        tr.add(gr.Markdown(t("bias_caption", "en"), elem_classes="caption"), "bias_caption", "value")
         gathered_plot = gr.Plot(elem_id="bias-gathered-plot", show_label=False)
         with gr.Row():
             with gr.Column(scale=2, min_width=320):

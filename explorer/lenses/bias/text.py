@@ -7,6 +7,8 @@ from __future__ import annotations
 from explorer.core.text import Bilingual
 
 STRINGS: dict[str, Bilingual] = {
+    "bias_caption": ("Each cell is the number added to the logit of a (query, key) pair at that offset (Δh, Δw): red raises that pair's attention, blue lowers it. Hover for numbers.",
+        "每个格子是偏移 (Δh, Δw) 处一对 (query, key) 的 logit 上所加的数：红色使该对的注意力增大，蓝色使其减小。悬停可以看到具体数值。"),
     "tab_bias": ("Position bias", "位置偏置"),
     "bias_head_all": ("all heads (small multiples)", "全部头（并排小图）"),
     "bias_group_size": ("DPB group size G′", "DPB 分组大小 G′"),

@@ -172,6 +172,7 @@ def _below(tr) -> dict:
         with gr.Row():
             for name in row:
                 parts[name] = gr.Plot(elem_id=f"cf-{name.replace('_', '-')}-plot", show_label=False)
+    tr.add(gr.Markdown(t("cf_caption", "en"), elem_classes="caption"), "cf_caption", "value")
     # The conv table needs the full width: its columns wrap letter by letter beside a figure.
     parts["scale"] = gr.Plot(elem_id="cf-scale-plot", show_label=False)
     parts["embedding"] = gr.Markdown(elem_id="cf-embedding")

@@ -7,6 +7,8 @@ from __future__ import annotations
 from explorer.core.text import Bilingual
 
 STRINGS: dict[str, Bilingual] = {
+    "cf_caption": ("The clicked token attends only to the members of its group (SDA: a square; LDA: spread out): their weights sum to 1, other tokens are blank. Hover for numbers.",
+        "所点 token 只关注它所在组的成员（SDA：一个方块；LDA：分散开）：这些权重之和为 1，其他 token 为空白。悬停可以看到具体数值。"),
     "tab_crossformer": ("CrossFormer", "CrossFormer"),
     "cf_picker": ("Click a token: its groups and its attention", "点击一个 token：查看它所在的组和它的注意力"),
     "cf_fallback_short": (" → SDA (map ≤ G)", " → SDA（特征图 ≤ G）"),

@@ -138,7 +138,7 @@ def head_gallery_figure(a: DinoAnalysis, lang: str = "en") -> go.Figure:
     titles = [t("dn_head_panel", lang, h=h, share=share[h]) for h in range(heads)]
     title = t("fig_dn_heads", lang, block=a.block, heads=heads, rows=a.grid[0], cols=a.grid[1],
               p=a.patch_size[0])
-    layout = _grid(title, titles, min(heads, 4), _aspect(a), lang)
+    layout = _grid(title, titles, min(heads, 3), _aspect(a), lang)
     x, y = _patch_axes(a)
     r, c = _patch_index(a)
     custom = np.stack([r, c, a.num_prefix_tokens + r * a.grid[1] + c], axis=-1)
@@ -209,7 +209,7 @@ def masks_figure(a: DinoAnalysis, threshold: float, lang: str = "en") -> go.Figu
         t("dn_mask_panel", lang, h=h, k=int(masks[h].sum()), n=a.num_patches, mass=mass[h]) for h in range(heads)]
     title = t("fig_dn_masks", lang, t=threshold, pct=threshold, p=a.patch_size[0])
     panels = heads + 1
-    layout = _grid(title, titles, panels if panels <= 5 else -(-panels // 2), _aspect(a), lang)
+    layout = _grid(title, titles, min(panels, 3), _aspect(a), lang)
     traces = []
     for h in range(heads):
         traces += _mask_traces(a, masks, above, h, 0, lang, hover_outside=False, showscale=h == 0)

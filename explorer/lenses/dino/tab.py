@@ -229,6 +229,7 @@ def build(ctx: PageContext) -> None:
         with gr.Row():
             with gr.Column(scale=3):
                 overlay_plot = gr.Plot(elem_id="dn-overlay-plot", show_label=False)
+                tr.add(gr.Markdown(t("dn_caption", "en"), elem_classes="caption"), "dn_caption", "value")
             with gr.Column(scale=1):
                 steps = gr.Markdown(elem_id="dn-steps")
         masks_plot = gr.Plot(elem_id="dn-masks-plot", show_label=False)

@@ -7,6 +7,8 @@ from __future__ import annotations
 from explorer.core.text import Bilingual
 
 STRINGS: dict[str, Bilingual] = {
+    "dn_caption": ("A head's map is the CLS token's attention over the patches in the last block: the weights of that one query sum to 1 (with the prefix tokens). Hover for numbers.",
+        "每个头的图是最后一块中 CLS token 对各 patch 的注意力：这一个查询的权重（连同前缀 token）之和为 1。悬停可以看到具体数值。"),
     "preprocessing": ("What was done to the image", "图像预处理步骤"),
     "tab_dino": ("DINO", "DINO"),
     "dn_help": (

@@ -151,6 +151,7 @@ def build(ctx: PageContext) -> None:
                 picker = tr.add(gr.Image(label=t("mae_picker", "en"), interactive=False, type="pil",
                                          elem_id="mae-picker", buttons=[]), "mae_picker")
         panels_plot = gr.Plot(elem_id="mae-panels-plot", show_label=False)
+        tr.add(gr.Markdown(t("mae_caption", "en"), elem_classes="caption"), "mae_caption", "value")
         error_plot = gr.Plot(elem_id="mae-error-plot", show_label=False)
         painted = gr.State([])
 

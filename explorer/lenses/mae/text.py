@@ -7,6 +7,8 @@ from __future__ import annotations
 from explorer.core.text import Bilingual
 
 STRINGS: dict[str, Bilingual] = {
+    "mae_caption": ("Grey patches were hidden from the encoder; the reconstruction is the decoder's guess of their pixels from the visible ones. Hover a patch for its error.",
+        "灰色 patch 对编码器是隐藏的；重建是解码器根据可见 patch 对它们像素的猜测。悬停在 patch 上可以看到误差。"),
     "tab_mae": ("MAE", "MAE"),
     "mae_help": (
         "**MAE** (He et al., 2021) hides most patches of an image and trains a ViT to paint them back. "

@@ -151,6 +151,7 @@ def build(ctx: PageContext) -> None:
         packing_plot = gr.Plot(elem_id="nv-packing-plot", show_label=False)
         sequence = tr.add(gr.Dropdown([], label=t("nv_sequence", "en"), elem_id="nv-sequence"), "nv_sequence")
         mask_plot = gr.Plot(elem_id="nv-mask-plot", show_label=False)
+        tr.add(gr.Markdown(t("nv_caption", "en"), elem_classes="caption"), "nv_caption", "value")
 
     controls = [ctx.image, model, allow, include, examples, uploads, tokens, dropout, seed, sequence, ctx.lang]
     parts = dict(banner=banner, equivalence=equivalence, table=table, patches_plot=patches_plot,

@@ -7,6 +7,8 @@ from __future__ import annotations
 from explorer.core.text import Bilingual
 
 STRINGS: dict[str, Bilingual] = {
+    "nv_caption": ("One row of the mask is one token: it may attend only to tokens of its own image, the blocks on the diagonal. Hover for the token's image and position.",
+        "掩码的一行对应一个 token：它只能关注同一张图像的 token，也就是对角线上的方块。悬停可以看到 token 所属的图像和位置。"),
     "tab_navit": ("NaViT", "NaViT"),
     "nv_help": (
         "**NaViT** (Dehghani et al., 2023) takes every image at its own aspect ratio and "

@@ -7,7 +7,7 @@ from __future__ import annotations
 import numpy as np
 import plotly.graph_objects as go
 
-from explorer.lenses.plotting import (DIVERGING_SCALE, FONT_SIZE, PlainFigure, base_layout, colorbar,
+from explorer.lenses.plotting import (DIVERGING_SCALE, FONT_SIZE, PlainFigure, base_layout, colorbar, constant_value,
                                       discrete_scale, image_data_uri, overlay, overlay_figure)
 from explorer.lenses.swin.compute import MASK_VALUE, ShiftSteps, SwinAnalysis
 from explorer.ui.i18n import t
@@ -26,9 +26,8 @@ def windows_figure(analysis: SwinAnalysis, image: np.ndarray, stage: int, block:
     title = t("fig_swin_windows", lang, stage=stage, block=block, kind=kind, n=geo.num_windows,
               ws=f"{geo.window[0]}×{geo.window[1]}", s=geo.shift[0])
     return overlay_figure(image, ids.astype(float), _token_px(analysis, stage), title=title,
-                          colorbar_title=t("window_id", lang), colorscale=discrete_scale(geo.num_windows),
-                          zmin=-0.5, zmax=geo.num_windows - 0.5, token_offset=None,
-                          value_name=t("window_id", lang), value_format=".0f", opacity=0.45,
+                          colorbar_title=t("window_id", lang), ids=geo.num_windows, token_offset=None,
+                          value_name=t("window_id", lang), opacity=0.45,
                           highlight=query, x_title=t("x_pixels", lang), y_title=t("y_pixels", lang))
 
 
@@ -175,22 +174,31 @@ def logit_split_panels(content: np.ndarray, bias: np.ndarray, mask: np.ndarray, 
               (bias, bias_name or t("rpb_bias", lang), DIVERGING_SCALE, 0.0),
               (mask, t("mask_value", lang), [[0, "#3b1f5c"], [1, "#f2f2f2"]], None),
               (probs, t("attention_weight", lang), "Viridis", None)]
-    fig = PlainFigure(rows=1, cols=4, subplot_titles=[p[1] for p in panels], horizontal_spacing=0.08)
+    titles = []
+    for z, name, _, _ in panels:  # a flat panel says its one value (it would look broken)
+        same = constant_value(z)
+        titles.append(name if same is None else f"{name}<br>{t('constant_panel', lang, v=same)}")
+    fig = PlainFigure(rows=1, cols=4, subplot_titles=titles, horizontal_spacing=0.08)
+    masked = bool((mask < 0).any())
     for col, (z, name, scale, zmid) in enumerate(panels, start=1):
+        bar = dict(colorbar(""), x=fig.domain(1, col)[0][1] + 0.005, len=0.85, thickness=10)
+        if z is mask:  # the bar spans what the mask holds: 0 alone when nothing is masked
+            low = mask_min if masked else -1.0
+            bar.update(tickvals=[low, 0], ticktext=[f"{mask_min:.3g}" if masked else "", "0"])
         # each panel's colour bar sits at its right edge (paper coordinates)
         fig.add_trace(dict(
             type="heatmap", z=z, x=labels, y=labels, colorscale=scale, zmid=zmid,
-            zmin=mask_min if z is mask else None, zmax=0 if z is mask else None,
-            colorbar=dict(colorbar(""), x=fig.domain(1, col)[0][1] + 0.005, len=0.85, thickness=10),
-            hovertemplate=f"{name}<br>" + t("hover_slot_pair", lang) + "<extra></extra>",
+            zmin=(mask_min if masked else -1.0) if z is mask else None, zmax=0 if z is mask else None,
+            colorbar=bar, hovertemplate=f"{name}<br>" + t("hover_slot_pair", lang) + "<extra></extra>",
         ), row=1, col=col)
         fig.update_yaxes(autorange="reversed", showticklabels=False, row=1, col=col)
         fig.update_xaxes(showticklabels=False, row=1, col=col)
         if query_slot is not None:
             fig.add_shape(type="rect", x0=-0.5, x1=len(labels) - 0.5, y0=query_slot - 0.5,
                           y1=query_slot + 0.5, line=dict(color="#ff2d55", width=2), row=1, col=col)
-    # base_layout sets every axis title: give it the key one, then name the first y axis
-    fig = base_layout(fig, title, t("key_slot", lang), "", height=380)
+    # one axis name per figure, on the first panel: four side by side overlap (in Chinese too)
+    fig = base_layout(fig, title, "", "", height=380)
+    fig.update_xaxes(title_text=t("key_slot", lang), row=1, col=1)
     fig.update_yaxes(title_text=t("query_slot", lang), row=1, col=1)
     fig.update_annotations(font_size=FONT_SIZE - 1)
     return fig.figure()

@@ -83,16 +83,22 @@ def draw(loaded: LoadedModel, result: SwinImageAnalysis, view: SwinView, lang: s
 
 
 def _beside(tr) -> dict:
-    return {"windows": gr.Plot(elem_id="swin-windows-plot", show_label=False)}
+    windows = gr.Plot(elem_id="swin-windows-plot", show_label=False)
+    tr.add(gr.Markdown(t("swin_caption", "en"), elem_classes="caption"), "swin_caption", "value")
+    return {"windows": windows}
 
 
 def _below(tr) -> dict:
     parts = {}
-    with gr.Row():
-        for name in ("regular", "shifted", "mask"):
+    with gr.Row():  # two panels a row: three were ~125 px wide at 1280 px
+        for name in ("regular", "shifted"):
             parts[name] = gr.Plot(elem_id=f"swin-{name}-plot", show_label=False)
     parts["shift"] = gr.Plot(elem_id="swin-shift-plot", show_label=False)
-    tr.add(gr.Markdown(t("swin_help", "en"), latex_delimiters=LATEX), "swin_help", "value")  # text only: no output
+    with gr.Row():
+        with gr.Column(scale=1):
+            parts["mask"] = gr.Plot(elem_id="swin-mask-plot", show_label=False)
+        with gr.Column(scale=1):
+            tr.add(gr.Markdown(t("swin_help", "en"), latex_delimiters=LATEX), "swin_help", "value")  # text only
     parts["split"] = gr.Plot(elem_id="swin-split-plot", show_label=False)
     return parts
 

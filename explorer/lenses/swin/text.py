@@ -7,6 +7,8 @@ from __future__ import annotations
 from explorer.core.text import Bilingual
 
 STRINGS: dict[str, Bilingual] = {
+    "swin_caption": ("Coloured cells are the clicked token's attention weights: inside its window they sum to 1; everything outside the window is blank, because the token cannot see there. Hover for numbers.",
+        "着色的格子是所点 token 的注意力权重：在它所在的窗口内之和为 1；窗口外是空白，因为该 token 看不到那里。悬停可以看到具体数值。"),
     "tab_swin": ("Swin windows", "Swin 窗口"),
     "swin_picker": ("Click a token: its window and its attention", "点击一个 token：查看它所在的窗口和注意力"),
     "swin_query": ("**Query token:** ({r},{c}) of stage {stage} ({h}×{w} tokens) · window {window}, slot {slot}",

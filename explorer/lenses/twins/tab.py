@@ -140,6 +140,7 @@ def _below(tr) -> dict:
     with gr.Row():
         parts["lsa"] = gr.Plot(elem_id="tw-lsa-plot", show_label=False)
         parts["gsa"] = gr.Plot(elem_id="tw-gsa-plot", show_label=False)
+    tr.add(gr.Markdown(t("tw_caption", "en"), elem_classes="caption"), "tw_caption", "value")
     with gr.Row():
         parts["peg_bars"] = gr.Plot(elem_id="tw-peg-bars", show_label=False)
         parts["peg_map"] = gr.Plot(elem_id="tw-peg-map", show_label=False)

@@ -7,6 +7,8 @@ from __future__ import annotations
 from explorer.core.text import Bilingual
 
 STRINGS: dict[str, Bilingual] = {
+    "tw_caption": ("LSA: the clicked token's weights over its own window; GSA: its weights over the sub-sampled key cells. Each sums to 1. Hover for numbers.",
+        "LSA：所点 token 在它自己窗口内的权重；GSA：它在下采样后的 key 单元上的权重。两者各自之和为 1。悬停可以看到具体数值。"),
     "tab_twins": ("Twins", "Twins"),
     "tw_picker": ("Click a token: its window (LSA) and its view of the key grid (GSA)",
                   "点击一个 token：查看它所在的窗口（LSA）和它对子采样 key 网格的注意力（GSA）"),

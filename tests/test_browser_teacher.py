@@ -1,0 +1,160 @@
+"""What a teacher sees at a 1280×720 projector, in headless Chromium: the language switch turns
+the whole page (header, tab names, labels, help, figures) in one go, from several tabs and on
+fresh pages; a Chinese browser opens fully in Chinese; a figure is on the first screen; no figure
+title is wider than its figure. Screenshots go to artifacts/screenshots/teacher_*.png."""
+
+from __future__ import annotations
+
+import time
+from pathlib import Path
+
+import pytest
+
+from app_server import CHROMIUM_ARGS
+
+pytestmark = [pytest.mark.browser, pytest.mark.slow]
+
+SCREENSHOTS = Path(__file__).resolve().parents[1] / "artifacts" / "screenshots"
+VIEWPORT = {"width": 1280, "height": 720}
+FIRST_PLOT = 90_000  # ms: a fresh page, the plotly chunk and the first model run
+# (tab name in English, in Chinese, its first figure)
+TABS = {"attention": ("Attention", "注意力", "#att-query-plot"),
+        "swin": ("Swin windows", "Swin 窗口", "#swin-windows-plot"),
+        "crossformer": ("CrossFormer", "CrossFormer", "#cf-sda-groups-plot"),
+        "twins": ("Twins", "Twins", "#tw-layout-plot"),
+        "dino": ("DINO", "DINO", "#dn-heads-plot"),
+        "mae": ("MAE", "MAE", "#mae-panels-plot")}
+
+# Everything that must be Chinese after the switch: header, every tab name that is a word, the
+# visible tab's model label and its first figure's title (CJK characters), in one check.
+ALL_CHINESE = """([plot, label]) => {
+    const cjk = /[\\u4e00-\\u9fff]/;
+    const header = document.querySelector('#header');
+    const tabs = [...document.querySelectorAll('button[role=tab]')].map(b => b.innerText.trim());
+    const title = document.querySelector(plot + ' .js-plotly-plot .gtitle');
+    const labels = [...document.querySelectorAll(label + ' [data-testid=block-info]')].map(e => e.innerText);
+    return header && header.innerText.includes('可视化探索器') && tabs.includes('注意力')
+        && tabs.includes('位置偏置') && !tabs.includes('Attention')
+        && title && cjk.test(title.textContent) && labels.length > 0 && labels.every(t => cjk.test(t));
+}"""
+
+
+def expect(target, **kwargs):
+    from playwright.sync_api import expect as playwright_expect
+
+    return playwright_expect(target, **kwargs)
+
+
+@pytest.fixture(scope="module")
+def chromium(app, chromium_path):
+    from playwright.sync_api import sync_playwright
+
+    with sync_playwright() as playwright:
+        browser = playwright.chromium.launch(executable_path=str(chromium_path), headless=True, args=CHROMIUM_ARGS)
+        try:
+            yield browser
+        finally:
+            browser.close()
+
+
+def fresh_page(chromium, app, locale: str = "en-US"):
+    context = chromium.new_context(viewport=VIEWPORT, locale=locale)
+    context.route("**/*", lambda route: route.continue_() if route.request.url.startswith(
+        (app.origin, "data:", "blob:")) else route.abort())
+    page = context.new_page()
+    page.set_default_timeout(30_000)
+    page.goto(app.url)
+    page.wait_for_selector("#att-query-plot .js-plotly-plot svg.main-svg", timeout=FIRST_PLOT)
+    return page
+
+
+def open_tab(page, key: str, lang: str = "en") -> str:
+    english, chinese, plot = TABS[key]
+    page.get_by_role("tab", name=english if lang == "en" else chinese, exact=True).click()
+    page.wait_for_selector(f"{plot} .js-plotly-plot .gtitle", timeout=FIRST_PLOT)
+    return plot
+
+
+def model_label(key: str) -> str:
+    return {"attention": "#att-model", "swin": "#swin-model", "crossformer": "#cf-model", "twins": "#tw-model",
+            "dino": "#dn-model", "mae": "#mae-model"}[key]
+
+
+def save(page, name: str) -> None:
+    SCREENSHOTS.mkdir(parents=True, exist_ok=True)
+    page.screenshot(path=str(SCREENSHOTS / f"teacher_{name}.png"))
+
+
+# The words only (no figure): what one reply must have changed together.
+LABELS_CHINESE = ALL_CHINESE.replace("&& title && cjk.test(title.textContent) ", "")
+
+
+def test_the_language_switch_turns_the_whole_page_in_one_reply(chromium, app):
+    """Fresh pages, switched from three tabs. The header, every tab name and the tab's labels turn
+    together (one reply, not a chain of updates); its figures follow within the bound.
+    The time to the whole page is printed; benchmarks/language_switch.py measures it on its own
+    (0.8–1.0 s here, against 2–8 s and sometimes never before): this bound only leaves room for
+    the browser, the app and pytest sharing a busy CI box."""
+    seconds = []
+    for key in ("attention", "swin", "dino", "attention", "swin"):
+        page = fresh_page(chromium, app)
+        try:
+            plot = open_tab(page, key)
+            page.wait_for_timeout(300)  # the tab's first drawing settles
+            start = time.perf_counter()
+            page.locator("#language").get_by_text("简体中文", exact=True).click()
+            page.wait_for_function("() => document.querySelector('#header').innerText.includes('可视化探索器')",
+                                   timeout=10_000, polling="raf")
+            # the tab bar redraws a frame or two after the header: the same reply, within 0.5 s
+            page.wait_for_function(LABELS_CHINESE, arg=[plot, model_label(key)], timeout=500, polling="raf")
+            page.wait_for_function(ALL_CHINESE, arg=[plot, model_label(key)], timeout=10_000, polling=50)
+            seconds.append(time.perf_counter() - start)
+            expect(page.locator(f"{model_label(key)} [data-testid=block-info]")).to_have_text("模型")
+            save(page, f"switched_from_{key}")
+        finally:
+            page.context.close()
+    print("language switch, seconds to the whole page:", [round(s, 2) for s in seconds])
+    assert max(seconds) <= 3.0, seconds
+
+
+def test_a_chinese_browser_opens_the_whole_page_in_chinese(chromium, app):
+    page = fresh_page(chromium, app, locale="zh-CN")
+    try:
+        page.wait_for_function(ALL_CHINESE, arg=["#att-query-plot", "#att-model"], timeout=10_000)
+        expect(page.locator("#language input[value=zh]")).to_be_checked()
+        for selector, text in (("#att-layer [data-testid=block-info]", "层"), ("#att-banner", "权重来源"),
+                               ("#att-steps", "模型输入"), ("#att-demo-note", "合成形状")):
+            expect(page.locator(selector)).to_contain_text(text)
+        page.wait_for_timeout(2000)  # and it stays Chinese (nothing late switches it back)
+        assert page.evaluate(ALL_CHINESE, ["#att-query-plot", "#att-model"])
+        save(page, "first_load_zh")
+    finally:
+        page.context.close()
+
+
+@pytest.mark.parametrize("lang", ["en", "zh"])
+def test_a_figure_is_on_the_first_screen_and_no_title_is_cut(chromium, app, lang):
+    page = fresh_page(chromium, app, locale="zh-CN" if lang == "zh" else "en-US")
+    try:
+        top = page.locator("#att-query-plot .js-plotly-plot").bounding_box()["y"]
+        assert top < VIEWPORT["height"] - 200, f"the first figure starts at y = {top} px"
+        save(page, f"first_screen_{lang}")
+        cut = []
+        for key in TABS:
+            open_tab(page, key, lang)
+            page.wait_for_timeout(500)
+            cut += page.evaluate("""key => [...document.querySelectorAll('.js-plotly-plot')]
+                .filter(p => p.offsetParent !== null)
+                .flatMap(p => {
+                    const svg = p.querySelector('svg.main-svg').getBoundingClientRect();
+                    return [...p.querySelectorAll('.gtitle, .annotation-text')].map(t => {
+                        const r = t.getBoundingClientRect();
+                        return (r.width > 0 && (r.left < svg.left - 1 || r.right > svg.right + 1))
+                            ? `${key}: ${p.parentElement.id || p.closest('[id]').id}: ${t.textContent}` : null;
+                    }).filter(Boolean);
+                })""", key)
+            save(page, f"{key}_{lang}")
+        print("\n".join(cut))
+        assert not cut, "titles wider than their figure at 1280 px:\n" + "\n".join(cut)
+    finally:
+        page.context.close()
