@@ -456,6 +456,8 @@ def test_mae_tab_ratio_slider_and_painted_mask_on_the_bundled_model(browser):
     box = picker_geometry(b, "#mae-picker")
     page.mouse.click(box["left"] + box["width"] * 0.03, box["top"] + box["height"] * 0.03)
     expect_update(b, page.locator("#mae-summary"), "Hidden 1 of 64 patches")
+    page.locator("#mae-picker").scroll_into_view_if_needed()  # its bottom row may lie below the window
+    box = picker_geometry(b, "#mae-picker")
     page.mouse.click(box["left"] + box["width"] * 0.97, box["top"] + box["height"] * 0.97)
     expect_update(b, page.locator("#mae-summary"), "Hidden 2 of 64 patches")
     expect(page.locator("#mae-strategy input[value=painted]")).to_be_checked()

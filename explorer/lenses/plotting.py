@@ -193,11 +193,11 @@ def wrap_title(title: str, width: int = TITLE_WIDTH) -> str:
         current = ""
         for piece in _pieces(line, width):
             if current and display_width((current + piece).rstrip()) > width:
-                lines.append(current.rstrip())
+                lines.append(current)  # its trailing space stays: the title's text still reads "a b"
                 current = piece.lstrip()
             else:
                 current += piece
-        lines.append(current.rstrip())
+        lines.append(current)
     return "<br>".join(lines)
 
 
