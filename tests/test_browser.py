@@ -294,6 +294,17 @@ def test_upload_updates_picker_and_plots(browser):
     assert forward_count() == before + 1, "a new image should run the model exactly once"
 
 
+def test_an_upload_unmarks_the_example_that_was_picked(browser):
+    b, page = browser, browser.page
+    wait_until_analysed(b)
+    close_toasts(b)
+    page.locator("#examples .thumbnail-item").nth(1).click()
+    expect(page.locator("#examples .thumbnail-item.selected")).to_have_count(1)
+    upload(b, b.images.blue_square)
+    expect_update(b, page.locator("#image-info"), "PNG")
+    expect(page.locator("#examples .thumbnail-item.selected")).to_have_count(0)
+
+
 def test_bad_upload_shows_clear_error_and_page_keeps_working(browser):
     b, page = browser, browser.page
     wait_until_analysed(b)

@@ -122,3 +122,20 @@ def test_a_flat_panel_says_its_value_and_an_empty_mask_bar_shows_zero_only():
                              "split", "zh", mask_min=-1e6)
     assert fig.data[2].zmin == -1e6 and list(fig.data[2].colorbar.ticktext) == ["-1e+06", "0"]
     assert "常数" in fig.layout.annotations[0].text
+
+
+def test_a_panorama_picker_stays_clickable_below_the_label():
+    """A 4000×300 photo kept at its aspect ratio is a 2×27 token strip: drawn alone, 448×33 px and
+    hidden behind the image label. It is centred on a taller canvas, and clicks map through it."""
+    from explorer.lenses.plotting import PICKER_MIN_HEIGHT, clicked_patch, patch_picker_image, picker_layout
+
+    strip = np.zeros((32, 432, 3), np.uint8)
+    (width, height), (ox, oy) = picker_layout(strip.shape[:2])
+    assert (width, height) == (448, PICKER_MIN_HEIGHT) and ox == 0 and oy >= 40  # clear of the label
+    picture = np.asarray(patch_picker_image(strip, (2, 27), (1, 13)))
+    assert picture.shape[:2] == (height, width) and (picture[:oy] == 236).all()  # the margin is plain
+    cell_w, cell_h = 448 / 27, 33 / 2
+    assert clicked_patch(strip, (2, 27), (13.5 * cell_w, oy + 1.5 * cell_h)) == (1, 13)
+    assert clicked_patch(strip, (2, 27), (2, 3)) == (0, 0)  # the margin: the nearest patch
+    square = np.zeros((224, 224, 3), np.uint8)
+    assert picker_layout(square.shape[:2]) == ((448, 448), (0, 0))  # ordinary pictures: unchanged

@@ -438,3 +438,24 @@ def test_every_lens_endpoint_reads_only_uploads(app_url, api, data):
         assert kind == "error" and REFUSED in stream, (api, path, stream[:200])
     kind, stream = call(app_url, "navit", [[{"path": "/etc/hostname"}], "demo_navit", 64, 0.0, 0, ""])
     assert kind == "error" and REFUSED in stream
+
+
+def test_a_repeated_picture_is_written_once_where_gradio_caches_that_content(tmp_path, monkeypatch):
+    """Gradio rewrites a PIL output's cache file on every reply that repeats it, and a browser still
+    fetching the file gets it cut short (h11: "Too little data for declared Content-Length")."""
+    import os
+
+    from gradio import processing_utils
+    from PIL import Image
+
+    from explorer.ui.widgets import picture_file
+
+    monkeypatch.setenv("GRADIO_TEMP_DIR", str(tmp_path))
+    picture = Image.new("RGB", (40, 30), (200, 30, 60))
+    first = picture_file(picture)
+    stamp = os.stat(first).st_mtime_ns
+    assert picture_file(picture.copy()) == first and os.stat(first).st_mtime_ns == stamp  # not rewritten
+    assert Path(first).parent.name == processing_utils.hash_file(first)  # Gradio's own cache path for it
+    assert Path(first).parent.parent == tmp_path and not list(tmp_path.rglob("*.part"))
+    assert Image.open(first).size == (40, 30)
+    assert picture_file(Image.new("RGB", (40, 30))) != first

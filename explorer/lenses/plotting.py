@@ -233,8 +233,9 @@ def base_layout(fig, title: str, x_title: str, y_title: str, height: int = 460):
         plot_bgcolor="white",
         hoverlabel=dict(font_size=FONT_SIZE),
     )
-    fig.update_xaxes(title_text=x_title)
-    fig.update_yaxes(title_text=y_title)
+    # automargin: long tick labels (slot names) push the axis name out instead of under it
+    fig.update_xaxes(title_text=x_title, automargin=True)
+    fig.update_yaxes(title_text=y_title, automargin=True)
     return fig
 
 
@@ -378,11 +379,25 @@ def overlay_png(image: np.ndarray, values: np.ndarray, title: str, colorbar_titl
     return canvas
 
 
+# A strip (a panorama's 2×27 tokens) would be a 448×33 px picture, hidden behind the image label:
+# it is drawn on a canvas at least this tall, centred, with room above for the label.
+PICKER_MIN_HEIGHT = 160
+
+
 def picker_size(image_hw: tuple[int, int], display_side: int = 448) -> tuple[int, int]:
-    """(width, height) of the picker ``patch_picker_image`` draws for an image of (H, W)."""
+    """(width, height) of the picture ``patch_picker_image`` draws for an image of (H, W)."""
     h, w = image_hw
     factor = display_side / max(h, w)
     return max(1, round(w * factor)), max(1, round(h * factor))
+
+
+def picker_layout(image_hw: tuple[int, int], display_side: int = 448) -> tuple[tuple[int, int], tuple[int, int]]:
+    """(canvas size, picture offset) of a picker: the picture alone, or a short one centred on a
+    canvas of ``PICKER_MIN_HEIGHT``."""
+    width, height = picker_size(image_hw, display_side)
+    if height >= PICKER_MIN_HEIGHT:
+        return (width, height), (0, 0)
+    return (width, PICKER_MIN_HEIGHT), (0, (PICKER_MIN_HEIGHT - height) // 2)
 
 
 def patch_picker_image(image: np.ndarray, grid: tuple[int, int], selected: tuple[int, int] | None,
@@ -403,14 +418,20 @@ def patch_picker_image(image: np.ndarray, grid: tuple[int, int], selected: tuple
         r, c = selected
         box = [c * size[0] / cols, r * size[1] / rows, (c + 1) * size[0] / cols, (r + 1) * size[1] / rows]
         draw.rectangle(box, outline=(255, 45, 85, 255), width=3)
-    return picture
+    canvas_size, offset = picker_layout(image.shape[:2], display_side)
+    if canvas_size == size:
+        return picture
+    canvas = Image.new("RGB", canvas_size, (236, 236, 236))
+    canvas.paste(picture, offset)
+    return canvas
 
 
 def clicked_patch(image: np.ndarray, grid: tuple[int, int], xy: tuple[float, float],
                   display_side: int = 448) -> tuple[int, int]:
     """The (row, col) patch under a click at pixel ``xy`` of ``patch_picker_image(image, grid, ...)``
-    (its size is computed, not drawn)."""
-    return patch_at(xy[0], xy[1], picker_size(image.shape[:2], display_side), grid)
+    (its size is computed, not drawn); a click on a canvas's margin takes the nearest patch."""
+    _, (ox, oy) = picker_layout(image.shape[:2], display_side)
+    return patch_at(xy[0] - ox, xy[1] - oy, picker_size(image.shape[:2], display_side), grid)
 
 
 def patch_at(x: float, y: float, display_size: tuple[int, int], grid: tuple[int, int]) -> tuple[int, int]:

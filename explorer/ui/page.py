@@ -7,7 +7,6 @@ import logging
 import os
 
 import gradio as gr
-from PIL import Image
 from starlette.middleware import Middleware
 
 from explorer.core.images import MAX_FILE_BYTES
@@ -117,7 +116,7 @@ class language_switch:
                    for c in lens.inputs]
             try:
                 for component, value in lens.relabel(*own).items():
-                    if isinstance(value, Image.Image):  # a picture has no words: not re-sent
+                    if isinstance(component, gr.Image) and not _is_update(value):  # a picture has no words
                         continue
                     updates[component] = merged(updates.get(component), value)
             except gr.Error as err:  # the labels still switch; the tab says what went wrong
@@ -164,6 +163,10 @@ def build_demo() -> gr.Blocks:
             image, info = read_upload(examples[0], lang_value) if examples else (None, "")
             return lang_value, image, info
 
+        # a new upload is no longer the example that was picked: the gallery lets go of it (its
+        # frontend ignores a null selected_index; -1 selects no thumbnail)
+        upload.upload(lambda: gr.update(selected_index=-1), None, gallery, api_visibility="private",
+                      queue=False)
         new_image = [upload.upload(on_upload, [upload, lang], [ctx.image, image_info], api_name="upload_image"),
                      gallery.select(on_example, [lang], [ctx.image, image_info], api_visibility="private"),
                      demo.load(on_start, None, [lang, ctx.image, image_info], api_visibility="private")]

@@ -23,7 +23,7 @@ from explorer.lenses.plotting import clicked_patch, patch_picker_image
 from explorer.lenses.registry import entries_for_lens
 from explorer.ui.i18n import predictions_label, t
 from explorer.ui.widgets import (HEAD_MEAN, PageContext, TabHooks, Translations, banner_markdown, by_component,
-                                 demo_note,
+                                 demo_note, picture_file,
                                  head_choices, model_controls, picker_column, user_errors, with_progress)
 
 __all__ = ["PICKER_SIDE", "StagePick", "StageControls", "StageLens", "head_choices"]
@@ -107,7 +107,7 @@ class StageLens:
             "block": gr.update(choices=blocks, value=view.block),
             "head": gr.update(choices=heads, value=HEAD_MEAN if view.head is None else view.head),
             "banner": banner_markdown(loaded, lang),
-            "picker": patch_picker_image(self.image_of(result), grid, view.query, PICKER_SIDE),
+            "picker": picture_file(patch_picker_image(self.image_of(result), grid, view.query, PICKER_SIDE)),
             "predictions": predictions_label(result.predictions, lang) or None,
             "demo_note": demo_note(loaded, lang),
             "steps": numbered(result.steps, lang),

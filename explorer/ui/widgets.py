@@ -5,14 +5,17 @@ from __future__ import annotations
 
 import functools
 import inspect
+import io
 import logging
 import os
+import threading
 import traceback
 from dataclasses import dataclass, field
 from pathlib import Path
 from typing import Callable
 
 import gradio as gr
+from PIL import Image
 
 from explorer.core.errors import UserFacingError
 from explorer.core.images import LoadedImage
@@ -127,6 +130,27 @@ def user_errors(fn: Callable, both_languages: bool = False) -> Callable:
 def api_errors(fn: Callable) -> Callable:
     """``user_errors`` for a public API endpoint: every message in English and in Chinese."""
     return user_errors(fn, both_languages=True)
+
+
+def picture_file(image: Image.Image) -> str:
+    """``image`` as a PNG in Gradio's cache, at the path Gradio itself gives that content, written
+    once (under a temporary name, then renamed) and reused. Handed a PIL image, Gradio rewrites
+    that same file on every reply that repeats the picture (a redraw that keeps the token map),
+    and a browser still fetching it gets it cut short ("Too little data for declared
+    Content-Length" in the server log). Gradio's cache cleaning deletes these files too."""
+    from gradio import processing_utils, utils
+
+    buffer = io.BytesIO()
+    image.save(buffer, format="PNG", compress_level=1)
+    data = buffer.getvalue()
+    folder = Path(utils.get_upload_folder()) / processing_utils.hash_bytes(data)
+    path = folder / "picture.png"
+    if not path.is_file():
+        folder.mkdir(parents=True, exist_ok=True)
+        partial = folder / f".picture.{os.getpid()}.{threading.get_ident()}.part"
+        partial.write_bytes(data)
+        os.replace(partial, path)
+    return str(path)
 
 
 def example_paths() -> list[str]:

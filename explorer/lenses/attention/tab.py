@@ -24,7 +24,7 @@ from explorer.lenses.plotting import SEQUENTIAL_SCALES, clicked_patch, patch_pic
 from explorer.ui.i18n import t
 from explorer.core.text import numbered
 from explorer.ui.uploads import open_uploaded_image
-from explorer.ui.widgets import (HEAD_MEAN, TabHooks, by_component, demo_note, head_choices, PageContext, banner_markdown, model_controls, user_errors,
+from explorer.ui.widgets import (HEAD_MEAN, TabHooks, by_component, demo_note, head_choices, picture_file, PageContext, banner_markdown, model_controls, user_errors,
                                  with_progress)
 
 MEAN = HEAD_MEAN  # head dropdown value meaning "mean of heads"
@@ -68,7 +68,7 @@ def slider_figures(analysis: AttentionAnalysis, layer, head, query, fusion, scal
 
 def query_outputs(analysis: AttentionAnalysis, query: int, lang: str) -> dict:
     picker = patch_picker_image(analysis.model_image, analysis.grid, analysis.patch_of_token(query), PICKER_SIDE)
-    return {"view": {"query": query}, "picker": picker, "query": query_markdown(analysis, query, lang)}
+    return {"view": {"query": query}, "picker": picture_file(picker), "query": query_markdown(analysis, query, lang)}
 
 
 def static_outputs(loaded: LoadedModel, analysis: AttentionAnalysis, query: int, lang: str) -> dict:

@@ -73,24 +73,26 @@ def _small_multiples(panels: list[tuple[str, np.ndarray, np.ndarray]], x, y, hov
         # however plotly shrinks the domain to keep cells square); the axis names go once.
         layout[f"xaxis{suffix}"] = dict(
             domain=[max(0.0, x0), min(1.0, x0 + width)], anchor=f"y{suffix}", showgrid=False,
-            constrain="domain", showticklabels=ticks,
+            constrain="domain", showticklabels=ticks, automargin=True,
             title=dict(text=x_title if n == 1 else label, standoff=4 if n > 1 else None,
                        font=dict(size=FONT_SIZE if n == 1 else FONT_SIZE - 2)), **dtick)
         layout[f"yaxis{suffix}"] = dict(
             domain=[max(0.0, y1 - cell), min(1.0, y1)], anchor=f"x{suffix}", autorange="reversed",
-            scaleanchor=f"x{suffix}", constrain="domain", showgrid=False,
+            scaleanchor=f"x{suffix}", constrain="domain", showgrid=False, automargin=True,
             showticklabels=ticks and c == 0, title=dict(text=y_title if n == 1 else ""), **dtick)
     if n > 1:  # one axis title for the whole grid: per-panel ones overlap
+        # below and left of the tick labels: slot names ("15: (3,3)") are ~80 px long, offsets short
+        clear = 100 if categorical and ticks else 40
         notes.append(dict(text=x_title, x=0.5, y=0, xref="paper", yref="paper", xanchor="center",
-                           yanchor="top", yshift=-36, showarrow=False))
+                           yanchor="top", yshift=-clear + 4, showarrow=False))
         notes.append(dict(text=y_title, x=0, y=0.5, xref="paper", yref="paper", xanchor="right",
-                           yanchor="middle", xshift=-40, textangle=-90, showarrow=False))
+                           yanchor="middle", xshift=-clear, textangle=-90, showarrow=False))
     fig = PlainFigure()
     for trace in traces:
         fig.add_trace(trace)
     fig = base_layout(fig, title, "", "", height=height)
     if n > 1:
-        fig.update_layout(margin=dict(b=90))
+        fig.update_layout(margin=dict(b=150, l=130) if categorical and ticks else dict(b=90))
     fig.update_layout(annotations=notes, **layout,
                       coloraxis=dict(colorscale=colorscale, cmin=zrange[0], cmax=zrange[1],
                                      colorbar=colorbar(colorbar_title)))

@@ -24,7 +24,7 @@ from explorer.core.text import numbered
 from explorer.lenses.registry import model_for_lens
 from explorer.ui.api import arrays_reply
 from explorer.ui.uploads import open_uploaded_image
-from explorer.ui.widgets import TabHooks, PageContext, by_component, banner_markdown, model_controls, user_errors, with_progress
+from explorer.ui.widgets import TabHooks, PageContext, by_component, picture_file, banner_markdown, model_controls, user_errors, with_progress
 
 
 
@@ -83,7 +83,7 @@ def render(loaded: LoadedModel, r: MAEResult, leak: bool, lang: str) -> dict:
     return {
         "banner": banner_markdown(loaded, lang),
         "summary": summary_markdown(r, leak, lang),
-        "picker": figures.mask_picker_image(r.model_image, r.grid, r.mask),
+        "picker": picture_file(figures.mask_picker_image(r.model_image, r.grid, r.mask)),
         "panels_plot": figures.panels_figure(r, leak, lang),
         "error_plot": figures.error_figure(r, leak, lang),
         "steps": steps_markdown(r, lang),
