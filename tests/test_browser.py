@@ -301,7 +301,8 @@ def test_an_upload_unmarks_the_example_that_was_picked(browser):
     page.locator("#examples .thumbnail-item").nth(1).click()
     expect(page.locator("#examples .thumbnail-item.selected")).to_have_count(1)
     upload(b, b.images.blue_square)
-    expect_update(b, page.locator("#image-info"), "PNG")
+    expect_update(b, page.locator("#image-info"), "PNG 200×260")
+    expect(page.locator("#att-steps")).to_contain_text("200×260 →")  # its analysis is done
     expect(page.locator("#examples .thumbnail-item.selected")).to_have_count(0)
 
 
