@@ -453,9 +453,23 @@ def test_a_repeated_picture_is_written_once_where_gradio_caches_that_content(tmp
     monkeypatch.setenv("GRADIO_TEMP_DIR", str(tmp_path))
     picture = Image.new("RGB", (40, 30), (200, 30, 60))
     first = picture_file(picture)
-    stamp = os.stat(first).st_mtime_ns
-    assert picture_file(picture.copy()) == first and os.stat(first).st_mtime_ns == stamp  # not rewritten
+    inode = os.stat(first).st_ino
+    assert picture_file(picture.copy()) == first and os.stat(first).st_ino == inode  # not rewritten
     assert Path(first).parent.name == processing_utils.hash_file(first)  # Gradio's own cache path for it
     assert Path(first).parent.parent == tmp_path and not list(tmp_path.rglob("*.part"))
     assert Image.open(first).size == (40, 30)
     assert picture_file(Image.new("RGB", (40, 30))) != first
+
+
+def test_a_picture_handed_out_again_is_made_young_for_the_cache_cleaning(tmp_path, monkeypatch):
+    import os
+
+    from PIL import Image
+
+    from explorer.ui.widgets import picture_file
+
+    monkeypatch.setenv("GRADIO_TEMP_DIR", str(tmp_path))
+    path = picture_file(Image.new("RGB", (8, 8), (1, 2, 3)))
+    os.utime(path, (1_000_000, 1_000_000))  # written long ago
+    assert picture_file(Image.new("RGB", (8, 8), (1, 2, 3))) == path
+    assert os.stat(path).st_mtime > 1_000_000  # Gradio ages by ctime, which the touch renews too

@@ -48,13 +48,19 @@ def fetch(key: str, checkpoint_dir: Path = CHECKPOINT_DIR) -> Path:
     from explorer.core.weights import download_instructions, hub_file, local_weight_file
 
     entry = get_entry(key)
-    if entry.is_demo:  # bundled: already there
-        return local_weight_file(entry, checkpoint_dir)
+    if entry.is_demo:  # bundled: already there (or missing from this checkout)
+        path = local_weight_file(entry, checkpoint_dir)
+        if path is None or not path.is_file():
+            raise UserFacingError(f"{entry.key} is bundled but its file is missing from {checkpoint_dir}.",
+                                  f"{entry.key} 是内置模型，但 {checkpoint_dir} 中缺少它的文件。")
+        return path
     checkpoint_dir.mkdir(parents=True, exist_ok=True)
     if entry.hf_hub_id is not None:
         path, _ = hub_file(entry, allow_download=True)
         target = checkpoint_dir / f"{entry.local_weight_stem}.safetensors"
-        shutil.copyfile(path, target)
+        partial = target.with_name(target.name + ".part")
+        shutil.copyfile(path, partial)
+        partial.replace(target)  # an interrupted copy never sits under the real name
         return target
     url = direct_url(entry)
     if url is None:

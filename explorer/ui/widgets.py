@@ -145,11 +145,19 @@ def picture_file(image: Image.Image) -> str:
     data = buffer.getvalue()
     folder = Path(utils.get_upload_folder()) / processing_utils.hash_bytes(data)
     path = folder / "picture.png"
-    if not path.is_file():
-        folder.mkdir(parents=True, exist_ok=True)
-        partial = folder / f".picture.{os.getpid()}.{threading.get_ident()}.part"
+    if path.is_file():
+        try:  # Gradio's cleaning ages files by ctime: a picture handed out again must not go now
+            os.utime(path)
+        except OSError:
+            pass
+        return str(path)
+    folder.mkdir(parents=True, exist_ok=True)
+    partial = folder / f".picture.{os.getpid()}.{threading.get_ident()}.part"
+    try:
         partial.write_bytes(data)
         os.replace(partial, path)
+    finally:
+        partial.unlink(missing_ok=True)
     return str(path)
 
 
