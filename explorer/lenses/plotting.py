@@ -30,6 +30,11 @@ _LUTS: dict[str, np.ndarray] = {}
 _PALETTE = plotly.colors.qualitative.Light24  # ids (windows, regions, groups): cycled
 
 
+def id_ticks(n: int) -> list[int]:
+    """Whole-number colour-bar ticks for ids 0..n−1, at most about 12 of them."""
+    return list(range(0, n, max(1, -(-n // 12))))
+
+
 def discrete_scale(n: int) -> list:
     """A stepped colour scale giving ids 0..n−1 one flat colour each (use zmin=−0.5,
     zmax=n−0.5)."""
@@ -301,7 +306,7 @@ def overlay(image: np.ndarray, values: np.ndarray, patch_size: tuple[int, int], 
     colorbar_extra = dict(ticks or {})
     if ids is not None:
         colorscale, zmin, zmax, value_format = discrete_scale(ids), -0.5, ids - 0.5, ".0f"
-        colorbar_extra = dict(tickvals=list(range(0, ids, max(1, -(-ids // 12)))))
+        colorbar_extra = dict(tickvals=id_ticks(ids))
     rows, cols = values.shape
     ph, pw = patch_size
     height_px, width_px = image.shape[:2]

@@ -10,7 +10,7 @@ import numpy as np
 import plotly.graph_objects as go
 
 from explorer.lenses.attention.compute import AttentionAnalysis
-from explorer.lenses.plotting import (DIVERGING_SCALE, PlainFigure, base_layout, colorbar, discrete_scale, overlay_figure,
+from explorer.lenses.plotting import (DIVERGING_SCALE, PlainFigure, base_layout, colorbar, discrete_scale, id_ticks, overlay_figure,
                                       overlay_png, ticks_with_mark)
 from explorer.ui.i18n import predictions_label, t
 
@@ -99,7 +99,7 @@ def mean_distance_figure(analysis: AttentionAnalysis, lang: str = "en") -> go.Fi
         # heads are ids: one flat colour each, whole numbers on the bar
         marker=dict(size=10, color=head, colorscale=discrete_scale(heads), cmin=-0.5, cmax=heads - 0.5,
                     showscale=True, line=dict(width=0.5, color="white"),
-                    colorbar=dict(colorbar(t("head_index", lang)), tickvals=list(range(0, heads, max(1, -(-heads // 12)))))),
+                    colorbar=dict(colorbar(t("head_index", lang)), tickvals=id_ticks(heads))),
         customdata=head, hovertemplate=t("hover_distance", lang) + "<extra></extra>",
     ))
     fig.add_trace(go.Scatter(

@@ -7,7 +7,7 @@ from __future__ import annotations
 import numpy as np
 import plotly.graph_objects as go
 
-from explorer.lenses.plotting import (PlainFigure, base_layout, colorbar, discrete_scale, image_data_uri,
+from explorer.lenses.plotting import (PlainFigure, base_layout, colorbar, discrete_scale, id_ticks, image_data_uri,
                                       message_figure, overlay, overlay_figure)
 from explorer.lenses.twins.compute import TwinsAnalysis, TwinsBlock
 from explorer.ui.i18n import t
@@ -67,7 +67,7 @@ def layout_figure(a: TwinsAnalysis, image: np.ndarray, stage: int, pair: tuple[T
     fig = PlainFigure().add_trace(dict(
         type="heatmap", z=tiles, x=(np.arange(w) + 0.5) * px, y=(np.arange(h) + 0.5) * px, customdata=custom,
         colorscale=discrete_scale(n_tiles), zmin=-0.5, zmax=n_tiles - 0.5, opacity=0.35,
-        colorbar=dict(colorbar(t(tile_name, lang)), tickvals=list(range(0, n_tiles, max(1, -(-n_tiles // 12))))),
+        colorbar=dict(colorbar(t(tile_name, lang)), tickvals=id_ticks(n_tiles)),
         hovertemplate=t("hover_tw_layout", lang) + "<extra></extra>"))
     height_px, width_px = image.shape[:2]
     fig.add_layout_image(dict(source=image_data_uri(image), x=0, y=0,
