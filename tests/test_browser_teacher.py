@@ -111,6 +111,9 @@ def test_the_language_switch_turns_the_whole_page_in_one_reply(chromium, app):
             page.wait_for_function(ALL_CHINESE, arg=[plot, model_label(key)], timeout=10_000, polling=50)
             seconds.append(time.perf_counter() - start)
             expect(page.locator(f"{model_label(key)} [data-testid=block-info]")).to_have_text("模型")
+            # Gradio's own texts follow the page's switch, not only the browser's language
+            expect(page.locator("footer")).to_contain_text("设置")
+            assert page.evaluate("document.documentElement.lang") == "zh-CN"
             save(page, f"switched_from_{key}")
         finally:
             page.context.close()

@@ -126,6 +126,20 @@ class language_switch:
         return updates
 
 
+# Gradio's own texts (the footer, its settings, messages and progress) follow its frontend locale,
+# which it takes from the browser (texts a component drew once, as the upload area's hint, stay). Its settings panel changes it through ``changeLocale``, exported
+# by its core module; the switch calls the same function, found among the page's loaded scripts.
+# A Gradio without it leaves its own texts as they were and the page's still switch.
+GRADIO_LOCALE_JS = """async (lang) => {
+    const core = performance.getEntriesByType('resource').map(e => e.name)
+        .find(name => /\\/assets\\/core-[^/]*\\.js(\\?|$)/.test(name));
+    const locale = lang === 'zh' ? 'zh-CN' : 'en';
+    document.documentElement.lang = locale;  // for fonts and screen readers too
+    try { if (core) (await import(core)).changeLocale?.(locale); } catch (err) {}
+    return [];
+}"""
+
+
 def build_demo() -> gr.Blocks:
     """Build the whole page (nothing is loaded or run until a user asks)."""
     tr = Translations()
@@ -185,6 +199,7 @@ def build_demo() -> gr.Blocks:
                 inputs, [*lens.outputs, shown[lens.tab_id]], api_visibility="private")
         switch = language_switch(ctx, tr, image_info, shown)
         lang.change(switch.run, switch.inputs, switch.outputs, api_visibility="private", show_progress="hidden")
+        lang.change(None, [lang], None, js=GRADIO_LOCALE_JS, api_visibility="private", queue=False)
         for lens in LENSES:  # one named endpoint per lens, mirroring `python -m explorer export <key>`
             gr.api(api_errors(lens.tab.api), api_name=lens.key)
     demo.queue(default_concurrency_limit=int(os.environ.get("EXPLORER_CONCURRENCY", "2")))
