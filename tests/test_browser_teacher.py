@@ -151,14 +151,22 @@ def test_a_figure_is_on_the_first_screen_and_no_title_is_cut(chromium, app, lang
                 .filter(p => p.offsetParent !== null)
                 .flatMap(p => {
                     const svg = p.querySelector('svg.main-svg').getBoundingClientRect();
+                    const name = p.parentElement.id || p.closest('[id]').id;
+                    const title = p.querySelector('.gtitle');
+                    const T = title ? title.getBoundingClientRect() : null;
                     return [...p.querySelectorAll('.gtitle, .annotation-text')].map(t => {
                         const r = t.getBoundingClientRect();
-                        return (r.width > 0 && (r.left < svg.left - 1 || r.right > svg.right + 1))
-                            ? `${key}: ${p.parentElement.id || p.closest('[id]').id}: ${t.textContent}` : null;
+                        if (r.width > 0 && (r.left < svg.left - 1 || r.right > svg.right + 1))
+                            return `${key}: ${name}: cut: ${t.textContent}`;
+                        // no text (a panel's title, a label) lies on the figure's wrapped title
+                        if (T && t !== title && r.width > 0 && r.left < T.right - 1 && r.right > T.left + 1
+                                && r.top < T.bottom - 1 && r.bottom > T.top + 1)
+                            return `${key}: ${name}: on the title: ${t.textContent}`;
+                        return null;
                     }).filter(Boolean);
                 })""", key)
             save(page, f"{key}_{lang}")
         print("\n".join(cut))
-        assert not cut, "titles wider than their figure at 1280 px:\n" + "\n".join(cut)
+        assert not cut, "titles wider than their figure or covered by its title at 1280 px:\n" + "\n".join(cut)
     finally:
         page.context.close()

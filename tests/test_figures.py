@@ -139,3 +139,45 @@ def test_a_panorama_picker_stays_clickable_below_the_label():
     assert clicked_patch(strip, (2, 27), (2, 3)) == (0, 0)  # the margin: the nearest patch
     square = np.zeros((224, 224, 3), np.uint8)
     assert picker_layout(square.shape[:2]) == ((448, 448), (0, 0))  # ordinary pictures: unchanged
+
+
+def test_a_panoramas_map_shrinks_to_its_strip_and_its_short_axis_gets_its_two_ends():
+    from explorer.lenses.plotting import overlay
+
+    def draw(h, w, rows, cols):
+        fig = overlay(np.zeros((h, w, 3), np.uint8), np.random.rand(rows, cols), (h // rows, w // cols),
+                      title="t", colorbar_title="c", height=460).figure()
+        return fig.layout
+
+    square, strip, tower = draw(224, 224, 28, 28), draw(16, 216, 2, 27), draw(216, 16, 27, 2)
+    assert square.height == 460 and square.yaxis.tickvals is None and square.xaxis.tickvals is None
+    assert strip.height == 220 + 124 and tuple(strip.yaxis.tickvals) == (0, 16) and strip.xaxis.tickvals is None
+    assert tower.height == 460 and tuple(tower.xaxis.tickvals) == (0, 16) and tower.yaxis.tickvals is None
+
+
+def test_a_wrapped_title_and_two_line_panel_titles_get_their_own_room_above_the_panels():
+    one = base_layout(PlainFigure(1, 2, subplot_titles=["a", "b"]), "short", "", "", height=380).figure()
+    long_title = " · ".join(["a clause of the title"] * 6)
+    wrapped = base_layout(PlainFigure(1, 2, subplot_titles=["a<br>b", "c"]), long_title, "", "", height=380).figure()
+    lines = wrapped.layout.title.text.count("<br>") + 1
+    assert lines >= 3
+    # each further title line and panel-title line adds its height: the panels keep theirs
+    extra = wrapped.layout.margin.t - one.layout.margin.t
+    assert extra == 24 * (lines - 1) + 20 and wrapped.layout.height - one.layout.height == extra
+    assert wrapped.layout.title.yanchor == "top" and wrapped.layout.title.yref == "container"
+
+
+@pytest.mark.parametrize("title", [
+    "Layer 5 · mean of 3 heads · attention of CLS over all 197 tokens of the image, and then some more words",
+    "第 0 阶段 · 块 1 · LDA（长距离） · 第 0 组（16 个 token）· 2 个头的平均：logit = 内容 + 偏置 + 掩码 → softmax",
+    "a_single_identifier_far_longer_than_any_line_of_a_title_can_be_at_all",
+    "first line\nsecond line · with a clause<br>third",
+])
+def test_wrap_title_keeps_every_character_and_no_line_is_too_wide(title):
+    from explorer.lenses.plotting import TITLE_WIDTH, display_width, wrap_title
+
+    wrapped = wrap_title(title)
+    lines = wrapped.split("<br>")
+    assert all(display_width(line.rstrip()) <= TITLE_WIDTH for line in lines), lines
+    assert "".join(lines).replace(" ", "") == title.replace("\n", "").replace("<br>", "").replace(" ", "")
+    assert "\n" not in wrapped

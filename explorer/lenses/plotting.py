@@ -194,7 +194,7 @@ def wrap_title(title: str, width: int = TITLE_WIDTH) -> str:
     """``title`` with every line longer than ``width`` broken with <br> at a space or after a
     full-width mark (，；：、）), and a run with neither (Chinese) at the width itself."""
     lines = []
-    for line in title.split("<br>"):
+    for line in title.replace("\n", "<br>").split("<br>"):  # plotly breaks lines at <br> only
         current = ""
         for piece in _pieces(line, width):
             if current and display_width((current + piece).rstrip()) > width:
@@ -227,14 +227,33 @@ def _chunks(token: str, width: int) -> list[str]:
     return out + [token]
 
 
+TITLE_LINE_PX, SUBTITLE_LINE_PX = 24, 20  # a line of the title, of a panel's title
+
+
+def _top_panel_title_lines(fig) -> int:
+    """Lines of the tallest title above the top row of panels (``make_subplots`` puts them in the
+    top margin, under the figure's title), 0 when the figure has none."""
+    layout = fig.layout if isinstance(fig, PlainFigure) else fig.layout.to_plotly_json()
+    return max((str(a.get("text", "")).count("<br>") + 1 for a in layout.get("annotations", ())
+                if a.get("yref") == "paper" and a.get("yanchor") == "bottom" and a.get("y", 0) >= 0.99),
+               default=0)
+
+
 def base_layout(fig, title: str, x_title: str, y_title: str, height: int = 460):
-    """Title, fonts, margins and axis names of every figure (a ``PlainFigure`` or a ``go.Figure``)."""
+    """Title, fonts, margins and axis names of every figure (a ``PlainFigure`` or a ``go.Figure``).
+
+    The title hangs from the top and the top margin holds all its lines and the top panels'
+    titles under it; ``height`` is the figure's height with a one-line title, and each further
+    line adds its own height (a wrapped title never squeezes the panels or covers them)."""
     title = wrap_title(title)
+    panel_lines = _top_panel_title_lines(fig)
+    top = 16 + TITLE_LINE_PX * (title.count("<br>") + 1) + (SUBTITLE_LINE_PX * panel_lines + 8 if panel_lines else 24)
     fig.update_layout(
-        title=dict(text=title, x=0.02, xanchor="left", font=dict(size=FONT_SIZE + 3)),
+        title=dict(text=title, x=0.02, xanchor="left", y=1.0, yref="container", yanchor="top", pad=dict(t=12),
+                   font=dict(size=FONT_SIZE + 3)),
         font=dict(size=FONT_SIZE),
-        height=height,
-        margin=dict(l=70, r=20, t=40 + 24 * (title.count("<br>") + 1), b=60),
+        height=height + max(0, top - 64),
+        margin=dict(l=70, r=20, t=top, b=60),
         plot_bgcolor="white",
         hoverlabel=dict(font_size=FONT_SIZE),
     )
@@ -269,7 +288,7 @@ def ticks_with_mark(lo: float, hi: float, mark: float, label: str, count: int = 
     values = [float(v) for v in np.arange(np.ceil(lo / step) * step, hi + step * 1e-6, step)]
     if not lo <= mark <= hi:
         return dict(tickvals=values, ticktext=[f"{v:.3g}" for v in values])
-    values = [v for v in values if abs(v - mark) > 0.3 * step]  # room for the mark's own label
+    values = [v for v in values if abs(v - mark) > 0.6 * step]  # room for the mark's own label
     ticks = sorted(values + [float(mark)])
     return dict(tickvals=ticks, ticktext=[label if v == mark else f"{v:.3g}" for v in ticks])
 
@@ -327,9 +346,28 @@ def overlay(image: np.ndarray, values: np.ndarray, patch_size: tuple[int, int], 
         hr, hc = highlight
         fig.add_shape(type="rect", x0=hc * pw, x1=(hc + 1) * pw, y0=hr * ph, y1=(hr + 1) * ph,
                       line=dict(color="#ff2d55", width=3))
-    fig.update_xaxes(range=[0, width_px], showgrid=False, constrain="domain")
-    fig.update_yaxes(range=[height_px, 0], showgrid=False, scaleanchor="x", constrain="domain")
-    return base_layout(fig, title, x_title, y_title, height)
+    # A panorama's map is a strip: the figure shrinks to it (down to a usable size) instead of
+    # framing it with blank space, and an axis drawn too short for plotly's ticks gets its two ends.
+    plot_h = height - DEFAULT_MARGINS_PX
+    fitted = int(min(plot_h, max(MIN_PLOT_PX, OVERLAY_WIDTH_PX * height_px / max(width_px, 1))))
+    drawn_w, drawn_h = min(OVERLAY_WIDTH_PX, fitted * width_px / max(height_px, 1)), min(
+        fitted, OVERLAY_WIDTH_PX * height_px / max(width_px, 1))
+    fig.update_xaxes(range=[0, width_px], showgrid=False, constrain="domain", **_end_ticks(drawn_w, width_px))
+    fig.update_yaxes(range=[height_px, 0], showgrid=False, scaleanchor="x", constrain="domain",
+                     **_end_ticks(drawn_h, height_px))
+    return base_layout(fig, title, x_title, y_title, height - (plot_h - fitted))
+
+
+# An overlay's plot area at 1280 px (half the page, less margins and colour bar), the least height
+# a map keeps (its axis name and colour bar fit), the margins around a one-line title's plot area.
+OVERLAY_WIDTH_PX, MIN_PLOT_PX, DEFAULT_MARGINS_PX = 440, 220, 124
+SHORT_AXIS_PX = 80
+
+
+def _end_ticks(drawn_px: float, extent: int) -> dict:
+    """Ticks at an axis's two ends when it is drawn shorter than SHORT_AXIS_PX (plotly's own
+    ticks would overlap there); nothing to change otherwise."""
+    return dict(tickvals=[0, extent]) if drawn_px < SHORT_AXIS_PX else {}
 
 
 # --------------------------------------------------------------------------- PIL rendering

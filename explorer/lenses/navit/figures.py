@@ -88,7 +88,6 @@ def patches_figure(a: NaViTAnalysis, lang: str = "en") -> go.Figure:
     fig.update_annotations(font_size=FONT_SIZE - 2)
     title = t("fig_nv_patches", lang, n=n, p=a.patch, drop=a.token_dropout)
     fig = base_layout(fig, title, "", "", height=330 * rows + 120)
-    fig.update_layout(margin=dict(t=135))  # room for the two-line title above the panel titles
     return fig
 
 

@@ -67,7 +67,7 @@ def shift_steps_figure(steps: ShiftSteps, image: np.ndarray, token_px: tuple[int
     fig.update_annotations(font_size=FONT_SIZE - 1)
     fig.update_xaxes(showticklabels=False)
     fig.update_yaxes(showticklabels=False)
-    fig.update_layout(margin=dict(l=20, r=20, t=90, b=20))
+    fig.update_layout(margin=dict(l=20, r=20, b=20))  # the top margin is the title's (base_layout)
     return fig.figure()
 
 
