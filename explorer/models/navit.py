@@ -17,7 +17,6 @@ from dataclasses import dataclass
 from typing import Sequence
 
 import torch
-import torch.nn.functional as F
 from einops import rearrange
 from timm.layers import trunc_normal_
 from timm.models.vision_transformer import Block
