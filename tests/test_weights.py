@@ -90,13 +90,28 @@ def test_official_checkpoint_with_yacs_config(tmp_path, trained_state, monkeypat
 
 def test_wrong_shapes_are_named(tmp_path, trained_state):
     state = dict(trained_state)
-    state["head.weight"] = torch.zeros(7, state["head.weight"].shape[1])
-    state["head.bias"] = torch.zeros(7)
+    state["blocks.0.mlp.fc1.weight"] = torch.zeros(7, state["blocks.0.mlp.fc1.weight"].shape[1])
     path = tmp_path / "wrong.safetensors"
     save_file(state, path)
-    with pytest.raises(WeightsError, match="head.weight") as err:
+    with pytest.raises(WeightsError, match="blocks.0.mlp.fc1.weight") as err:
         load_model(ENTRY, weights_file=path, allow_download=False)
     assert "(7," in str(err.value) and err.value.message("zh")
+
+
+def test_another_number_of_classes_comes_from_the_head(tmp_path, trained_state):
+    """A fine-tuned head (7 classes here) needs no flag: the classifier is sized from the file."""
+    state = dict(trained_state)
+    state["head.weight"] = torch.randn(7, state["head.weight"].shape[1])
+    state["head.bias"] = torch.randn(7)
+    path = tmp_path / "seven.safetensors"
+    save_file(state, path)
+    loaded = load_model(ENTRY, weights_file=path, allow_download=False)
+    assert loaded.model.num_classes == 7 and loaded.class_names == tuple(f"class {i}" for i in range(7))
+    torch.testing.assert_close(loaded.model.head.weight, state["head.weight"])
+    assert "7 classes" in loaded.banner.en and "7 类" in loaded.banner.zh
+    headless = {k: v for k, v in trained_state.items() if not k.startswith("head.")}
+    save_file(headless, tmp_path / "backbone.safetensors")
+    assert load_model(ENTRY, weights_file=tmp_path / "backbone.safetensors").model.num_classes == 0
 
 
 def test_missing_keys_are_named(tmp_path, trained_state):

@@ -9,7 +9,9 @@ executes pickled code.
 
 from __future__ import annotations
 
+import argparse
 import collections
+import dataclasses
 import functools
 import logging
 import os
@@ -26,6 +28,7 @@ from torch import nn
 import explorer.models  # noqa: F401  (registers CrossFormer with timm)
 from explorer.core.cache import LRUCache
 from explorer.core.capture import install_hooks
+from explorer.core.checkpoints import Card, CardError, card_beside, is_torchvision_vit, torchvision_to_timm
 from explorer.core.errors import UserFacingError
 from explorer.core.text import pick
 from explorer.core.zoo import CHECKPOINT_DIR, ModelEntry, get_entry, stand_in_for
@@ -35,8 +38,9 @@ log = logging.getLogger("explorer.weights")
 WEIGHT_SUFFIXES = (".safetensors", ".pth", ".pt", ".bin")
 HUB_FILENAME = "model.safetensors"
 # Official training scripts (Swin, CrossFormer) save their yacs config next to the weights.
-# Read it as a plain OrderedDict: no class of that package is imported or run.
-_CONFIG_CLASSES = [(collections.OrderedDict, "yacs.config.CfgNode")]
+# Read it as a plain OrderedDict: no class of that package is imported or run. timm's train.py
+# saves its arguments as an argparse.Namespace (a plain attribute holder, no code of its own).
+_CONFIG_CLASSES = [(collections.OrderedDict, "yacs.config.CfgNode"), argparse.Namespace]
 # Keys of an MAE decoder checkpoint: timm would take a state dict with `mask_token` for DINOv2,
 # so they are dropped unless the model has them (our MAE with its decoder does).
 _FOREIGN_PREFIXES = ("decoder_", "mask_token")
@@ -127,7 +131,8 @@ def read_state_dict(path: str | os.PathLike, lazy: bool = False) -> dict[str, to
             f"{path.name} is not a readable checkpoint (it is truncated, or not a safetensors/PyTorch file).",
             f"{path.name} 不是可读取的检查点（文件被截断，或不是 safetensors/PyTorch 格式）。",
         ) from err
-    for container in ("model", "state_dict", "module"):
+    # official repos: "model"; timm's train.py: "state_dict" (and "state_dict_ema", used when alone)
+    for container in ("model", "state_dict", "module", "state_dict_ema"):
         if isinstance(state, dict) and isinstance(state.get(container), dict):
             state = state[container]
     if not isinstance(state, dict) or not state:
@@ -142,10 +147,9 @@ def read_state_dict(path: str | os.PathLike, lazy: bool = False) -> dict[str, to
     return {k.removeprefix("module.").removeprefix("backbone."): v for k, v in tensors.items()}
 
 
-def fitted_state(model: nn.Module, state: dict[str, torch.Tensor], name: str) -> dict[str, torch.Tensor]:
-    """``state`` through the architecture's own timm checkpoint filter (which converts official
-    layouts and resamples position embeddings), checked key by key and shape by shape against
-    ``model``; any mismatch raises ``WeightsError`` naming it. Works on meta-device models."""
+def filtered_state(model: nn.Module, state: dict[str, torch.Tensor], name: str) -> dict[str, torch.Tensor]:
+    """``state`` through the architecture's own timm checkpoint filter, which converts official
+    layouts and resamples position embeddings (unchecked: see ``fitted_state``)."""
     own = model.state_dict()
     state = {k: v for k, v in state.items() if k in own or not k.startswith(_FOREIGN_PREFIXES)}
     filter_fn = getattr(sys.modules.get(type(model).__module__), "checkpoint_filter_fn", None)
@@ -163,6 +167,14 @@ def fitted_state(model: nn.Module, state: dict[str, torch.Tensor], name: str) ->
                 f"{name} does not fit {type(model).__name__} (its keys or shapes are of another architecture).",
                 f"{name} 与 {type(model).__name__} 不匹配（其键名或形状属于另一种模型结构）。",
             ) from err
+    return state
+
+
+def fitted_state(model: nn.Module, state: dict[str, torch.Tensor], name: str) -> dict[str, torch.Tensor]:
+    """``filtered_state``, checked key by key and shape by shape against ``model``; any mismatch
+    raises ``WeightsError`` naming it. Works on meta-device models."""
+    own = model.state_dict()
+    state = filtered_state(model, state, name)
     missing = [k for k in own if k not in state]
     unexpected = [k for k in state if k not in own]
     wrong = [f"{k}: file {tuple(state[k].shape)} vs model {tuple(own[k].shape)}"
@@ -190,12 +202,67 @@ def load_into(model: nn.Module, state: dict[str, torch.Tensor], name: str) -> No
 
 # --------------------------------------------------------------------------- building models
 
-def build_model(entry: ModelEntry) -> nn.Module:
-    """The architecture with deterministic random weights (seed 0), in eval mode."""
+def build_model(entry: ModelEntry, **overrides) -> nn.Module:
+    """The architecture with deterministic random weights (seed 0), in eval mode; ``overrides``
+    replace the entry's model arguments (another number of classes)."""
     with torch.random.fork_rng(devices=[]):
         torch.manual_seed(0)
-        model = timm.create_model(entry.timm_model, pretrained=False, **entry.model_kwargs)
+        model = timm.create_model(entry.timm_model, pretrained=False, **{**entry.model_kwargs, **overrides})
     return model.eval()
+
+
+def _classifier_name(model: nn.Module) -> str | None:
+    """The module name of the model's classifier (``head``, ``head.fc`` …), None without one."""
+    head = model.get_classifier() if hasattr(model, "get_classifier") else None
+    if not isinstance(head, nn.Module):
+        return None
+    return next((name for name, module in model.named_modules() if module is head and name), None)
+
+
+def classes_in(model: nn.Module, state: dict[str, torch.Tensor]) -> int | None:
+    """How many classes a checkpoint's classifier has (0: it has none, a backbone), or None when
+    the architecture has no classifier to compare (timm's filters have already renamed keys)."""
+    name = _classifier_name(model)
+    if name is None:
+        return None
+    weight = state.get(f"{name}.weight")
+    return int(weight.shape[0]) if weight is not None and weight.dim() >= 1 else 0
+
+
+@dataclass(frozen=True)
+class FileModel:
+    """A model built to fit a checkpoint, and what was done to make it fit."""
+
+    model: nn.Module
+    entry: ModelEntry  # the entry as built (a torchvision file: the timm architecture it fits)
+    notes_en: tuple[str, ...] = ()
+    notes_zh: tuple[str, ...] = ()
+
+
+def model_for_file(entry: ModelEntry, path: Path, name: str) -> FileModel:
+    """``entry``'s architecture with the checkpoint's weights: torchvision ViT layouts converted,
+    the classifier sized to the checkpoint's number of classes (no flag needed), strictly loaded."""
+    state = read_state_dict(path)
+    notes_en, notes_zh = [], []
+    if is_torchvision_vit(state):
+        converted = torchvision_to_timm(state)
+        state = converted.state
+        entry = dataclasses.replace(entry, timm_model=converted.timm_model, pretrained_tag=None,
+                                    model_kwargs={"dynamic_img_size": True, "img_size": converted.img_size})
+        notes_en.append(f"torchvision ViT weights, converted to timm's {converted.timm_model}.")
+        notes_zh.append(f"torchvision ViT 权重，已转换为 timm 的 {converted.timm_model}。")
+    with torch.device("meta"):
+        skeleton = build_model(entry)
+    classes = classes_in(skeleton, filtered_state(skeleton, state, name))
+    overrides = {}
+    if classes is not None and classes != getattr(skeleton, "num_classes", classes):
+        overrides["num_classes"] = classes
+    model = build_model(entry, **overrides)
+    load_into(model, state, name)
+    if overrides:
+        entry = dataclasses.replace(entry, model_kwargs={**entry.model_kwargs, **overrides},
+                                    class_names=entry.class_names if classes == len(entry.class_names or ()) else None)
+    return FileModel(model, entry, tuple(notes_en), tuple(notes_zh))
 
 
 @functools.lru_cache(maxsize=32)
@@ -220,9 +287,12 @@ def _data_config(entry: ModelEntry, model: nn.Module) -> dict[str, Any]:
 def _class_names(entry: ModelEntry, model: nn.Module) -> tuple[str, ...] | None:
     if entry.class_names is not None:
         return entry.class_names
-    if getattr(model, "num_classes", 0) == 1000:
+    classes = getattr(model, "num_classes", 0)
+    if classes == 1000:
         info = timm.data.ImageNetInfo()
         return tuple(info.index_to_description(i) for i in range(1000))
+    if classes:  # a classifier without names (a fine-tuned head, no card): its classes by number
+        return tuple(f"class {i}" for i in range(classes))
     return None
 
 
@@ -312,44 +382,54 @@ def _failed(path: Path, err: WeightsError) -> tuple[str, str]:
 
 
 def load_model(entry: ModelEntry | str, weights_file: str | os.PathLike | None = None,
-               allow_download: bool = True, checkpoint_dir: Path = CHECKPOINT_DIR) -> LoadedModel:
+               allow_download: bool = True, checkpoint_dir: Path = CHECKPOINT_DIR,
+               card: Card | None = None) -> LoadedModel:
     """Build ``entry`` and give it the best weights available (see the module docstring).
 
     A source that fails (a broken or foreign file) is skipped like a missing one, and the
     banner names the file and why; an explicit ``weights_file`` must load (no fallback: the
-    user asked for that file).
+    user asked for that file). A user's file brings its card (``<stem>.json`` beside it), and
+    ``card`` (labels, preprocessing given on the command line) goes over it.
     """
     entry = get_entry(entry) if isinstance(entry, str) else entry
 
     def finish(shown: ModelEntry, mdl: nn.Module, source: str, weights_id: str,
-               banner: Banner | None = None, path: Path | None = None) -> LoadedModel:
+               banner: Banner | None = None, path: Path | None = None, given: Card | None = None) -> LoadedModel:
         install_hooks(mdl)
-        return LoadedModel(entry=entry, shown=shown, model=mdl, source=source,
-                           weights_id=weights_id, data_config=_data_config(shown, mdl),
-                           class_names=_class_names(shown, mdl), banner=banner, weights_path=path)
+        names, config = _class_names(shown, mdl), _data_config(shown, mdl)
+        if given is not None:
+            names, config = _card_names(given, mdl, names), given.data_config(config)
+        return LoadedModel(entry=entry, shown=shown, model=mdl, source=source, weights_id=weights_id,
+                           data_config=config, class_names=names, banner=banner, weights_path=path)
 
-    def from_file(target: ModelEntry, path: Path, name: str) -> nn.Module:
-        model = build_model(target)  # built only when there are weights for it (MAE-H is 2.5 GB)
-        load_into(model, read_state_dict(path), name)
-        return model
+    def from_file(target: ModelEntry, path: Path, name: str) -> tuple[ModelEntry, nn.Module, FileModel]:
+        built = model_for_file(target, path, name)  # built only when there are weights for it (MAE-H: 2.5 GB)
+        return built.entry, built.model, built
+
+    def users_file(path: Path, source: str, explicit: bool) -> LoadedModel:
+        shown, model, built = from_file(entry, path, path.name)
+        if entry.is_demo:
+            return finish(shown, model, source, _file_id(path), _demo_banner(entry), path)
+        beside = card_beside(path)
+        given = beside.merged(card) if beside is not None and card is not None else beside or card
+        loaded = finish(shown, model, source, _file_id(path), None, path, given)
+        if explicit or given is not None or shown is not entry:  # not a zoo model's own weights
+            loaded.banner = _file_banner(path, built, given, loaded)
+        return loaded
 
     if weights_file:
         path = Path(weights_file)
         if not path.is_file():
             raise WeightsError(f"Weights file {path} is missing.", f"权重文件 {path} 不存在。")
-        return finish(entry, from_file(entry, path, path.name), "file", _file_id(path),
-                      _demo_banner(entry) if entry.is_demo else None, path)
+        return users_file(path, "file", explicit=True)
 
     failures: list[tuple[str, str]] = []  # (en, zh): each source that was there but failed
     path = local_weight_file(entry, checkpoint_dir)
     if path is not None and path.is_file():
         try:
-            model = from_file(entry, path, path.name)
-        except WeightsError as err:
+            return users_file(path, "bundled" if entry.is_demo else "file", explicit=False)
+        except (WeightsError, CardError) as err:
             failures.append(_failed(path, err))
-        else:
-            banner = _demo_banner(entry) if entry.is_demo else None
-            return finish(entry, model, "bundled" if entry.is_demo else "file", _file_id(path), banner, path)
 
     reason = None
     if entry.hf_hub_id is not None:
@@ -359,19 +439,19 @@ def load_model(entry: ModelEntry | str, weights_file: str | os.PathLike | None =
             reason = type(err).__name__
         else:
             try:
-                model = from_file(entry, path, f"{entry.hf_hub_id}/{HUB_FILENAME}")
-            except WeightsError as err:
+                shown, model, _ = from_file(entry, path, f"{entry.hf_hub_id}/{HUB_FILENAME}")
+            except (WeightsError, CardError) as err:
                 failures.append(_failed(path, err))
             else:
                 source = "hub-download" if downloaded else "hub-cache"
-                return finish(entry, model, source, _file_id(path), _failures_banner(failures), path)
+                return finish(shown, model, source, _file_id(path), _failures_banner(failures), path, card)
 
     demo = stand_in_for(entry)
     demo_path = local_weight_file(demo, checkpoint_dir) if demo is not None else None
     if demo_path is not None and demo_path.is_file():
         try:
-            shown = from_file(demo, demo_path, demo_path.name)
-        except WeightsError as err:
+            _, shown, _ = from_file(demo, demo_path, demo_path.name)
+        except (WeightsError, CardError) as err:
             failures.append(_failed(demo_path, err))
         else:
             why_en, why_zh = _missing_sentences(entry, checkpoint_dir, allow_download, reason, failures)
@@ -383,6 +463,44 @@ def load_model(entry: ModelEntry | str, weights_file: str | os.PathLike | None =
                     f"structure and the predictions are meaningless. {why_en}",
                     f"现在显示的是随机初始化权重的 {entry.label_zh}：注意力图没有学到的结构，预测没有意义。{why_zh}")
     return finish(entry, build_model(entry), "random", "random:seed0", banner)
+
+
+def _card_names(card: Card, model: nn.Module, default: tuple[str, ...] | None) -> tuple[str, ...] | None:
+    """The card's class names, which must be one per class of the model."""
+    if card.class_names is None:
+        return default
+    classes = getattr(model, "num_classes", None)
+    if classes is not None and len(card.class_names) != classes:
+        raise CardError(f"{card.source} names {len(card.class_names)} classes, but the model has {classes}.",
+                        f"{card.source} 给出了 {len(card.class_names)} 个类别名，但模型有 {classes} 类。")
+    return card.class_names
+
+
+def _file_banner(path: Path, built: FileModel, card: Card | None, loaded: LoadedModel) -> Banner:
+    """What a user's own checkpoint gave: conversions, classes and their names, preprocessing."""
+    classes = getattr(loaded.model, "num_classes", 0)
+    config = loaded.data_config
+    size = "×".join(str(v) for v in config["input_size"][1:])
+    pre = (f"mean {tuple(round(v, 4) for v in config['mean'])}, std {tuple(round(v, 4) for v in config['std'])}, "
+           f"{size} px, {config.get('interpolation', 'bicubic')}")
+    named = card is not None and card.class_names is not None
+    if classes:
+        names_en = f"names from {card.source}" if named else (
+            "ImageNet-1k names" if loaded.class_names and classes == 1000 else "no names: shown as class numbers")
+        names_zh = f"类别名来自 {card.source}" if named else (
+            "ImageNet-1k 类别名" if loaded.class_names and classes == 1000 else "没有类别名：以编号显示")
+        what_en, what_zh = f"{classes} classes ({names_en})", f"{classes} 类（{names_zh}）"
+    else:
+        what_en, what_zh = "no classifier", "无分类头"
+    given = card is not None and any(getattr(card, f) is not None for f in ("mean", "std", "input_size"))
+    pre_en = f"preprocessing from {card.source}: {pre}" if given else (
+        f"preprocessing: the architecture's default ({pre}); if the model was trained with other values "
+        "(CIFAR's mean/std, 0.5/0.5), put them in a card beside the file or pass --mean/--std")
+    pre_zh = f"预处理来自 {card.source}：{pre}" if given else (
+        f"预处理：该结构的默认值（{pre}）；如果训练时用的是别的值（CIFAR 的均值/标准差、0.5/0.5），"
+        "请在文件旁放一个卡片文件，或传入 --mean/--std")
+    return Banner("info", " ".join([f"Your checkpoint {path.name}: {what_en}; {pre_en}.", *built.notes_en]),
+                  "".join([f"你的检查点 {path.name}：{what_zh}；{pre_zh}。", *built.notes_zh]))
 
 
 def _failures_banner(failures: list[tuple[str, str]]) -> Banner | None:

@@ -206,13 +206,59 @@ def entries_for(families: tuple[str, ...]) -> tuple[ModelEntry, ...]:
     return tuple(e for e in all_entries() if e.family in families)
 
 
+# timm's module of an architecture -> the family (the demo that stands in offline) and the
+# arguments that let it take any input size, as the zoo's entries of that family have them
+_TIMM_FAMILIES = {"vision_transformer": ("vit", _DYN), "deit": ("vit", _DYN),
+                  "swin_transformer": ("swin", _ANY_SIZE["swin"]), "swin_transformer_v2": ("swin", {}),
+                  "twins": ("twins", {}), "crossformer": ("crossformer", {}), "navit": ("navit", {}),
+                  "mae": ("mae", {})}
+MAX_NAME_LENGTH = 120  # the longest timm name is ~70 characters
+
+
+def timm_entry(name: str) -> ModelEntry | None:
+    """An entry for any timm model name, with or without a pretrained tag; a name without one
+    takes timm's default tag, as ``timm.create_model`` does. None for a name timm does not know.
+    The weights resolve as for the zoo's hub models (``timm/<arch>.<tag>`` on the hub)."""
+    import timm
+    from timm.models import get_pretrained_cfg, model_entrypoint
+
+    if not isinstance(name, str) or not 0 < len(name) <= MAX_NAME_LENGTH or not timm.is_model(name):
+        return None
+    arch, _, tag = name.partition(".")
+    try:
+        cfg = get_pretrained_cfg(name)  # the tag's, or the architecture's default
+    except RuntimeError:  # a tag the architecture does not have
+        return None
+    tag = tag or (getattr(cfg, "tag", None) or "")
+    full = f"{arch}.{tag}" if tag else arch
+    on_hub = cfg is not None and tag and getattr(cfg, "hf_hub_id", None) == f"timm/{full}"
+    module = model_entrypoint(arch).__module__.rsplit(".", 1)[-1]
+    family, kwargs = _TIMM_FAMILIES.get(module, (module, {}))
+    if family == "vit" and "dino" in tag:
+        family = "dino"
+    note_en, note_zh = ("A timm model outside the zoo.", "zoo 之外的 timm 模型。") if on_hub else (
+        "A timm architecture with no weights on the hub: give it your checkpoint.",
+        "Hub 上没有权重的 timm 结构：请给它你的检查点。")
+    return ModelEntry(key=full if on_hub else arch, label_en=full, label_zh=full, family=family,
+                      timm_model=full if on_hub else arch, pretrained_tag=tag if on_hub else None,
+                      model_kwargs=MappingProxyType(dict(kwargs)), note_en=note_en, note_zh=note_zh)
+
+
 def get_entry(key: str) -> ModelEntry:
+    """The zoo's entry for ``key``, else one for the timm model of that name (a bare
+    architecture name is the zoo's entry when its default tag is in the zoo)."""
     for entry in all_entries():
         if entry.key == key:
             return entry
-    known = ", ".join(e.key for e in all_entries())
+    found = timm_entry(key)
+    if found is not None:
+        for entry in all_entries():
+            if entry.key == found.key:
+                return entry
+        return found
     shown = key if len(str(key)) <= 60 else f"{str(key)[:59]}…"  # never echo unbounded input
-    raise KeyError(f"unknown model {shown!r}; known models: {known}")
+    raise KeyError(f"unknown model {shown!r}: neither a zoo key (`python -m explorer models`) nor a timm "
+                   "model name (timm.list_models())")
 
 
 def stand_in_for(entry: ModelEntry) -> ModelEntry | None:

@@ -9,6 +9,7 @@ import functools
 from torch import nn
 
 from explorer.core.arguments import ArgumentError, excerpt
+from explorer.core.results import cached_analysis
 from explorer.core.zoo import ModelEntry, all_entries, get_entry
 from explorer.lenses import attention, bias, crossformer, dino, mae, navit, swin, twins
 from explorer.lenses.contract import Lens
@@ -65,10 +66,30 @@ def model_for_lens(key: str, model: object) -> ModelEntry:
             "（`python -m explorer models` 会列出所有模型）。")
     if not lens_reads(lens, entry):
         others = readers_of(entry)
-        en = ", ".join(o.title("en") for o in others) or "none"
-        zh = "、".join(o.title("zh") for o in others) or "无"
         kind = type(_skeleton(entry.key)).__name__
+        if not others:
+            raise ArgumentError(
+                f"No lens reads {entry.key} (a {kind}): they read ViT/DeiT/DINO, Swin (v1), Twins, "
+                "CrossFormer, NaViT and MAE models.",
+                f"没有视图能读取 {entry.key}（{kind}）：各视图读取 ViT/DeiT/DINO、Swin（v1）、Twins、"
+                "CrossFormer、NaViT 和 MAE 模型。")
+        en = ", ".join(o.title("en") for o in others)
+        zh = "、".join(o.title("zh") for o in others)
         raise ArgumentError(
             f"The {lens.title('en')} lens cannot read {entry.key} (a {kind}); open it in: {en}.",
             f"{lens.title('zh')} 视图无法读取 {entry.key}（{kind}）；请在以下视图中打开：{zh}。")
     return entry
+
+
+def lens_analysis(key: str, image, model_key: str, geometry: str, allow_download: bool, compute):
+    """``cached_analysis`` for a model lens ``key`` reads: a zoo key or any timm name, checked
+    (with one clear message) before anything loads."""
+    entry = model_for_lens(key, model_key)
+    return cached_analysis(key, image, entry.key, geometry, allow_download, compute)
+
+
+def lens_model(key: str, model_key: str, allow_download: bool):
+    """The loaded model (``get_model``) for a lens that runs it itself, checked first."""
+    from explorer.core.weights import get_model
+
+    return get_model(model_for_lens(key, model_key).key, allow_download=allow_download)

@@ -30,6 +30,8 @@ PAGE_STRINGS: dict[str, Bilingual] = {
     "image_input": ("Upload an image", "上传图片"),
     "examples": ("Examples", "示例图片"),
     "model": ("Model", "模型"),
+    "model_info": ("Pick one, or type any timm model name (e.g. deit3_small_patch16_224)",
+                   "从列表中选择，或输入任意 timm 模型名（例如 deit3_small_patch16_224）"),
     "geometry": ("Input geometry", "输入几何"),
     "geometry_model": ("Model default (resize + centre crop)", "模型默认（缩放 + 中心裁剪）"),
     "geometry_native": ("Keep aspect ratio (any size)", "保持宽高比（任意尺寸）"),

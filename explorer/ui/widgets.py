@@ -220,9 +220,12 @@ def model_controls(tr: Translations, entries: tuple[ModelEntry, ...], default: s
     """The row every lens starts with: model picker, input geometry, hub downloads; and the
     banner under it that says which weights are shown. Returns (model, geometry, allow, banner)."""
     with gr.Row():
+        # the lens's zoo models to pick from, and any timm model name typed in (checked by the lens)
         model = tr.add(gr.Dropdown(model_choices(entries, "en"), value=default, label=t("model", "en"),
+                                   info=t("model_info", "en"), allow_custom_value=True, filterable=True,
                                    scale=3, elem_id=f"{prefix}-model"),
-                       update=lambda lang: dict(label=t("model", lang), choices=model_choices(entries, lang)))
+                       update=lambda lang: dict(label=t("model", lang), info=t("model_info", lang),
+                                                choices=model_choices(entries, lang)))
         geometry = tr.add(gr.Radio(geometry_choices("en", geometries), value=geometries[0],
                                    label=t("geometry", "en"), scale=2, elem_id=f"{prefix}-geometry",
                                    visible=len(geometries) > 1),

@@ -15,9 +15,8 @@ from explorer.core import arguments
 from explorer.core.errors import UserFacingError
 from explorer.core.images import LoadedImage
 from explorer.core.preprocess import check_geometry
-from explorer.core.results import cached_analysis
 from explorer.core.weights import LoadedModel, vit_depth_and_heads
-from explorer.lenses.registry import entries_for_lens, model_for_lens
+from explorer.lenses.registry import entries_for_lens, lens_analysis, model_for_lens
 from explorer.lenses.attention import figures
 from explorer.lenses.attention.compute import HEAD_FUSIONS, AttentionAnalysis, analyze
 from explorer.lenses.plotting import SEQUENTIAL_SCALES, clicked_patch, patch_picker_image
@@ -33,7 +32,7 @@ PICKER_SIDE = 448
 def analysis_for(image: LoadedImage, model_key: str, geometry: str,
                  allow_download: bool) -> tuple[LoadedModel, AttentionAnalysis]:
     """The cached analysis, computed (one model run) only on a cache miss."""
-    return cached_analysis("attention", image, model_key, geometry, allow_download, analyze)
+    return lens_analysis("attention", image, model_key, geometry, allow_download, analyze)
 
 
 def _head(value) -> int | None:

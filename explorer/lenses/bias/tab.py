@@ -13,13 +13,13 @@ from dataclasses import dataclass
 import gradio as gr
 
 from explorer.core.images import LoadedImage
-from explorer.core.results import RESULTS, cached_analysis
-from explorer.core.weights import LoadedModel, get_model
+from explorer.core.results import RESULTS
+from explorer.core.weights import LoadedModel
 from explorer.lenses.registry import entries_for_lens
 from explorer.lenses.bias import figures
 from explorer.lenses.bias.compute import BiasAnalysis, BiasImage, BlockBias, analyze, analyze_image
 from explorer.ui.i18n import t
-from explorer.lenses.registry import model_for_lens
+from explorer.lenses.registry import lens_analysis, lens_model, model_for_lens
 from explorer.ui.api import arrays_reply
 from explorer.ui.widgets import (TabHooks, PageContext, by_component, banner_markdown, model_controls, user_errors,
                                  with_progress)
@@ -34,14 +34,14 @@ LATEX = [{"left": "$$", "right": "$$", "display": True},
 def tables_for(model_key: str, allow_download: bool) -> tuple[LoadedModel, BiasAnalysis]:
     """The model's tables, read (and DPBs evaluated) once per (model shown, weights): they do
     not depend on any image, so the key has none. Kept in the app's bounded result cache."""
-    loaded = get_model(model_key, allow_download=allow_download)
+    loaded = lens_model("bias", model_key, allow_download)
     key = ("bias", loaded.shown.key, loaded.weights_id)
     return loaded, RESULTS.get_or_create(key, lambda: analyze(loaded.model))
 
 
 def groups_for(image: LoadedImage, model_key: str, geometry: str, allow_download: bool) -> BiasImage:
     """A CrossFormer's groups on ``image`` (cached per image like every lens result)."""
-    return cached_analysis("bias", image, model_key, geometry, allow_download, analyze_image)[1]
+    return lens_analysis("bias", image, model_key, geometry, allow_download, analyze_image)[1]
 
 
 @dataclass

@@ -12,12 +12,11 @@ from gradio.data_classes import FileData
 
 from explorer.core.images import LoadedImage
 from explorer.core.preprocess import check_geometry
-from explorer.core.results import cached_analysis
 from explorer.core.weights import LoadedModel
 from explorer.lenses.crossformer import figures
 from explorer.lenses.crossformer.compute import (CrossFormerAnalysis, CrossFormerImageAnalysis,
                                                  analyze_image)
-from explorer.lenses.registry import model_for_lens
+from explorer.lenses.registry import lens_analysis, model_for_lens
 from explorer.ui.api import arrays_reply
 from explorer.ui.i18n import t
 from explorer.ui.stage_tab import StageLens, StagePick, head_choices
@@ -28,7 +27,7 @@ LATEX = [{"left": "$", "right": "$", "display": False}]
 
 def analysis_for(image: LoadedImage, model_key: str, geometry: str,
                  allow_download: bool) -> tuple[LoadedModel, CrossFormerImageAnalysis]:
-    return cached_analysis("crossformer", image, model_key, geometry, allow_download, analyze_image)
+    return lens_analysis("crossformer", image, model_key, geometry, allow_download, analyze_image)
 
 
 def _default_stage(a: CrossFormerAnalysis) -> int:

@@ -15,7 +15,7 @@ from PIL import Image
 from explorer.core import arguments
 from explorer.core.errors import UserFacingError
 from explorer.core.images import LoadedImage
-from explorer.core.results import RESULTS, cached_analysis
+from explorer.core.results import RESULTS
 from explorer.core.weights import LoadedModel
 from explorer.core.zoo import ModelEntry
 from explorer.lenses.registry import entries_for_lens
@@ -25,7 +25,7 @@ from explorer.lenses.dino.compute import (DEFAULT_LOCAL_CROPS, DEFAULT_THRESHOLD
 from explorer.ui.i18n import t
 from explorer.core.text import numbered
 from explorer.core.preprocess import check_geometry
-from explorer.lenses.registry import model_for_lens
+from explorer.lenses.registry import lens_analysis, model_for_lens
 from explorer.ui.api import arrays_reply
 from explorer.ui.uploads import open_uploaded_image
 from explorer.ui.widgets import (HEAD_MEAN, TabHooks, PageContext, by_component, head_choices, banner_markdown, model_choices, model_controls,
@@ -77,7 +77,7 @@ class Controls:
         return self.image
 
     def _analysis(self, key: str) -> tuple[LoadedModel, DinoAnalysis]:
-        return cached_analysis("dino", self.require_image(), key, self.geometry or "native", self.allow_download,
+        return lens_analysis("dino", self.require_image(), key, self.geometry or "native", self.allow_download,
                                analyze_image)
 
     def analysis(self) -> tuple[LoadedModel, DinoAnalysis]:
@@ -282,5 +282,5 @@ def api(image: FileData, model: str, geometry: str = "native", threshold: float 
     entry = model_for_lens("dino", model)
     geometry = check_geometry(geometry)
     cut = None if threshold == -1 else check_threshold(threshold)
-    loaded, a = cached_analysis("dino", open_uploaded_image(image), entry.key, geometry, False, analyze_image)
+    loaded, a = lens_analysis("dino", open_uploaded_image(image), entry.key, geometry, False, analyze_image)
     return arrays_reply(loaded, export_arrays(a, cut), arrays)

@@ -14,14 +14,14 @@ from explorer.core import arguments
 from explorer.core.errors import UserFacingError
 from explorer.core.images import LoadedImage
 from explorer.core.results import RESULTS
-from explorer.core.weights import LoadedModel, get_model
+from explorer.core.weights import LoadedModel
 from explorer.lenses.registry import entries_for_lens
 from explorer.lenses.mae import figures
 from explorer.lenses.mae.compute import STRATEGIES, MAEResult, reconstruct
 from explorer.lenses.plotting import clicked_patch
 from explorer.ui.i18n import t
 from explorer.core.text import numbered
-from explorer.lenses.registry import model_for_lens
+from explorer.lenses.registry import lens_model, model_for_lens
 from explorer.ui.api import arrays_reply
 from explorer.ui.uploads import open_uploaded_image
 from explorer.ui.widgets import TabHooks, PageContext, by_component, picture_file, banner_markdown, model_controls, user_errors, with_progress
@@ -50,7 +50,7 @@ class Controls:
             if strategy == "painted" else ()
         ratio = arguments.fraction(self.ratio, 0.0, 1.0, (t("mae_ratio", "en"), t("mae_ratio", "zh")))
         seed = arguments.seed(0 if self.seed is None else self.seed)
-        loaded = get_model(self.model_key, allow_download=self.allow_download)
+        loaded = lens_model("mae", self.model_key, self.allow_download)
         # the painted patches matter only to the painted mask; ratio and seed to the others
         key = ("mae", loaded.shown.key, loaded.weights_id, self.image.digest, strategy,
                painted if strategy == "painted" else (ratio, seed))

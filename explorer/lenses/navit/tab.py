@@ -16,13 +16,13 @@ from explorer.core import arguments
 from explorer.core.errors import UserFacingError
 from explorer.core.images import LoadedImage, load_image
 from explorer.core.results import RESULTS
-from explorer.core.weights import LoadedModel, get_model
+from explorer.core.weights import LoadedModel
 from explorer.core.zoo import REPO_ROOT
 from explorer.lenses.registry import entries_for_lens
 from explorer.lenses.navit import figures
 from explorer.lenses.navit.compute import MAX_IMAGES, NaViTAnalysis, analyze_images
 from explorer.ui.i18n import class_label, t
-from explorer.lenses.registry import model_for_lens
+from explorer.lenses.registry import lens_model, model_for_lens
 from explorer.ui.api import arrays_reply
 from explorer.ui.uploads import open_uploaded_image, path_of
 from explorer.ui.widgets import TabHooks, PageContext, by_component, banner_markdown, model_controls, user_errors
@@ -70,7 +70,7 @@ class Controls:
         drop = arguments.fraction(self.token_dropout, 0.0, 0.95, (t("nv_dropout", "en"), t("nv_dropout", "zh")))
         seed = arguments.seed(0 if self.seed is None else self.seed)
         pictures = self.pictures()
-        loaded = get_model(self.model_key, allow_download=self.allow_download)
+        loaded = lens_model("navit", self.model_key, self.allow_download)
         key = ("navit", loaded.shown.key, loaded.weights_id, tuple(im.digest for _, im in pictures),
                tuple(name for name, _ in pictures), tokens, drop, seed)
         result = RESULTS.get_or_create(key, lambda: analyze_images(

@@ -11,9 +11,8 @@ from gradio.data_classes import FileData
 
 from explorer.core.images import LoadedImage
 from explorer.core.preprocess import check_geometry
-from explorer.core.results import cached_analysis
 from explorer.core.weights import LoadedModel
-from explorer.lenses.registry import model_for_lens
+from explorer.lenses.registry import lens_analysis, model_for_lens
 from explorer.lenses.swin import figures
 from explorer.lenses.swin.compute import SwinImageAnalysis, analyze_image, cyclic_shift_steps
 from explorer.ui.api import arrays_reply
@@ -26,7 +25,7 @@ LATEX = [{"left": "$", "right": "$", "display": False}]
 
 def analysis_for(image: LoadedImage, model_key: str, geometry: str,
                  allow_download: bool) -> tuple[LoadedModel, SwinImageAnalysis]:
-    return cached_analysis("swin", image, model_key, geometry, allow_download, analyze_image)
+    return lens_analysis("swin", image, model_key, geometry, allow_download, analyze_image)
 
 
 @dataclass

@@ -12,9 +12,8 @@ from gradio.data_classes import FileData
 
 from explorer.core.images import LoadedImage
 from explorer.core.preprocess import check_geometry
-from explorer.core.results import cached_analysis
 from explorer.core.weights import LoadedModel
-from explorer.lenses.registry import model_for_lens
+from explorer.lenses.registry import lens_analysis, model_for_lens
 from explorer.lenses.twins import figures
 from explorer.lenses.twins.compute import TwinsAnalysis, TwinsBlock, TwinsImageAnalysis, analyze_image
 from explorer.ui.api import arrays_reply
@@ -27,7 +26,7 @@ LATEX = [{"left": "$", "right": "$", "display": False}]
 
 def analysis_for(image: LoadedImage, model_key: str, geometry: str,
                  allow_download: bool) -> tuple[LoadedModel, TwinsImageAnalysis]:
-    return cached_analysis("twins", image, model_key, geometry, allow_download, analyze_image)
+    return lens_analysis("twins", image, model_key, geometry, allow_download, analyze_image)
 
 
 def block_pair(a: TwinsAnalysis, stage: int, block: int) -> tuple[TwinsBlock | None, TwinsBlock | None]:
