@@ -103,9 +103,10 @@ def _cmd_evaluate(args: argparse.Namespace) -> int:
     from torchvision.datasets import ImageFolder
 
     from explorer.core.weights import load_model
+    from explorer.lenses.exporting import card_from_args
     from explorer.models.crossformer import dpb_to_rpb
 
-    loaded = load_model(args.model, weights_file=args.weights, allow_download=False)
+    loaded = load_model(args.model, weights_file=args.weights, allow_download=False, card=card_from_args(args))
     if loaded.banner is not None:
         print(loaded.banner.en, file=sys.stderr)
     dataset = ImageFolder(args.data, transform=create_transform(**loaded.data_config))
@@ -153,7 +154,7 @@ def build_parser() -> argparse.ArgumentParser:
 
     export = sub.add_parser("export", help="write a lens's arrays (.npz) (and, for attention, figures)")
     lenses = export.add_subparsers(dest="lens", required=True, metavar="LENS")
-    from explorer.lenses.exporting import add_common_arguments
+    from explorer.lenses.exporting import add_card_arguments, add_common_arguments
     from explorer.lenses.registry import LENSES
 
     for lens in LENSES:
@@ -176,6 +177,7 @@ def build_parser() -> argparse.ArgumentParser:
     evaluate.add_argument("--data", required=True, help="ImageFolder root (one folder per class)")
     evaluate.add_argument("--batch-size", type=int, default=32)
     evaluate.add_argument("--workers", type=int, default=2)
+    add_card_arguments(evaluate)
     evaluate.set_defaults(fn=_cmd_evaluate)
 
     train = sub.add_parser("train", help="train a bundled demo model: train FAMILY [--quick] [--out DIR]",

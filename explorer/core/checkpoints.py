@@ -3,7 +3,9 @@ layouts other than timm's that are converted exactly (torchvision's ViTs).
 
 A card is ``<checkpoint stem>.json`` next to the weights, the same fields the bundled demo
 models' cards have: ``class_names``, ``mean``, ``std``, ``input_size`` ([3, H, W]),
-``interpolation`` and ``crop_pct`` (1.0: resize to the input size, no crop). A labels file is one
+``interpolation``, ``crop_pct`` and ``crop_mode`` as timm's data config has them ("center": resize
+the short side to input/crop_pct and crop the centre; "squash": resize to the input size, no
+crop, the way ``transforms.Resize((H, W))`` does). A labels file is one
 class name per line or a JSON list. Both are validated before anything uses them.
 
 torchvision's ``VisionTransformer`` (``vit_b_16`` … ``vit_h_14``) computes exactly what timm's
@@ -27,6 +29,7 @@ from explorer.core.errors import UserFacingError
 MAX_CLASSES = 100_000
 MAX_LABEL_FILE_BYTES = 4 * 1024 * 1024
 INTERPOLATIONS = ("bicubic", "bilinear", "nearest")
+CROP_MODES = ("center", "squash", "border")
 
 
 class CardError(UserFacingError):
@@ -43,24 +46,26 @@ class Card:
     input_size: tuple[int, int, int] | None = None
     interpolation: str | None = None
     crop_pct: float | None = None
+    crop_mode: str | None = None
     source: str = ""  # the file it came from, for the banner
 
     def data_config(self, config: dict) -> dict:
         """timm's data config with this card's fields in place of the defaults."""
         config = dict(config)
-        for name in ("mean", "std", "input_size", "interpolation", "crop_pct"):
+        for name in _CONFIG_FIELDS:
             value = getattr(self, name)
             if value is not None:
                 config[name] = value
-        if self.crop_pct is not None:
-            config["crop_mode"] = "center"
         return config
 
     def merged(self, other: "Card") -> "Card":
         """This card with ``other``'s given fields on top (command-line flags over a card)."""
         fields = {name: getattr(other, name) if getattr(other, name) is not None else getattr(self, name)
-                  for name in ("class_names", "mean", "std", "input_size", "interpolation", "crop_pct")}
+                  for name in ("class_names", *_CONFIG_FIELDS)}
         return Card(**fields, source=" + ".join(s for s in (self.source, other.source) if s))
+
+
+_CONFIG_FIELDS = ("mean", "std", "input_size", "interpolation", "crop_pct", "crop_mode")
 
 
 def _triple(value, name: str, where: str, positive: bool = False) -> tuple[float, float, float]:
@@ -111,6 +116,11 @@ def card_from_dict(data, where: str) -> Card:
             raise CardError(f"{where}: crop_pct must be a number in [0.1, 1].",
                             f"{where}：crop_pct 必须是 [0.1, 1] 之间的数。")
         fields["crop_pct"] = float(crop)
+    if "crop_mode" in data:
+        if data["crop_mode"] not in CROP_MODES:
+            raise CardError(f"{where}: crop_mode must be one of {', '.join(CROP_MODES)}.",
+                            f"{where}：crop_mode 必须是 {', '.join(CROP_MODES)} 之一。")
+        fields["crop_mode"] = data["crop_mode"]
     return Card(**fields)
 
 
@@ -157,10 +167,6 @@ def card_beside(weights: Path) -> Card | None:
 
 # --------------------------------------------------------------------------- torchvision ViTs
 
-# torchvision's builder names -> the timm architecture with the same layers
-TORCHVISION_VITS = {"vit_b_16": "vit_base_patch16_224", "vit_b_32": "vit_base_patch32_224",
-                    "vit_l_16": "vit_large_patch16_224", "vit_l_32": "vit_large_patch32_224",
-                    "vit_h_14": "vit_huge_patch14_224"}
 _TV_SIZES = {768: ("base", 12), 1024: ("large", 24), 1280: ("huge", 32)}  # width -> (timm size, depth)
 _TV_BLOCK = re.compile(r"^encoder\.layers\.encoder_layer_(\d+)\.(.+)$")
 _TV_IN_BLOCK = {"ln_1": "norm1", "ln_2": "norm2", "self_attention.in_proj_": "attn.qkv.",

@@ -213,6 +213,24 @@ _TIMM_FAMILIES = {"vision_transformer": ("vit", _DYN), "deit": ("vit", _DYN),
                   "twins": ("twins", {}), "crossformer": ("crossformer", {}), "navit": ("navit", {}),
                   "mae": ("mae", {})}
 MAX_NAME_LENGTH = 120  # the longest timm name is ~70 characters
+# torchvision's ViT builders -> the timm architecture with the same layers (its state dicts are
+# converted exactly on loading: core/checkpoints.py)
+TORCHVISION_VITS = {"vit_b_16": "vit_base_patch16_224", "vit_b_32": "vit_base_patch32_224",
+                    "vit_l_16": "vit_large_patch16_224", "vit_l_32": "vit_large_patch32_224",
+                    "vit_h_14": "vit_huge_patch14_224"}
+
+
+def torchvision_entry(name: str) -> ModelEntry | None:
+    """``vit_b_16`` … ``vit_h_14``: the timm architecture of the same layers, with no hub weights
+    of its own (timm's are not torchvision's): the user's file gives them (``--weights``)."""
+    arch = TORCHVISION_VITS.get(name)
+    if arch is None:
+        return None
+    return ModelEntry(key=name, label_en=f"torchvision {name} (as timm {arch})",
+                      label_zh=f"torchvision {name}（对应 timm {arch}）", family="vit", timm_model=arch,
+                      model_kwargs=MappingProxyType(dict(_DYN)),
+                      note_en="torchvision's ViT: give it your checkpoint (torch.save(model.state_dict())).",
+                      note_zh="torchvision 的 ViT：请给它你的检查点（torch.save(model.state_dict())）。")
 
 
 def timm_entry(name: str) -> ModelEntry | None:
@@ -250,6 +268,9 @@ def get_entry(key: str) -> ModelEntry:
     for entry in all_entries():
         if entry.key == key:
             return entry
+    found = torchvision_entry(key) if isinstance(key, str) else None
+    if found is not None:
+        return found
     found = timm_entry(key)
     if found is not None:
         for entry in all_entries():

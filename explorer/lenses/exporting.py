@@ -9,6 +9,7 @@ from pathlib import Path
 
 import numpy as np
 
+from explorer.core.checkpoints import Card, card_from_dict, read_labels
 from explorer.core.images import LoadedImage, load_image
 from explorer.core.weights import LoadedModel, load_model
 
@@ -25,10 +26,41 @@ def add_common_arguments(parser: argparse.ArgumentParser, inputs: str, default_g
     parser.add_argument("--geometry", choices=("model", "native"), default=default_geometry,
                         help=f"model: resize + centre crop; native: keep the aspect ratio (default: {default_geometry})")
     parser.add_argument("--allow-download", action="store_true", help="fetch missing weights from the hub")
+    add_card_arguments(parser)
+
+
+def add_card_arguments(parser: argparse.ArgumentParser) -> None:
+    """What a checkpoint's card says, given on the command line (over the card beside the file)."""
+    group = parser.add_argument_group("your checkpoint's classes and preprocessing (default: its card "
+                                      "<weights>.json, else the architecture's)")
+    group.add_argument("--labels", help="class names: one per line, or a JSON list")
+    group.add_argument("--mean", type=float, nargs=3, metavar=("R", "G", "B"))
+    group.add_argument("--std", type=float, nargs=3, metavar=("R", "G", "B"))
+    group.add_argument("--input-size", type=int, nargs="+", metavar="PX",
+                       help="the model's input: one size (square) or H W")
+    group.add_argument("--interpolation", choices=("bicubic", "bilinear", "nearest"))
+    group.add_argument("--crop-pct", type=float, help="the share of the resized image the crop keeps")
+    group.add_argument("--crop-mode", choices=("center", "squash", "border"),
+                       help="squash: resize to the input size, no crop (transforms.Resize((H, W)))")
+
+
+def card_from_args(args: argparse.Namespace) -> Card | None:
+    """The card the flags make, validated like a card file; None when none is given."""
+    fields = {}
+    if getattr(args, "labels", None):
+        fields["class_names"] = list(read_labels(args.labels))
+    for name in ("mean", "std", "interpolation", "crop_pct", "crop_mode"):
+        if getattr(args, name, None) is not None:
+            fields[name] = getattr(args, name)
+    size = getattr(args, "input_size", None)
+    if size:
+        fields["input_size"] = [3, size[0], size[-1]] if len(size) <= 2 else size
+    return card_from_dict(fields, "the command line") if fields else None
 
 
 def load(args: argparse.Namespace, verbose: bool = False) -> LoadedModel:
-    loaded = load_model(args.model, weights_file=args.weights, allow_download=args.allow_download)
+    loaded = load_model(args.model, weights_file=args.weights, allow_download=args.allow_download,
+                        card=card_from_args(args))
     if verbose and loaded.banner is not None:
         print(loaded.banner.en, file=sys.stderr)
     return loaded
@@ -38,6 +70,8 @@ def image(args: argparse.Namespace) -> LoadedImage:
     return load_image(args.image)
 
 
-def save_npz(out: str, arrays: dict[str, np.ndarray]) -> None:
+def save_npz(out: str, arrays: dict[str, np.ndarray], loaded: LoadedModel) -> None:
+    """The lens's arrays and the model's ``class_names`` (empty when it has no classifier)."""
     Path(out).parent.mkdir(parents=True, exist_ok=True)
-    np.savez_compressed(out, **arrays)
+    names = np.array(loaded.class_names or (), dtype=str)
+    np.savez_compressed(out, **{"class_names": names, **arrays})

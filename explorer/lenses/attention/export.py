@@ -25,7 +25,7 @@ def run(args: argparse.Namespace) -> int:
 
     loaded = exporting.load(args, verbose=True)
     analysis = analyze(loaded, exporting.image(args), args.geometry)
-    exporting.save_npz(args.out, export_arrays(analysis))
+    exporting.save_npz(args.out, export_arrays(analysis), loaded)
     print(f"wrote {args.out} (model {loaded.shown.key}, weights: {loaded.source}, grid {analysis.grid})")
     if analysis.predictions:
         print("top-5: " + "; ".join(f"{p.label} {p.probability:.3f}" for p in analysis.predictions))

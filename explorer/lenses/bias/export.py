@@ -13,7 +13,7 @@ def run(args: argparse.Namespace) -> int:
 
     loaded = exporting.load(args)
     analysis = analyze(loaded.model)
-    exporting.save_npz(args.out, export_arrays(analysis))
+    exporting.save_npz(args.out, export_arrays(analysis), loaded)
     print(f"wrote {args.out} (model {loaded.shown.key}, weights: {loaded.source}, "
           f"{len(analysis.blocks)} blocks)")
     if analysis.family == "crossformer":

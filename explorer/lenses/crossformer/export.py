@@ -13,7 +13,7 @@ def run(args: argparse.Namespace) -> int:
 
     loaded = exporting.load(args)
     result = analyze_image(loaded, exporting.image(args), args.geometry)
-    exporting.save_npz(args.out, export_arrays(result))
+    exporting.save_npz(args.out, export_arrays(result), loaded)
     print(f"wrote {args.out} (model {loaded.shown.key}, weights: {loaded.source}, "
           f"{len(result.cross.blocks)} blocks: SDA/LDA group maps, probabilities, content, bias)")
     return 0

@@ -23,7 +23,7 @@ def run(args: argparse.Namespace) -> int:
     loaded = exporting.load(args, verbose=True)
     a = analyze_image(loaded, exporting.image(args), args.geometry)
     arrays = export_arrays(a, threshold)
-    exporting.save_npz(args.out, arrays)
+    exporting.save_npz(args.out, arrays, loaded)
     kept = "" if threshold is None else (
         f"; t = {threshold:g} keeps {arrays['patch_masks'].sum(axis=(1, 2)).mean():.1f} patches per head on average")
     print(f"wrote {args.out} (model {loaded.shown.key}, weights: {loaded.source}, block {a.block} CLS attention: "

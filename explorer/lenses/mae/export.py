@@ -20,7 +20,7 @@ def run(args: argparse.Namespace) -> int:
 
     loaded = exporting.load(args)
     r = reconstruct(loaded, exporting.image(args), args.mask_strategy, args.mask_ratio, args.seed)
-    exporting.save_npz(args.out, export_arrays(r))
+    exporting.save_npz(args.out, export_arrays(r), loaded)
     print(f"wrote {args.out} (model {loaded.shown.key}, weights: {loaded.source}): {r.strategy} mask, "
           f"{r.hidden_count} of {r.num_patches} patches hidden, loss {r.loss:.4f}")
     if not r.norm_pix_loss and r.hidden_count:

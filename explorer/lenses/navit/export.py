@@ -22,7 +22,7 @@ def run(args: argparse.Namespace) -> int:
     loaded = exporting.load(args)
     pictures = [(Path(p).name, load_image(p)) for p in args.image]
     a = analyze_images(loaded, pictures, tokens=args.tokens, token_dropout=args.token_dropout, seed=args.seed)
-    exporting.save_npz(args.out, export_arrays(a))
+    exporting.save_npz(args.out, export_arrays(a), loaded)
     print(f"wrote {args.out} (model {loaded.shown.key}, weights: {loaded.source}): {len(a.images)} images "
           f"-> {a.num_sequences} sequence(s), {a.utilisation:.0%} of token slots used")
     for im in a.images:
