@@ -31,7 +31,40 @@ def _cmd_models(args: argparse.Namespace) -> int:
         print(f"{entry.key:48s} {entry.label_en}\n{'':48s} {where}")
     if broken:
         print(f"{broken} weight file(s) on disk cannot be used; see BROKEN above.", file=sys.stderr)
+    if args.all:
+        _print_timm_names()
     return 0
+
+
+def _print_timm_names() -> None:
+    """Every timm architecture a lens reads, by lens. Which lenses read an architecture is asked
+    of one weightless skeleton per timm module (its architectures share their classes)."""
+    import timm
+    import torch
+    from timm.models import model_entrypoint
+
+    from explorer.core.weights import local_weight_file
+    from explorer.core.zoo import _TIMM_FAMILIES, get_entry
+    from explorer.lenses.registry import LENSES
+
+    by_module: dict[str, list[str]] = {}
+    for name in timm.list_models():
+        module = model_entrypoint(name).__module__.rsplit(".", 1)[-1]
+        if module in _TIMM_FAMILIES:
+            by_module.setdefault(module, []).append(name)
+    readers: dict[str, list[str]] = {lens.title("en"): [] for lens in LENSES}
+    for module, names in by_module.items():
+        with torch.device("meta"):
+            skeleton = timm.create_model(min(names, key=len), pretrained=False)
+        for lens in LENSES:
+            if lens.reads(skeleton):
+                readers[lens.title("en")] += names
+    print("\nAny timm name (with or without a pretrained tag) opens in these lenses; "
+          "* = weights in checkpoints/:")
+    for title, names in readers.items():
+        marked = [f"{n}*" if (path := local_weight_file(get_entry(n))) is not None and path.is_file() else n
+                  for n in sorted(names)] if names else []
+        print(f"{title} ({len(names)}): {', '.join(marked) or '-'}")
 
 
 def _cmd_fetch(args: argparse.Namespace) -> int:
@@ -144,7 +177,9 @@ def build_parser() -> argparse.ArgumentParser:
     parser = argparse.ArgumentParser(prog="python -m explorer", description=__doc__)
     sub = parser.add_subparsers(dest="command", required=True)
 
-    sub.add_parser("models", help="list the models and where their weights go").set_defaults(fn=_cmd_models)
+    models = sub.add_parser("models", help="list the models and where their weights go")
+    models.add_argument("--all", action="store_true", help="also every timm architecture each lens reads")
+    models.set_defaults(fn=_cmd_models)
 
     fetch = sub.add_parser("fetch", help="download a model's weights into checkpoints/ (or --recommended)")
     fetch.add_argument("model", nargs="?", help="a model key (python -m explorer models)")

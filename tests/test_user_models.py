@@ -253,3 +253,13 @@ def test_export_writes_the_users_class_names_and_predicts_with_them(tmp_path, ca
     assert "preprocessing from the command line" in printed.err
     with np.load(out) as arrays:
         assert tuple(arrays["class_names"]) == CIFAR
+
+
+def test_models_all_lists_the_timm_names_each_lens_reads(capsys):
+    from explorer.cli import main
+
+    assert main(["models", "--all"]) == 0
+    lines = {line.split(" (")[0]: line for line in capsys.readouterr().out.splitlines() if " (" in line and ": " in line}
+    assert "deit3_small_patch16_224" in lines["Attention"] and "vit_small_patch14_reg4_dinov2" in lines["DINO"]
+    assert "swin_tiny_patch4_window7_224" in lines["Swin windows"] and "twins_svt_small" in lines["Twins"]
+    assert "swinv2" not in lines["Swin windows"] and "resnet50" not in lines["Attention"]
