@@ -90,6 +90,52 @@ def _cmd_fetch(args: argparse.Namespace) -> int:
     return 1 if missing else 0
 
 
+def _cmd_add(args: argparse.Namespace) -> int:
+    """Copy a checkpoint into checkpoints/ for good, in timm's layout (torchvision's converted),
+    with a card beside it: its architecture, classes and preprocessing. It is checked by loading
+    it first, and it then appears in `models`, the page's pickers and every command."""
+    import json
+    import re
+    from pathlib import Path
+
+    from safetensors.torch import save_file
+
+    from explorer.core.weights import load_model
+    from explorer.core.zoo import CHECKPOINT_DIR, all_entries
+    from explorer.lenses.exporting import card_from_args
+
+    source = Path(args.file)
+    name = args.name or re.sub(r"[^A-Za-z0-9_.-]+", "_", source.stem).strip("._") or "my_model"
+    if not re.fullmatch(r"[A-Za-z0-9][A-Za-z0-9_.-]{0,79}", name) or name.startswith("demo_"):
+        raise UserFacingError(f"--name {name[:80]!r}: use letters, digits, '_', '-' and '.', not starting with demo_.")
+    target = CHECKPOINT_DIR / f"{name}.safetensors"
+    if not args.force and (target.exists() or any(e.key == name for e in all_entries())):
+        raise UserFacingError(f"{name} is already a model or a file in {CHECKPOINT_DIR} (--force replaces the file, "
+                              "--name picks another name).")
+    card = card_from_args(args)
+    loaded = load_model(args.model, weights_file=source, allow_download=False, card=card)
+    beside = source.with_suffix(".json")
+    given = {}
+    if beside.is_file():  # the card that came with the file, as validated by the load
+        given.update({k: v for k, v in json.loads(beside.read_text(encoding="utf-8")).items()
+                      if k in ("class_names", "mean", "std", "input_size", "interpolation", "crop_pct", "crop_mode")})
+    if card is not None:
+        given.update({k: list(v) if isinstance(v, tuple) else v for k, v in vars(card).items()
+                      if v is not None and k != "source"})
+    CHECKPOINT_DIR.mkdir(parents=True, exist_ok=True)
+    state = {k: v.contiguous() for k, v in loaded.model.state_dict().items()}
+    part = target.with_name(target.name + ".part")
+    save_file(state, str(part))
+    part.replace(target)
+    record = {"name": args.name or name, "timm_model": loaded.shown.timm_model.split(".", 1)[0],
+              "num_classes": int(getattr(loaded.model, "num_classes", 0)), **given}
+    target.with_suffix(".json").write_text(json.dumps(record, ensure_ascii=False, indent=1), encoding="utf-8")
+    print(loaded.banner.en if loaded.banner is not None else "")
+    print(f"added {name}: {target} and {target.with_suffix('.json').name} ({record['timm_model']}, "
+          f"{record['num_classes']} classes); open it with --model {name} or pick it in the page")
+    return 0
+
+
 def _cmd_export(args: argparse.Namespace) -> int:
     from explorer.lenses.registry import get_lens
 
@@ -187,9 +233,19 @@ def build_parser() -> argparse.ArgumentParser:
                        help="ViT-S/16, DeiT-S, Swin-T, Twins-SVT-S, DINO S/16 and S/8, the MAE-B decoder")
     fetch.set_defaults(fn=_cmd_fetch)
 
+    from explorer.lenses.exporting import add_card_arguments, add_common_arguments
+
+    add = sub.add_parser("add", help="copy your checkpoint (with its classes and preprocessing) into checkpoints/")
+    add.add_argument("file", help="a .safetensors/.pth checkpoint (timm, timm train.py or torchvision layout)")
+    add.add_argument("--model", required=True, help="its architecture: a timm name (vit_base_patch16_224) or "
+                     "a torchvision one (vit_b_16)")
+    add.add_argument("--name", help="the model's name in checkpoints/ (default: the file's)")
+    add.add_argument("--force", action="store_true", help="replace a file of that name")
+    add_card_arguments(add)
+    add.set_defaults(fn=_cmd_add)
+
     export = sub.add_parser("export", help="write a lens's arrays (.npz) (and, for attention, figures)")
     lenses = export.add_subparsers(dest="lens", required=True, metavar="LENS")
-    from explorer.lenses.exporting import add_card_arguments, add_common_arguments
     from explorer.lenses.registry import LENSES
 
     for lens in LENSES:

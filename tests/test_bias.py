@@ -217,7 +217,7 @@ def test_render_swin_and_crossformer(swin, crossformer, lang):
 
 def test_refresh_reads_tables_once_per_model(crossformer, monkeypatch):
     loaded = _loaded(crossformer, "crossformer")
-    monkeypatch.setattr(tab, "get_model", lambda key, allow_download=True: loaded)
+    monkeypatch.setattr(tab, "lens_model", lambda lens, key, allow_download=True: loaded)
     monkeypatch.setattr("explorer.core.results.get_model", lambda key, allow_download=True: loaded)
     calls = []
     real = compute.analyze

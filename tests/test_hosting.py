@@ -387,7 +387,7 @@ def test_page_seeds_are_checked_before_a_model_loads(seed, monkeypatch):
     from explorer.lenses.navit.tab import Controls as NaViTControls
 
     for module in ("explorer.lenses.mae.tab", "explorer.lenses.navit.tab"):
-        monkeypatch.setattr(f"{module}.get_model", lambda *a, **k: pytest.fail("a model was loaded"))
+        monkeypatch.setattr(f"{module}.lens_model", lambda *a, **k: pytest.fail("a model was loaded"))
     image = load_image(EXAMPLE)
     mae = MAEControls(image, "demo_mae", False, "random", 0.75, seed, False, None, "zh")
     navit = NaViTControls(image, "demo_navit", False, True, [], None, 64, 0.0, seed, None, "en")

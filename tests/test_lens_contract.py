@@ -150,7 +150,7 @@ def test_lens_endpoints_check_their_arguments(client):
     image = handle_file(str(SHAPE))
     with pytest.raises(AppError, match=r"Swin windows lens cannot read demo_vit .*open it in: Attention, DINO"):
         client.predict(image, "demo_vit", "model", "", api_name="/swin")
-    with pytest.raises(AppError, match=r"No array named 'nope'; this result has: logits"):
+    with pytest.raises(AppError, match=r"No array named 'nope'; this result has: class_names, logits"):
         client.predict(image, "demo_swin", "model", "nope", api_name="/swin")
     with pytest.raises(AppError, match=r"threshold t must be a number from 0 to 1"):
         client.predict(image, "demo_dino", "native", 1.5, "", api_name="/dino")

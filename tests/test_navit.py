@@ -222,7 +222,7 @@ def test_tab_renders_in_both_languages_and_the_sequence_picker_does_not_rerun(mo
     entry = ModelEntry(key="navit-test", label_en="t", label_zh="t", family="navit", timm_model="navit")
     loaded = LoadedModel(entry=entry, shown=entry, model=model, source="random", weights_id=f"navit-{id(model)}",
                          data_config={"mean": (0.5,) * 3, "std": (0.5,) * 3}, class_names=tuple("abcdefgh"))
-    monkeypatch.setattr(tab, "get_model", lambda key, allow_download=False: loaded)
+    monkeypatch.setattr(tab, "lens_model", lambda lens, key, allow_download=False: loaded)
     page_image = load_image(_pictures()[0][1])
     names = tab.example_names()
     assert len(names) == 6  # the bundled aspect-ratio gallery

@@ -263,3 +263,42 @@ def test_models_all_lists_the_timm_names_each_lens_reads(capsys):
     assert "deit3_small_patch16_224" in lines["Attention"] and "vit_small_patch14_reg4_dinov2" in lines["DINO"]
     assert "swin_tiny_patch4_window7_224" in lines["Swin windows"] and "twins_svt_small" in lines["Twins"]
     assert "swinv2" not in lines["Swin windows"] and "resnet50" not in lines["Attention"]
+
+
+def test_add_copies_a_checkpoint_with_its_card_and_every_command_then_opens_it(tmp_path):
+    """The coursework's torchvision CIFAR-10 model, added for good: timm layout, card beside it."""
+    import subprocess
+    import sys
+
+    import torchvision
+
+    from explorer.core.zoo import REPO_ROOT
+
+    checkpoints = tmp_path / "checkpoints"
+    checkpoints.mkdir()
+    for demo in (REPO_ROOT / "checkpoints").glob("demo_vit.*"):
+        (checkpoints / demo.name).write_bytes(demo.read_bytes())
+    tv = _perturbed(torchvision.models.vit_b_32(weights=None, num_classes=10))
+    torch.save(tv.state_dict(), tmp_path / "student.pth")
+    (tmp_path / "student.json").write_text(json.dumps(CIFAR_CARD))
+    Image.new("RGB", (64, 48), "orange").save(tmp_path / "x.png")
+    env = {**__import__("os").environ, "EXPLORER_CHECKPOINTS": str(checkpoints), "HF_HUB_OFFLINE": "1"}
+
+    def run(*argv):
+        result = subprocess.run([sys.executable, "-m", "explorer", *argv], cwd=REPO_ROOT, env=env,
+                                capture_output=True, text=True, timeout=300)
+        assert result.returncode == 0, result.stderr[-2000:]
+        return result
+
+    run("add", str(tmp_path / "student.pth"), "--model", "vit_b_32", "--name", "cifar_vit")
+    card = json.loads((checkpoints / "cifar_vit.json").read_text())
+    assert card["timm_model"] == "vit_base_patch32_224" and card["class_names"] == list(CIFAR)
+    assert card["crop_mode"] == "squash"
+    listed = run("models").stdout
+    assert "cifar_vit" in listed and "on disk" in listed.split("cifar_vit", 1)[1].split("\n")[1]
+    run("export", "attention", "--model", "cifar_vit", "--image", str(tmp_path / "x.png"), "--out", str(tmp_path / "a.npz"))
+    with np.load(tmp_path / "a.npz") as arrays:
+        assert tuple(arrays["class_names"]) == CIFAR
+    refused = subprocess.run([sys.executable, "-m", "explorer", "add", str(tmp_path / "student.pth"), "--model",
+                              "vit_b_32", "--name", "cifar_vit"], cwd=REPO_ROOT, env=env, capture_output=True, text=True)
+    assert refused.returncode != 0 and "--force" in refused.stderr

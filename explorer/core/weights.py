@@ -229,6 +229,20 @@ def classes_in(model: nn.Module, state: dict[str, torch.Tensor]) -> int | None:
     return int(weight.shape[0]) if weight is not None and weight.dim() >= 1 else 0
 
 
+def build_model_meta(entry: ModelEntry, **overrides) -> nn.Module:
+    with torch.device("meta"):
+        return build_model(entry, **overrides)
+
+
+def _sized_skeleton(entry: ModelEntry, state: dict[str, torch.Tensor], name: str) -> nn.Module:
+    """``entry``'s weightless skeleton with as many classes as the checkpoint's classifier."""
+    skeleton = build_model_meta(entry)
+    classes = classes_in(skeleton, filtered_state(skeleton, state, name))
+    if classes is not None and classes != getattr(skeleton, "num_classes", classes):
+        skeleton = build_model_meta(entry, num_classes=classes)
+    return skeleton
+
+
 @dataclass(frozen=True)
 class FileModel:
     """A model built to fit a checkpoint, and what was done to make it fit."""
@@ -251,15 +265,11 @@ def model_for_file(entry: ModelEntry, path: Path, name: str) -> FileModel:
                                     model_kwargs={"dynamic_img_size": True, "img_size": converted.img_size})
         notes_en.append(f"torchvision ViT weights, converted to timm's {converted.timm_model}.")
         notes_zh.append(f"torchvision ViT 权重，已转换为 timm 的 {converted.timm_model}。")
-    with torch.device("meta"):
-        skeleton = build_model(entry)
-    classes = classes_in(skeleton, filtered_state(skeleton, state, name))
-    overrides = {}
-    if classes is not None and classes != getattr(skeleton, "num_classes", classes):
-        overrides["num_classes"] = classes
+    classes = getattr(_sized_skeleton(entry, state, name), "num_classes", None)
+    overrides = {} if classes == getattr(build_model_meta(entry), "num_classes", None) else {"num_classes": classes}
     model = build_model(entry, **overrides)
     load_into(model, state, name)
-    if overrides:
+    if overrides:  # the entry as built: its class names only if they still fit
         entry = dataclasses.replace(entry, model_kwargs={**entry.model_kwargs, **overrides},
                                     class_names=entry.class_names if classes == len(entry.class_names or ()) else None)
     return FileModel(model, entry, tuple(notes_en), tuple(notes_zh))
@@ -315,6 +325,13 @@ def download_instructions(entry: ModelEntry, checkpoint_dir: Path = CHECKPOINT_D
     """Exactly which file to fetch and where to put it (English, Chinese)."""
     from huggingface_hub import constants, hf_hub_url
 
+    if entry.hf_hub_id is None and entry.manual_source is None:  # the user's own: no download anywhere
+        target = checkpoint_dir / f"{entry.local_weight_stem}.safetensors"
+        arch = entry.timm_model.split(".", 1)[0]
+        return (f"Its weights are your own file: put it at {target} (python -m explorer add FILE --model {arch} "
+                f"--name {entry.key}), or give it with --weights.",
+                f"它的权重是你自己的文件：请放到 {target}（python -m explorer add FILE --model {arch} "
+                f"--name {entry.key}），或用 --weights 指定。")
     if entry.hf_hub_id is None:
         release = entry.release_filenames[0] if entry.release_filenames else f"{entry.key}.pth"
         target = checkpoint_dir / release
@@ -353,10 +370,13 @@ def check_weight_file(entry: ModelEntry, path: Path) -> WeightsError | None:
     shapes, read without loading tensors it need not (the model is built on the meta device).
     Returns the error the load would raise, or None."""
     try:
-        with torch.device("meta"):
-            model = build_model(entry)
-        fitted_state(model, read_state_dict(path, lazy=True), path.name)
-    except WeightsError as err:
+        state = read_state_dict(path, lazy=True)
+        if is_torchvision_vit(state):
+            converted = torchvision_to_timm(state)
+            entry, state = dataclasses.replace(entry, timm_model=converted.timm_model, model_kwargs={
+                "img_size": converted.img_size}), converted.state
+        fitted_state(_sized_skeleton(entry, state, path.name), state, path.name)
+    except (WeightsError, CardError) as err:
         return err
     return None
 

@@ -166,12 +166,16 @@ _CARDS: dict[Path, tuple[tuple[int, int], ModelEntry]] = {}
 
 
 def _cached_demo_entry(card_path: Path) -> ModelEntry:
+    return _cached_card(card_path, _demo_entry)
+
+
+def _cached_card(card_path: Path, read) -> ModelEntry:
     info = card_path.stat()
     stamp = (info.st_size, info.st_mtime_ns)
     cached = _CARDS.get(card_path)
     if cached is None or cached[0] != stamp:
         try:
-            cached = (stamp, _demo_entry(card_path))
+            cached = (stamp, read(card_path))
         except (OSError, ValueError, KeyError, TypeError):
             if cached is None:
                 raise
@@ -197,9 +201,37 @@ def demo_entries(checkpoint_dir: Path = CHECKPOINT_DIR) -> tuple[ModelEntry, ...
     return tuple(sorted(entries, key=lambda e: order.index(e.family) if e.family in order else len(order)))
 
 
+def _user_entry(card_path: Path) -> ModelEntry:
+    card = json.loads(card_path.read_text(encoding="utf-8"))
+    base = torchvision_entry(card["timm_model"]) or timm_entry(card["timm_model"])
+    if base is None:
+        raise ValueError(f"unknown architecture {str(card['timm_model'])[:80]!r}")
+    name = str(card.get("name") or card_path.stem)[:120]
+    arch = base.timm_model.split(".", 1)[0]
+    return ModelEntry(key=card_path.stem, label_en=name, label_zh=name, family=base.family, timm_model=arch,
+                      model_kwargs=base.model_kwargs,
+                      note_en=f"Your model ({arch}), added to {card_path.parent.name}/.",
+                      note_zh=f"你添加到 {card_path.parent.name}/ 的模型（{arch}）。")
+
+
+def user_entries(checkpoint_dir: Path = CHECKPOINT_DIR) -> tuple[ModelEntry, ...]:
+    """The user's own models in ``checkpoints/`` (``python -m explorer add``): a card
+    ``<name>.json`` naming its ``timm_model``, beside ``<name>.safetensors``; the card's classes
+    and preprocessing travel with the weights (core/checkpoints.py)."""
+    entries = []
+    for card_path in sorted(checkpoint_dir.glob("*.json")):
+        if card_path.name.startswith("demo_") or not card_path.with_suffix(".safetensors").is_file():
+            continue
+        try:
+            entries.append(_cached_card(card_path, _user_entry))
+        except (OSError, ValueError, KeyError, TypeError, AttributeError) as err:
+            log.warning("skipping the model card %s: %s: %s", card_path.name, type(err).__name__, str(err)[:200])
+    return tuple(entries)
+
+
 def all_entries() -> tuple[ModelEntry, ...]:
-    """Demo models first (they work offline), then hub models."""
-    return demo_entries() + HUB_ENTRIES + MANUAL_ENTRIES
+    """Demo models first (they work offline), the user's own, then hub models."""
+    return demo_entries() + user_entries() + HUB_ENTRIES + MANUAL_ENTRIES
 
 
 def entries_for(families: tuple[str, ...]) -> tuple[ModelEntry, ...]:

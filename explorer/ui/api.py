@@ -46,7 +46,8 @@ def _jsonable(value: np.ndarray) -> Any:
 
 
 def arrays_reply(loaded: LoadedModel, arrays: dict[str, np.ndarray], names: Any = "", **meta: Any) -> dict:
-    """The JSON answer of a lens endpoint."""
+    """The JSON answer of a lens endpoint: the export's arrays, the model's class names first."""
+    arrays = {"class_names": np.array(loaded.class_names or (), dtype=str), **arrays}
     chosen = chosen_arrays(arrays, names)
     return {
         "model": loaded.shown.key,
