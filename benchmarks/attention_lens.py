@@ -3,7 +3,8 @@
 For ViT-S/16 and ViT-B/16 at 224 px: one bare ``model(x)`` forward vs one full analysis (all
 views: capture, rollout ×3 fusions, mean distance, position similarity, shape table), the
 figure-building time, the server-side time of a slider change (cache hit + redraw), and the
-peak RSS with both models loaded. Weights do not change the timings, so random init is used
+peak RSS with both models loaded; and the time from a model's name to its first figure, for a zoo
+key and a timm name outside the zoo. Weights do not change the timings, so random init is used
 when no weights are on disk. Run: ``.venv/bin/python benchmarks/attention_lens.py``.
 """
 
@@ -120,8 +121,39 @@ def main() -> None:
         print(f"  figure building (all)   {t_figures * 1e3:8.1f} ms")
         print(f"  slider change (server)  {t_slider * 1e3:8.1f} ms   (target <= 50 ms), model re-runs: {reruns}")
         print(f"  cached analysis size    {sum(a.nbytes for a in (analysis.attention,)) / 2**20:8.1f} MiB of attention\n")
+    opening_by_name()
     peak = resource.getrusage(resource.RUSAGE_SELF).ru_maxrss / 1024
     print(f"peak RSS over the run (the model cache keeps 2 loaded): {peak:.0f} MiB")
+
+
+# A zoo entry and a timm name outside the zoo (another tag of the same architecture): opening
+# either is a name lookup, building the model and one analysis, so their times should match.
+BY_NAME = (("vit_small_patch16_224.augreg_in21k_ft_in1k", "zoo key"), ("vit_small_patch16_224.augreg_in1k",
+                                                                      "any timm name"))
+
+
+def opening_by_name(repeats: int = 3) -> None:
+    """Seconds from a model's name to its first figure (lens check, model built and loaded, one
+    analysis, the attention figure), each time from empty caches, for a zoo key and a timm name."""
+    from explorer.core.results import RESULTS
+    from explorer.lenses.attention.figures import query_attention_figure
+    from explorer.lenses.attention.tab import analysis_for
+
+    image = load_image(REPO_ROOT / "assets" / "examples" / "chelsea.jpg")
+    times = {}
+    for _ in range(repeats):
+        for name, _kind in BY_NAME:
+            weights._MODELS.clear()
+            RESULTS.clear()
+            start = time.perf_counter()
+            _, analysis = analysis_for(image, name, "model", False)
+            query_attention_figure(analysis, analysis.num_layers - 1, None, 0)
+            times.setdefault(name, []).append(time.perf_counter() - start)
+    print("time from a model's name to its first figure (empty caches, random init offline):")
+    for name, kind in BY_NAME:
+        print(f"  {kind:14s} {name:44s} {statistics.median(times[name]):6.2f} s (median of {repeats})")
+    zoo, any_name = (statistics.median(times[name]) for name, _ in BY_NAME)
+    print(f"  ratio any timm name / zoo key: {any_name / zoo:.2f}x (target <= 1.1x)\n")
 
 
 
