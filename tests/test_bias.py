@@ -228,3 +228,80 @@ def test_refresh_reads_tables_once_per_model(crossformer, monkeypatch):
                                        group, "en"))
         assert all(f.layout.title.text for f in _figures(out))
     assert calls == [1]
+
+
+# --------------------------------------------------------------------------- SwinV2's CPB
+
+def _swinv2(perturb: bool = True):
+    import timm
+
+    torch.manual_seed(0)
+    model = timm.create_model("swinv2_tiny_window8_256", pretrained=False, img_size=128, window_size=8,
+                              depths=(2, 2), embed_dim=48, num_heads=(3, 6)).eval()
+    if perturb:  # away from the init, so that the CPB MLP and the logit scales matter
+        with torch.no_grad():
+            for p in model.parameters():
+                p.add_(torch.randn_like(p) * 0.05)
+    return model
+
+
+def test_cpb_table_is_16_sigmoid_of_the_mlp_on_log_spaced_offsets():
+    """A CPB MLP wired to output the log-spaced Δh for head 0: the table is 16·σ(that)."""
+    from explorer.models.swinv2_cpb import cpb_table
+
+    attn = _swinv2(perturb=False).layers[0].blocks[0].attn
+    m = attn.window_size[0]
+    with torch.no_grad():
+        first, second = attn.cpb_mlp[0], attn.cpb_mlp[2]
+        first.weight.zero_(), first.bias.zero_(), second.weight.zero_()
+        first.weight[0, 0], first.weight[1, 0] = 1.0, -1.0  # relu(x) and relu(−x) of the Δh coordinate
+        second.weight[0, 0], second.weight[0, 1] = 1.0, -1.0  # head 0: relu(x) − relu(−x) = x
+        table = cpb_table(attn).numpy()
+    side = 2 * m - 1
+    head0 = table[:, 0].reshape(side, side)
+    for dh in (0, 1, m - 1, -(m - 1)):
+        log_spaced = np.sign(dh) * np.log2(1 + 8 * abs(dh) / (m - 1)) / np.log2(8)
+        np.testing.assert_allclose(head0[dh + m - 1], 16 / (1 + np.exp(-log_spaced)), rtol=1e-6)
+    np.testing.assert_allclose(table[:, 1:], 8.0)  # the other heads see 0: 16·σ(0)
+
+
+def test_cpb_to_table_gives_the_same_logits_and_the_lens_reads_swinv2():
+    from explorer.lenses.bias.compute import analyze, export_arrays
+    from explorer.models.swinv2_cpb import TableWindowAttention, cpb_to_table
+
+    model = _swinv2()
+    converted = cpb_to_table(model)
+    assert sum(isinstance(m, TableWindowAttention) for m in converted.modules()) == 4
+    assert not any(isinstance(m, TableWindowAttention) for m in model.modules())  # the model is left as it is
+    x = torch.randn(2, 3, 128, 128)
+    with torch.no_grad():
+        torch.testing.assert_close(converted(x), model(x), atol=1e-5, rtol=0)
+    analysis = analyze(model)
+    assert [b.kind for b in analysis.blocks] == ["W-MSA", "SW-MSA", "W-MSA", "SW-MSA"]
+    assert all(b.source == "cpb" and b.table.shape == (225, b.heads) for b in analysis.blocks)
+    assert analysis.cpb_logit_diff <= 1e-5
+    arrays = export_arrays(analysis)
+    np.testing.assert_allclose(arrays["stage1_block1_cpb_table"],
+                               converted.layers[1].blocks[1].attn.relative_position_bias_table.detach().numpy())
+    assert arrays["stage0_block0_cpb_offsets"].shape == (15, 15, 2)
+
+
+@pytest.mark.parametrize("lang", ["en", "zh"])
+def test_the_tab_draws_a_swinv2_cpb_table_with_its_check(lang):
+    model = _swinv2()
+    analysis = analyze(model)
+    out = tab.render(_loaded(model, "swin"), analysis, None, tab.BiasView(1, 1, None).clamp(analysis), lang)
+    figs = _figures(out)
+    assert len(figs) == 3 and all(f.layout.title.text for f in figs)
+    assert "CPB" in figs[0].layout.title.text
+    text = " ".join(str(v) for v in out.values() if isinstance(v, str))
+    assert ("CPB ≡ table" if lang == "en" else "CPB ≡ 表") in text
+
+
+def test_the_swin_windows_lens_sends_swinv2_to_the_position_bias_lens():
+    from explorer.core.errors import UserFacingError
+    from explorer.lenses.registry import model_for_lens
+
+    assert model_for_lens("bias", "swinv2_tiny_window8_256").family == "swin"
+    with pytest.raises(UserFacingError, match="Swin windows lens cannot read swinv2_tiny.*open it in: Position bias"):
+        model_for_lens("swin", "swinv2_tiny_window8_256")

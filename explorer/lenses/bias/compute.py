@@ -15,6 +15,7 @@ from dataclasses import dataclass, field
 import numpy as np
 import torch
 from timm.models.swin_transformer import WindowAttention
+from timm.models.swin_transformer_v2 import WindowAttention as WindowAttentionV2
 from torch import nn
 
 from explorer.core.images import LoadedImage
@@ -23,6 +24,7 @@ from explorer.core.weights import LoadedModel
 from explorer.models import geometry
 from explorer.models.geometry import Pair, gather_bias
 from explorer.models.geometry import pair as _pair
+from explorer.models.swinv2_cpb import cpb_table, cpb_to_table
 from explorer.models.crossformer import (Attention, CrossFormer, GroupLayout, RPBAttention,
                                          dpb_table, dpb_to_rpb)
 
@@ -77,10 +79,11 @@ class BlockBias:
     heads: int
     table: np.ndarray  # ((2Mh−1)(2Mw−1), heads) float32: the RPB table (CrossFormer: dpb_to_rpb's)
     index: np.ndarray  # (N, N) int64, N = Mh·Mw
-    source: str = "rpb"  # "rpb" learned table · "dpb" converted from the DPB MLP · "none"
+    source: str = "rpb"  # "rpb" learned table · "dpb" converted from the DPB MLP · "cpb" SwinV2's · "none"
     dpb: dict[int, np.ndarray] = field(default_factory=dict)  # G' -> ((2G'−1)², heads)
     dpb_max_diff: float | None = None  # max |DPB(G) − converted table| at the trained G
     dpb_hidden: int | None = None  # hidden width of the DPB MLP (C/16)
+    cpb_offsets: np.ndarray | None = None  # (2Mh−1, 2Mw−1, 2): SwinV2's log-spaced (Δh, Δw), the MLP's input
 
     @property
     def span(self) -> Pair:
@@ -123,6 +126,8 @@ class BiasAnalysis:
     patch_stride: int  # input pixels per token at stage 0
     input_size: Pair  # (H, W) the model was built for
     g_range: Pair = G_RANGE
+    # SwinV2: max |logit difference| between the model (CPB MLP) and cpb_to_table's (fixed tables)
+    cpb_logit_diff: float | None = None
 
     def block(self, stage: int, block: int) -> BlockBias:
         for item in self.blocks:
@@ -145,25 +150,37 @@ def _numpy(t: torch.Tensor) -> np.ndarray:
 
 
 def analyze_swin(model: nn.Module) -> BiasAnalysis:
-    """Read every ``relative_position_bias_table`` of a timm ``SwinTransformer``."""
+    """Read every ``relative_position_bias_table`` of a timm ``SwinTransformer``; for a
+    ``SwinTransformerV2`` evaluate every CPB MLP at its window (the table ``cpb_to_table``
+    makes) and check the converted model's logits against the model's on a probe input."""
     blocks = []
     for s, stage in enumerate(model.layers):
         for b, blk in enumerate(stage.blocks):
             attn = blk.attn
-            if not isinstance(attn, WindowAttention):
+            if not isinstance(attn, (WindowAttention, WindowAttentionV2)):
                 raise TypeError(f"layers.{s}.blocks.{b}.attn is not a timm WindowAttention")
             window = _pair(attn.window_size)
             shifted = any(_pair(getattr(blk, "shift_size", 0)))
-            blocks.append(BlockBias(
-                family="swin", stage=s, block=b, name=f"layers.{s}.blocks.{b}.attn",
-                kind="SW-MSA" if shifted else "W-MSA", window=window, heads=attn.num_heads,
-                table=_numpy(attn.relative_position_bias_table),
-                index=relative_position_index(window), source="rpb"))
+            item = BlockBias(family="swin", stage=s, block=b, name=f"layers.{s}.blocks.{b}.attn",
+                             kind="SW-MSA" if shifted else "W-MSA", window=window, heads=attn.num_heads,
+                             table=np.zeros(0), index=relative_position_index(window), source="rpb")
+            if isinstance(attn, WindowAttentionV2):
+                with torch.no_grad():
+                    item.table = _numpy(cpb_table(attn))
+                item.source, item.cpb_offsets = "cpb", _numpy(attn.relative_coords_table[0])
+                item.dpb_hidden = attn.cpb_mlp[0].out_features
+            else:
+                item.table = _numpy(attn.relative_position_bias_table)
+            blocks.append(item)
     embed = model.patch_embed
-    return BiasAnalysis(family="swin", blocks=blocks,
-                        depths=tuple(len(stage.blocks) for stage in model.layers),
-                        patch_stride=_pair(embed.patch_size)[0],
-                        input_size=_pair(embed.img_size))
+    analysis = BiasAnalysis(family="swin", blocks=blocks, depths=tuple(len(stage.blocks) for stage in model.layers),
+                            patch_stride=_pair(embed.patch_size)[0], input_size=_pair(embed.img_size))
+    if any(item.source == "cpb" for item in blocks):
+        generator = torch.Generator().manual_seed(0)
+        probe = torch.randn(1, 3, *analysis.input_size, generator=generator).to(next(model.parameters()).device)
+        with torch.no_grad():
+            analysis.cpb_logit_diff = float((model(probe) - cpb_to_table(model)(probe)).abs().max())
+    return analysis
 
 
 def analyze_crossformer(model: CrossFormer, g_range: Pair = G_RANGE) -> BiasAnalysis:
@@ -205,10 +222,10 @@ def analyze(model: nn.Module, g_range: Pair = G_RANGE) -> BiasAnalysis:
     """The position bias of a timm Swin or of a CrossFormer (DPB or converted RPB)."""
     if isinstance(model, CrossFormer):
         return analyze_crossformer(model, g_range)
-    if hasattr(model, "layers") and any(isinstance(m, WindowAttention) for m in model.modules()):
+    if hasattr(model, "layers") and any(isinstance(m, (WindowAttention, WindowAttentionV2)) for m in model.modules()):
         return analyze_swin(model)
     raise TypeError(f"{type(model).__name__} has no relative position bias this lens can read "
-                    f"(expected a timm SwinTransformer or a CrossFormer)")
+                    f"(expected a timm SwinTransformer (v1 or v2) or a CrossFormer)")
 
 
 def export_arrays(analysis: BiasAnalysis) -> dict[str, np.ndarray]:
@@ -227,8 +244,13 @@ def export_arrays(analysis: BiasAnalysis) -> dict[str, np.ndarray]:
             out[f"{prefix}_dpb_table_G{g}"] = item.dpb[g]
             out[f"{prefix}_converted_rpb_table"] = item.table
             out[f"{prefix}_dpb_max_abs_diff"] = np.array(item.dpb_max_diff, dtype=np.float64)
+        elif item.source == "cpb":
+            out[f"{prefix}_cpb_table"] = item.table  # 16·σ(MLP(offsets)): the fixed table it converts to
+            out[f"{prefix}_cpb_offsets"] = item.cpb_offsets
         else:
             out[f"{prefix}_rpb_table"] = item.table
+    if analysis.cpb_logit_diff is not None:
+        out["cpb_max_abs_logit_diff"] = np.array(analysis.cpb_logit_diff, dtype=np.float64)
     return out
 
 

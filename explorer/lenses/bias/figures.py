@@ -118,6 +118,8 @@ def table_figure(item: BlockBias, head: int | None, lang: str = "en") -> go.Figu
                   head=head_name(item.heads, head, lang))
     if item.source == "dpb":
         title = t("fig_bias_table_converted", lang, g=item.group_size, **fields)
+    elif item.source == "cpb":
+        title = t("fig_bias_table_cpb", lang, m=f"{mh}×{mw}", rows=item.table.shape[0], **fields)
     else:
         title = t("fig_bias_table", lang, rows=item.table.shape[0], mh=mh - 1, **fields)
     return _small_multiples(

@@ -91,6 +91,10 @@ def info_markdown(analysis: BiasAnalysis, item: BlockBias, lang: str) -> str:
     """What the block's bias is made of, and for a DPB block the DPB ≡ RPB check."""
     kind = _kind(item, lang)
     rows, n = item.table.shape[0], item.area
+    if item.source == "cpb":
+        text = t("bias_info_cpb", lang, name=item.name, kind=kind, m=_fmt(item.window), heads=item.heads,
+                 hidden=item.dpb_hidden, rows=rows, span=f"{item.span[0]}×{item.span[1]}")
+        return f"{text}\n\n{t('bias_check_cpb', lang, diff=analysis.cpb_logit_diff)}"
     if item.family == "swin":
         return t("bias_info_swin", lang, name=item.name, kind=kind, m=_fmt(item.window),
                  heads=item.heads, rows=rows, span=f"{item.span[0]}×{item.span[1]}", n=n)
@@ -241,4 +245,6 @@ def api(model: str, arrays: str = "") -> dict:
     entry = model_for_lens("bias", model)
     loaded, analysis = tables_for(entry.key, allow_download=False)
     extra = {"dpb_max_diff": float(analysis.dpb_max_diff)} if analysis.family == "crossformer" else {}
+    if analysis.cpb_logit_diff is not None:
+        extra["cpb_max_abs_logit_diff"] = analysis.cpb_logit_diff
     return arrays_reply(loaded, export_arrays(analysis), arrays, family=analysis.family, **extra)

@@ -18,6 +18,26 @@ STRINGS: dict[str, Bilingual] = {
         "{rows} rows ({span} offsets) × {heads} heads, gathered to ({heads}, {n}, {n})",
         "**`{name}`** · {kind} · 窗口 M = {m} · {heads} 个头 · 可学习的 RPB 表共 {rows} 行"
         "（{span} 个偏移）× {heads} 个头，按索引取出后得到 ({heads}, {n}, {n}) 的偏置"),
+    "bias_info_cpb": (
+        "**`{name}`** · {kind} · window M = {m} · {heads} heads · SwinV2's **continuous position bias**: "
+        "an MLP (2 → {hidden} → {heads}) on the log-spaced offsets "
+        "$\\hat\\Delta = \\mathrm{{sign}}(\\Delta)\\,\\log_2(1 + 8|\\Delta|/(M-1))/\\log_2 8$, "
+        "bias $16\\,\\sigma(\\mathrm{{MLP}}(\\hat\\Delta))$ added to the cosine-attention logits. At this window "
+        "it is a fixed table of {rows} rows ({span} offsets) × {heads} heads (shown), indexed like Swin's.",
+        "**`{name}`** · {kind} · 窗口 M = {m} · {heads} 个头 · SwinV2 的**连续位置偏置**（CPB）："
+        "一个多层感知机（2 → {hidden} → {heads}）作用在对数间隔的偏移 "
+        "$\\hat\\Delta = \\mathrm{{sign}}(\\Delta)\\,\\log_2(1 + 8|\\Delta|/(M-1))/\\log_2 8$ 上，"
+        "偏置 $16\\,\\sigma(\\mathrm{{MLP}}(\\hat\\Delta))$ 加到余弦注意力的 logit 上。在这个窗口上它就是一张固定的表："
+        "{rows} 行（{span} 个偏移）× {heads} 个头（如图），索引方式与 Swin 相同。"),
+    "bias_check_cpb": (
+        "CPB ≡ table: `cpb_to_table` replaces every CPB MLP by its table at the window; on a probe input "
+        "the two models' logits differ by at most {diff:.1e}.",
+        "CPB ≡ 表：`cpb_to_table` 把每个 CPB 多层感知机换成它在该窗口上的表；在一个探测输入上，"
+        "两个模型的 logit 最多相差 {diff:.1e}。"),
+    "fig_bias_table_cpb": ("CPB table 16·σ(MLP(log-spaced Δ)) · {head}<br>stage {stage} block {block} · {kind}<br>"
+                           "the fixed table at window {m}: {rows} offsets",
+                           "CPB 表 16·σ(MLP(对数间隔的 Δ)) · {head}<br>第 {stage} 阶段 块 {block} · {kind}<br>"
+                           "窗口 {m} 上的固定表：{rows} 个偏移"),
     "bias_info_dpb": (
         "**`{name}`** · {kind} · trained group size G = {g} · {heads} heads · DPB MLP "
         "2 → {hidden} → {hidden} → {hidden} → {heads}, evaluated on the (2G−1)² = {rows} raw "
