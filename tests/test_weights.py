@@ -288,9 +288,15 @@ def test_check_weight_file_reads_headers_only(tmp_path, trained_state, monkeypat
     save_file(trained_state, good)
     monkeypatch.setattr("safetensors.torch.load_file", lambda *a, **k: pytest.fail("tensors were loaded"))
     assert check_weight_file(ENTRY, good) is None
-    wrong = dict(trained_state, **{"head.weight": torch.zeros(7, trained_state["head.weight"].shape[1])})
+    fc1 = "blocks.0.mlp.fc1.weight"
+    wrong = dict(trained_state, **{fc1: torch.zeros(7, trained_state[fc1].shape[1])})
     save_file(wrong, tmp_path / "wrong.safetensors")
-    assert "head.weight" in check_weight_file(ENTRY, tmp_path / "wrong.safetensors").message_en
+    assert fc1 in check_weight_file(ENTRY, tmp_path / "wrong.safetensors").message_en
+    # another number of classes is not an error: the classifier is sized from the file
+    seven = dict(trained_state, **{"head.weight": torch.zeros(7, trained_state["head.weight"].shape[1]),
+                                   "head.bias": torch.zeros(7)})
+    save_file(seven, tmp_path / "seven.safetensors")
+    assert check_weight_file(ENTRY, tmp_path / "seven.safetensors") is None
     torch.save({"state_dict": trained_state}, tmp_path / "good.pth")
     assert check_weight_file(ENTRY, tmp_path / "good.pth") is None
     (tmp_path / "junk.pth").write_bytes(b"junk")
