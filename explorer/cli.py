@@ -100,8 +100,9 @@ def _cmd_add(args: argparse.Namespace) -> int:
 
     from safetensors.torch import save_file
 
+    from explorer.core.checkpoints import card_beside
     from explorer.core.weights import load_model
-    from explorer.core.zoo import CHECKPOINT_DIR, all_entries
+    from explorer.core.zoo import CHECKPOINT_DIR, all_entries, timm_entry, torchvision_entry, user_entries
     from explorer.lenses.exporting import card_from_args
 
     source = Path(args.file)
@@ -109,25 +110,31 @@ def _cmd_add(args: argparse.Namespace) -> int:
     if not re.fullmatch(r"[A-Za-z0-9][A-Za-z0-9_.-]{0,79}", name) or name.startswith("demo_"):
         raise UserFacingError(f"--name {name[:80]!r}: use letters, digits, '_', '-' and '.', not starting with demo_.")
     target = CHECKPOINT_DIR / f"{name}.safetensors"
-    if not args.force and (target.exists() or any(e.key == name for e in all_entries())):
-        raise UserFacingError(f"{name} is already a model or a file in {CHECKPOINT_DIR} (--force replaces the file, "
-                              "--name picks another name).")
+    mine = any(e.key == name for e in user_entries())
+    if not mine and (any(e.key == name for e in all_entries()) or timm_entry(name) or torchvision_entry(name)):
+        raise UserFacingError(f"{name} already names a model (of the zoo, timm or torchvision): --name picks another.")
+    if target.exists() and not (mine and args.force):
+        raise UserFacingError(f"{target} exists" + (" (--force replaces your model of that name)." if mine else
+                                                    "; --name picks another name."))
     card = card_from_args(args)
     loaded = load_model(args.model, weights_file=source, allow_download=False, card=card)
-    beside = source.with_suffix(".json")
-    given = {}
-    if beside.is_file():  # the card that came with the file, as validated by the load
-        given.update({k: v for k, v in json.loads(beside.read_text(encoding="utf-8")).items()
-                      if k in ("class_names", "mean", "std", "input_size", "interpolation", "crop_pct", "crop_mode")})
-    if card is not None:
-        given.update({k: list(v) if isinstance(v, tuple) else v for k, v in vars(card).items()
-                      if v is not None and k != "source"})
+    given = {}  # class names only where the user gave them (a card beside the file, --labels)
+    beside = card_beside(source)
+    if any(c is not None and c.class_names for c in (card, beside)):
+        given["class_names"] = list(loaded.class_names)
+    config = loaded.data_config  # the preprocessing as checked, written out: it reopens the same
+    given.update(mean=list(config["mean"]), std=list(config["std"]), input_size=list(config["input_size"]),
+                 interpolation=config.get("interpolation", "bicubic"), crop_pct=float(config.get("crop_pct", 1.0)),
+                 crop_mode=config.get("crop_mode", "center"))
     CHECKPOINT_DIR.mkdir(parents=True, exist_ok=True)
     state = {k: v.contiguous() for k, v in loaded.model.state_dict().items()}
     part = target.with_name(target.name + ".part")
     save_file(state, str(part))
     part.replace(target)
-    record = {"name": args.name or name, "timm_model": loaded.shown.timm_model.split(".", 1)[0],
+    # the model as checked: its timm name with the tag (default preprocessing, family) and the
+    # arguments it was built with (input size, classes), so that it reopens as the same model
+    kwargs = {k: list(v) if isinstance(v, tuple) else v for k, v in loaded.shown.model_kwargs.items()}
+    record = {"name": args.name or name, "timm_model": loaded.shown.timm_model, "model_kwargs": kwargs,
               "num_classes": int(getattr(loaded.model, "num_classes", 0)), **given}
     target.with_suffix(".json").write_text(json.dumps(record, ensure_ascii=False, indent=1), encoding="utf-8")
     print(loaded.banner.en if loaded.banner is not None else "")

@@ -24,8 +24,8 @@ from explorer.lenses.registry import model_for_lens
 
 CIFAR = ("airplane", "automobile", "bird", "cat", "deer", "dog", "frog", "horse", "ship", "truck")
 CIFAR_CARD = {"class_names": list(CIFAR), "mean": [0.4914, 0.4822, 0.4465], "std": [0.247, 0.2435, 0.2616],
-              "input_size": [3, 224, 224], "interpolation": "bilinear", "crop_pct": 1.0,
-              "crop_mode": "squash"}  # transforms.Resize((224, 224)): the coursework's, no crop
+              "input_size": [3, 224, 224], "interpolation": "bilinear",
+              "crop_mode": "squash"}  # alone: transforms.Resize((224, 224)), the coursework's, no crop
 
 
 def _perturbed(model: torch.nn.Module, seed: int = 0) -> torch.nn.Module:
@@ -51,6 +51,19 @@ def test_a_bare_timm_name_takes_timms_default_tag_and_the_zoo_entry_when_there_i
     for bad in ("vit_small_patch16_224.no_such_tag", "no_such_model", "x" * 500, ""):
         with pytest.raises(KeyError):
             get_entry(bad)
+
+
+def test_a_public_page_opens_no_giant_model_by_name_and_downloads_only_the_zoos(monkeypatch):
+    from explorer.lenses import registry
+
+    with pytest.raises(UserFacingError, match=r"aimv2_3b_patch14_448.* 2,72\d M parameters.*up to 350 M"):
+        model_for_lens("attention", "aimv2_3b_patch14_448")
+    assert model_for_lens("mae", "mae_visualize_vit_huge").key == "mae_visualize_vit_huge"  # the zoo's: its choice
+    outside, zoo = get_entry("vit_small_patch16_224.augreg_in1k"), get_entry("vit_small_patch16_224")
+    monkeypatch.delenv("EXPLORER_DOWNLOAD_ANY_MODEL", raising=False)
+    assert registry._downloads(zoo, True) and not registry._downloads(outside, True)
+    monkeypatch.setenv("EXPLORER_DOWNLOAD_ANY_MODEL", "1")
+    assert registry._downloads(outside, True) and not registry._downloads(outside, False)
 
 
 def test_each_lens_says_in_one_sentence_which_lens_can_read_a_model():
@@ -119,6 +132,22 @@ def test_torchvision_vits_convert_exactly_to_timm(tmp_path, builder):
     # the same file opened as the timm architecture it fits gives the same model
     same = load_model("vit_base_patch16_224" if builder == "vit_b_16" else "vit_base_patch32_224", weights_file=path)
     torch.testing.assert_close(same.model(x), want, atol=1e-4, rtol=0)
+
+
+def test_a_torchvision_vit_at_another_input_size_keeps_it_and_torchvisions_own_preprocessing(tmp_path):
+    import torchvision
+
+    tv = _perturbed(torchvision.models.vit_b_32(weights=None, image_size=64, num_classes=10))
+    torch.save(tv.state_dict(), tmp_path / "small.pth")
+    loaded = load_model("vit_b_32", weights_file=tmp_path / "small.pth")
+    config = loaded.data_config
+    assert config["input_size"] == (3, 64, 64) and config["interpolation"] == "bilinear"
+    assert config["mean"] == timm.data.IMAGENET_DEFAULT_MEAN and config["crop_pct"] == 224 / 256
+    x = torch.randn(1, 3, 64, 64)
+    with torch.no_grad():
+        torch.testing.assert_close(loaded.model(x), tv(x), atol=1e-4, rtol=0)
+    with pytest.raises(CardError, match="torchvision ViT, not a swin"):
+        load_model("swin_tiny_patch4_window7_224", weights_file=tmp_path / "small.pth")
 
 
 def test_a_torchvision_vit_of_no_known_size_and_one_with_pre_logits_are_named():
@@ -247,6 +276,7 @@ def test_export_writes_the_users_class_names_and_predicts_with_them(tmp_path, ca
     assert main(["export", "attention", "--model", "vit_b_32", "--weights", str(tmp_path / "cifar.pth"),
                  "--labels", str(tmp_path / "labels.txt"), "--mean", "0.4914", "0.4822", "0.4465",
                  "--std", "0.247", "0.2435", "0.2616", "--input-size", "224", "--crop-mode", "squash",
+                 "--interpolation", "bilinear",
                  "--image", str(tmp_path / "x.png"), "--out", str(out)]) == 0
     printed = capsys.readouterr()
     assert "top-5:" in printed.out and any(name in printed.out for name in CIFAR)
@@ -259,10 +289,13 @@ def test_models_all_lists_the_timm_names_each_lens_reads(capsys):
     from explorer.cli import main
 
     assert main(["models", "--all"]) == 0
-    lines = {line.split(" (")[0]: line for line in capsys.readouterr().out.splitlines() if " (" in line and ": " in line}
-    assert "deit3_small_patch16_224" in lines["Attention"] and "vit_small_patch14_reg4_dinov2" in lines["DINO"]
-    assert "swin_tiny_patch4_window7_224" in lines["Swin windows"] and "twins_svt_small" in lines["Twins"]
-    assert "swinv2" not in lines["Swin windows"] and "resnet50" not in lines["Attention"]
+    lists = {line.split(" (")[0]: {n.rstrip("*") for n in line.split(": ", 1)[1].split(", ")}
+             for line in capsys.readouterr().out.splitlines() if " (" in line and "): " in line}
+    assert "deit3_small_patch16_224" in lists["Attention"] and "vit_small_patch14_reg4_dinov2" in lists["DINO"]
+    assert "vit_base_r50_s16_384" in lists["Attention"]  # hybrids are VisionTransformers too
+    assert "swin_tiny_patch4_window7_224" in lists["Swin windows"] and "twins_svt_small" in lists["Twins"]
+    assert "swinv2_tiny_window8_256" in lists["Position bias"] and "swinv2_tiny_window8_256" not in lists["Swin windows"]
+    assert "resnet50" not in lists["Attention"]
 
 
 def test_add_copies_a_checkpoint_with_its_card_and_every_command_then_opens_it(tmp_path):
@@ -278,9 +311,9 @@ def test_add_copies_a_checkpoint_with_its_card_and_every_command_then_opens_it(t
     checkpoints.mkdir()
     for demo in (REPO_ROOT / "checkpoints").glob("demo_vit.*"):
         (checkpoints / demo.name).write_bytes(demo.read_bytes())
-    tv = _perturbed(torchvision.models.vit_b_32(weights=None, num_classes=10))
+    tv = _perturbed(torchvision.models.vit_b_32(weights=None, image_size=96, num_classes=10))
     torch.save(tv.state_dict(), tmp_path / "student.pth")
-    (tmp_path / "student.json").write_text(json.dumps(CIFAR_CARD))
+    (tmp_path / "student.json").write_text(json.dumps({**CIFAR_CARD, "input_size": [3, 96, 96]}))
     Image.new("RGB", (64, 48), "orange").save(tmp_path / "x.png")
     env = {**__import__("os").environ, "EXPLORER_CHECKPOINTS": str(checkpoints), "HF_HUB_OFFLINE": "1"}
 
@@ -293,7 +326,21 @@ def test_add_copies_a_checkpoint_with_its_card_and_every_command_then_opens_it(t
     run("add", str(tmp_path / "student.pth"), "--model", "vit_b_32", "--name", "cifar_vit")
     card = json.loads((checkpoints / "cifar_vit.json").read_text())
     assert card["timm_model"] == "vit_base_patch32_224" and card["class_names"] == list(CIFAR)
-    assert card["crop_mode"] == "squash"
+    assert card["crop_mode"] == "squash" and card["model_kwargs"]["img_size"] == 96
+    # it reopens as the model that was checked: same weights, input size and logits
+    reopened = subprocess.run([sys.executable, "-c", (
+        "import torch; from explorer.core.weights import load_model; m = load_model('cifar_vit'); "
+        "torch.manual_seed(5); x = torch.randn(1, 3, 96, 96); "
+        "print(m.data_config['input_size'], m.class_names[0], m.model(x).detach().numpy().tolist())")],
+        cwd=REPO_ROOT, env=env, capture_output=True, text=True, timeout=300)
+    assert reopened.returncode == 0, reopened.stderr[-2000:]
+    out = reopened.stdout
+    assert out.startswith("(3, 96, 96) airplane")  # the card's preprocessing; its names
+    torch.manual_seed(5)
+    with torch.no_grad():
+        want = tv(torch.randn(1, 3, 96, 96))[0].tolist()
+    got = json.loads(out.split(" airplane ", 1)[1])[0]
+    np.testing.assert_allclose(got, want, atol=1e-4)
     listed = run("models").stdout
     assert "cifar_vit" in listed and "on disk" in listed.split("cifar_vit", 1)[1].split("\n")[1]
     run("export", "attention", "--model", "cifar_vit", "--image", str(tmp_path / "x.png"), "--out", str(tmp_path / "a.npz"))
@@ -302,3 +349,7 @@ def test_add_copies_a_checkpoint_with_its_card_and_every_command_then_opens_it(t
     refused = subprocess.run([sys.executable, "-m", "explorer", "add", str(tmp_path / "student.pth"), "--model",
                               "vit_b_32", "--name", "cifar_vit"], cwd=REPO_ROOT, env=env, capture_output=True, text=True)
     assert refused.returncode != 0 and "--force" in refused.stderr
+    shadow = subprocess.run([sys.executable, "-m", "explorer", "add", str(tmp_path / "student.pth"), "--model",
+                             "vit_b_32", "--name", "vit_small_patch16_224"], cwd=REPO_ROOT, env=env,
+                            capture_output=True, text=True)
+    assert shadow.returncode != 0 and "already names a model" in shadow.stderr

@@ -4,11 +4,13 @@ layouts other than timm's that are converted exactly (torchvision's ViTs).
 A card is ``<checkpoint stem>.json`` next to the weights, the same fields the bundled demo
 models' cards have: ``class_names``, ``mean``, ``std``, ``input_size`` ([3, H, W]),
 ``interpolation``, ``crop_pct`` and ``crop_mode`` as timm's data config has them ("center": resize
-the short side to input/crop_pct and crop the centre; "squash": resize to the input size, no
-crop, the way ``transforms.Resize((H, W))`` does). A labels file is one
+the short side to input/crop_pct and crop the centre; "squash": resize to input/crop_pct ignoring
+the aspect ratio and crop the centre, so that "squash" with crop_pct 1 — the default when a card
+says squash alone — is ``transforms.Resize((H, W))``). A labels file is one
 class name per line or a JSON list. Both are validated before anything uses them.
 
-torchvision's ``VisionTransformer`` (``vit_b_16`` … ``vit_h_14``) computes exactly what timm's
+torchvision's ``VisionTransformer`` (``vit_b_16`` … ``vit_h_14``, the five builders' layouts only:
+their head counts follow from the width, which the weights do not show) computes exactly what timm's
 does with the same weights: conv patch embedding, CLS token first, learned position embedding,
 pre-norm blocks with LayerNorm(eps=1e-6), exact GELU, one ``in_proj`` for q, k, v in that order,
 a final LayerNorm and a linear head on CLS. So the conversion is a renaming of tensors.
@@ -121,6 +123,8 @@ def card_from_dict(data, where: str) -> Card:
             raise CardError(f"{where}: crop_mode must be one of {', '.join(CROP_MODES)}.",
                             f"{where}：crop_mode 必须是 {', '.join(CROP_MODES)} 之一。")
         fields["crop_mode"] = data["crop_mode"]
+        if data["crop_mode"] == "squash":  # squash alone means no crop: transforms.Resize((H, W))
+            fields.setdefault("crop_pct", 1.0)
     return Card(**fields)
 
 
@@ -168,6 +172,9 @@ def card_beside(weights: Path) -> Card | None:
 # --------------------------------------------------------------------------- torchvision ViTs
 
 _TV_SIZES = {768: ("base", 12), 1024: ("large", 24), 1280: ("huge", 32)}  # width -> (timm size, depth)
+# (width, patch) of torchvision's five builders: their head counts (12, 16, 16) are fixed by the
+# width, which the weights do not show, so only these layouts are converted
+_TV_BUILDERS = {(768, 16), (768, 32), (1024, 16), (1024, 32), (1280, 14)}
 _TV_BLOCK = re.compile(r"^encoder\.layers\.encoder_layer_(\d+)\.(.+)$")
 _TV_IN_BLOCK = {"ln_1": "norm1", "ln_2": "norm2", "self_attention.in_proj_": "attn.qkv.",
                 "self_attention.out_proj": "attn.proj", "mlp.0": "mlp.fc1", "mlp.3": "mlp.fc2",
@@ -193,10 +200,11 @@ def torchvision_to_timm(state: dict) -> TorchvisionViT:
                         "ViT has no place for.", "这个 torchvision ViT 带有 pre-logits 层（representation_size），"
                         "timm 的 ViT 没有对应的层。")
     width, _, patch, _ = state["conv_proj.weight"].shape
-    depth = 1 + max(int(m.group(1)) for k in state if (m := _TV_BLOCK.match(k)))
+    depth = 1 + max((int(m.group(1)) for k in state if (m := _TV_BLOCK.match(k))), default=-1)
     tokens = state["encoder.pos_embedding"].shape[1] - 1
     grid = math.isqrt(tokens)
-    if width not in _TV_SIZES or _TV_SIZES[width][1] != depth or grid * grid != tokens:
+    known = (width, patch) in _TV_BUILDERS and _TV_SIZES.get(width, (None, None))[1] == depth
+    if not known or grid * grid != tokens:
         raise CardError(f"A torchvision ViT of width {width}, depth {depth}, patch {patch} and {tokens} patches "
                         "matches none of vit_b_16, vit_b_32, vit_l_16, vit_l_32, vit_h_14.",
                         f"宽度 {width}、深度 {depth}、patch {patch}、{tokens} 个 patch 的 torchvision ViT "

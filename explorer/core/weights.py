@@ -23,6 +23,7 @@ from typing import Any
 
 import timm
 import torch
+from timm.data import IMAGENET_DEFAULT_MEAN, IMAGENET_DEFAULT_STD
 from torch import nn
 
 import explorer.models  # noqa: F401  (registers CrossFormer with timm)
@@ -251,15 +252,27 @@ class FileModel:
     entry: ModelEntry  # the entry as built (a torchvision file: the timm architecture it fits)
     notes_en: tuple[str, ...] = ()
     notes_zh: tuple[str, ...] = ()
+    data_config: dict | None = None  # preprocessing the file's layout implies (torchvision's)
+
+
+def _torchvision_config(img_size: int) -> dict:
+    """torchvision's ImageNet evaluation transform for its ViTs: resize the short side to
+    256/224 of the input, centre-crop the input, bilinear, ImageNet mean and std."""
+    return dict(input_size=(3, img_size, img_size), mean=IMAGENET_DEFAULT_MEAN, std=IMAGENET_DEFAULT_STD,
+                interpolation="bilinear", crop_pct=224 / 256, crop_mode="center")
 
 
 def model_for_file(entry: ModelEntry, path: Path, name: str) -> FileModel:
     """``entry``'s architecture with the checkpoint's weights: torchvision ViT layouts converted,
     the classifier sized to the checkpoint's number of classes (no flag needed), strictly loaded."""
     state = read_state_dict(path)
-    notes_en, notes_zh = [], []
+    notes_en, notes_zh, config = [], [], None
     if is_torchvision_vit(state):
+        if entry.family not in ("vit", "dino"):
+            raise CardError(f"{name} holds a torchvision ViT, not a {entry.timm_model}: open it as vit_b_16 … vit_h_14.",
+                            f"{name} 是 torchvision 的 ViT，而不是 {entry.timm_model}：请用 vit_b_16 … vit_h_14 打开。")
         converted = torchvision_to_timm(state)
+        config = _torchvision_config(converted.img_size)
         state = converted.state
         entry = dataclasses.replace(entry, timm_model=converted.timm_model, pretrained_tag=None,
                                     model_kwargs={"dynamic_img_size": True, "img_size": converted.img_size})
@@ -272,7 +285,7 @@ def model_for_file(entry: ModelEntry, path: Path, name: str) -> FileModel:
     if overrides:  # the entry as built: its class names only if they still fit
         entry = dataclasses.replace(entry, model_kwargs={**entry.model_kwargs, **overrides},
                                     class_names=entry.class_names if classes == len(entry.class_names or ()) else None)
-    return FileModel(model, entry, tuple(notes_en), tuple(notes_zh))
+    return FileModel(model, entry, tuple(notes_en), tuple(notes_zh), config)
 
 
 @functools.lru_cache(maxsize=32)
@@ -413,10 +426,10 @@ def load_model(entry: ModelEntry | str, weights_file: str | os.PathLike | None =
     """
     entry = get_entry(entry) if isinstance(entry, str) else entry
 
-    def finish(shown: ModelEntry, mdl: nn.Module, source: str, weights_id: str,
-               banner: Banner | None = None, path: Path | None = None, given: Card | None = None) -> LoadedModel:
+    def finish(shown: ModelEntry, mdl: nn.Module, source: str, weights_id: str, banner: Banner | None = None,
+               path: Path | None = None, given: Card | None = None, defaults: dict | None = None) -> LoadedModel:
         install_hooks(mdl)
-        names, config = _class_names(shown, mdl), _data_config(shown, mdl)
+        names, config = _class_names(shown, mdl), {**_data_config(shown, mdl), **(defaults or {})}
         if given is not None:
             names, config = _card_names(given, mdl, names), given.data_config(config)
         return LoadedModel(entry=entry, shown=shown, model=mdl, source=source, weights_id=weights_id,
@@ -432,7 +445,7 @@ def load_model(entry: ModelEntry | str, weights_file: str | os.PathLike | None =
             return finish(shown, model, source, _file_id(path), _demo_banner(entry), path)
         beside = card_beside(path)
         given = beside.merged(card) if beside is not None and card is not None else beside or card
-        loaded = finish(shown, model, source, _file_id(path), None, path, given)
+        loaded = finish(shown, model, source, _file_id(path), None, path, given, built.data_config)
         if explicit or given is not None or shown is not entry:  # not a zoo model's own weights
             loaded.banner = _file_banner(path, built, given, loaded)
         return loaded
@@ -581,6 +594,8 @@ def _files_marker(key: str) -> tuple[str, ...]:
     for candidate in (entry, stand_in_for(entry)):
         path = local_weight_file(candidate, CHECKPOINT_DIR) if candidate is not None else None
         marks.append(_file_id(path) if path is not None and path.is_file() else "-")
+        card = path.with_suffix(".json") if path is not None else None  # its classes and preprocessing
+        marks.append(_file_id(card) if card is not None and card.is_file() else "-")
     return tuple(marks)
 
 

@@ -201,17 +201,25 @@ def demo_entries(checkpoint_dir: Path = CHECKPOINT_DIR) -> tuple[ModelEntry, ...
     return tuple(sorted(entries, key=lambda e: order.index(e.family) if e.family in order else len(order)))
 
 
-def _user_entry(card_path: Path) -> ModelEntry:
+def _user_entry(card_path: Path) -> ModelEntry | None:
+    """The entry of a card ``add`` wrote (None for any other JSON file beside a checkpoint).
+    ``timm_model`` keeps its pretrained tag (its default preprocessing and family) and
+    ``model_kwargs`` the arguments the checked model was built with (its input size)."""
     card = json.loads(card_path.read_text(encoding="utf-8"))
+    if not isinstance(card, dict) or "timm_model" not in card:
+        return None
     base = torchvision_entry(card["timm_model"]) or timm_entry(card["timm_model"])
     if base is None:
         raise ValueError(f"unknown architecture {str(card['timm_model'])[:80]!r}")
+    kwargs = card.get("model_kwargs", {})
+    if not isinstance(kwargs, dict) or not all(isinstance(v, (int, bool, list)) for v in kwargs.values()):
+        raise ValueError("model_kwargs must map names to numbers, booleans or lists")
+    kwargs = {k: tuple(v) if isinstance(v, list) else v for k, v in kwargs.items()}
     name = str(card.get("name") or card_path.stem)[:120]
-    arch = base.timm_model.split(".", 1)[0]
-    return ModelEntry(key=card_path.stem, label_en=name, label_zh=name, family=base.family, timm_model=arch,
-                      model_kwargs=base.model_kwargs,
-                      note_en=f"Your model ({arch}), added to {card_path.parent.name}/.",
-                      note_zh=f"你添加到 {card_path.parent.name}/ 的模型（{arch}）。")
+    return ModelEntry(key=card_path.stem, label_en=name, label_zh=name, family=base.family,
+                      timm_model=base.timm_model, model_kwargs=MappingProxyType({**base.model_kwargs, **kwargs}),
+                      note_en=f"Your model ({base.timm_model}), added to {card_path.parent.name}/.",
+                      note_zh=f"你添加到 {card_path.parent.name}/ 的模型（{base.timm_model}）。")
 
 
 def user_entries(checkpoint_dir: Path = CHECKPOINT_DIR) -> tuple[ModelEntry, ...]:
@@ -223,10 +231,22 @@ def user_entries(checkpoint_dir: Path = CHECKPOINT_DIR) -> tuple[ModelEntry, ...
         if card_path.name.startswith("demo_") or not card_path.with_suffix(".safetensors").is_file():
             continue
         try:
-            entries.append(_cached_card(card_path, _user_entry))
+            entry = _cached_card(card_path, _user_entry)
         except (OSError, ValueError, KeyError, TypeError, AttributeError) as err:
-            log.warning("skipping the model card %s: %s: %s", card_path.name, type(err).__name__, str(err)[:200])
+            _warn_once(card_path, f"skipping the model card {card_path.name}: {type(err).__name__}: {str(err)[:200]}")
+            continue
+        if entry is not None:  # None: a card of another kind (a zoo model's preprocessing)
+            entries.append(entry)
     return tuple(entries)
+
+
+_WARNED: set[tuple[Path, str]] = set()
+
+
+def _warn_once(path: Path, message: str) -> None:
+    if (path, message) not in _WARNED:
+        _WARNED.add((path, message))
+        log.warning(message)
 
 
 def all_entries() -> tuple[ModelEntry, ...]:
@@ -241,6 +261,7 @@ def entries_for(families: tuple[str, ...]) -> tuple[ModelEntry, ...]:
 # timm's module of an architecture -> the family (the demo that stands in offline) and the
 # arguments that let it take any input size, as the zoo's entries of that family have them
 _TIMM_FAMILIES = {"vision_transformer": ("vit", _DYN), "deit": ("vit", _DYN),
+                  "vision_transformer_hybrid": ("vit", {}), "vitamin": ("vit", {}),
                   "swin_transformer": ("swin", _ANY_SIZE["swin"]), "swin_transformer_v2": ("swin", {}),
                   "twins": ("twins", {}), "crossformer": ("crossformer", {}), "navit": ("navit", {}),
                   "mae": ("mae", {})}
@@ -271,6 +292,8 @@ def timm_entry(name: str) -> ModelEntry | None:
     The weights resolve as for the zoo's hub models (``timm/<arch>.<tag>`` on the hub)."""
     import timm
     from timm.models import get_pretrained_cfg, model_entrypoint
+
+    import explorer.models  # noqa: F401  (registers CrossFormer, NaViT and MAE with timm)
 
     if not isinstance(name, str) or not 0 < len(name) <= MAX_NAME_LENGTH or not timm.is_model(name):
         return None

@@ -41,7 +41,7 @@ def add_card_arguments(parser: argparse.ArgumentParser) -> None:
     group.add_argument("--interpolation", choices=("bicubic", "bilinear", "nearest"))
     group.add_argument("--crop-pct", type=float, help="the share of the resized image the crop keeps")
     group.add_argument("--crop-mode", choices=("center", "squash", "border"),
-                       help="squash: resize to the input size, no crop (transforms.Resize((H, W)))")
+                       help="squash: resize ignoring the aspect ratio; alone (crop-pct 1) it is transforms.Resize((H, W))")
 
 
 def card_from_args(args: argparse.Namespace) -> Card | None:

@@ -5,6 +5,7 @@ weightless skeleton of each model (the meta device: no memory, no weights read).
 from __future__ import annotations
 
 import functools
+import os
 
 from torch import nn
 
@@ -49,9 +50,24 @@ def readers_of(entry: ModelEntry) -> list[Lens]:
     return [lens for lens in LENSES if lens_reads(lens, entry)]
 
 
+# A timm name outside the zoo is opened only up to this size (parameters, counted on its weightless
+# skeleton): a public page must not be made to download and build a 3-billion-parameter model.
+# The zoo's models are the operator's choice and are not limited.
+MAX_PARAMETERS = int(float(os.environ.get("EXPLORER_MAX_PARAMETERS", "350e6")))
+
+
+def in_zoo(entry: ModelEntry) -> bool:
+    return any(e.key == entry.key for e in all_entries())
+
+
+@functools.lru_cache(maxsize=128)
+def parameter_count(key: str) -> int:
+    return sum(p.numel() for p in _skeleton(key).parameters())
+
+
 def model_for_lens(key: str, model: object) -> ModelEntry:
     """The registry entry for ``model`` if lens ``key`` can read it; otherwise one clear message
-    (the model is unknown, or which lenses can read it). Nothing is loaded."""
+    (the model is unknown, too large, or which lenses can read it). Nothing is loaded."""
     lens = get_lens(key)
     try:
         entry = get_entry(model) if isinstance(model, str) else None
@@ -64,6 +80,13 @@ def model_for_lens(key: str, model: object) -> ModelEntry:
             "(`python -m explorer models` lists every model).",
             f"未知的模型 {excerpt(model)}。{lens.title('zh')} 视图可以读取：{'、'.join(known)}"
             "（`python -m explorer models` 会列出所有模型）。")
+    if not in_zoo(entry) and parameter_count(entry.key) > MAX_PARAMETERS:
+        size, limit = parameter_count(entry.key) / 1e6, MAX_PARAMETERS / 1e6
+        raise ArgumentError(
+            f"{entry.key} has {size:,.0f} M parameters; this server opens models outside its list up to "
+            f"{limit:,.0f} M (EXPLORER_MAX_PARAMETERS).",
+            f"{entry.key} 有 {size:,.0f} M 个参数；本服务器只打开列表之外不超过 {limit:,.0f} M 参数的模型"
+            "（EXPLORER_MAX_PARAMETERS）。")
     if not lens_reads(lens, entry):
         others = readers_of(entry)
         kind = type(_skeleton(entry.key)).__name__
@@ -81,15 +104,22 @@ def model_for_lens(key: str, model: object) -> ModelEntry:
     return entry
 
 
+def _downloads(entry: ModelEntry, allow_download: bool) -> bool:
+    """The page's download switch is the browser's: a timm name outside the zoo downloads only
+    where the operator allows it (EXPLORER_DOWNLOAD_ANY_MODEL=1; the command line asks itself)."""
+    return allow_download and (in_zoo(entry) or os.environ.get("EXPLORER_DOWNLOAD_ANY_MODEL", "0") == "1")
+
+
 def lens_analysis(key: str, image, model_key: str, geometry: str, allow_download: bool, compute):
     """``cached_analysis`` for a model lens ``key`` reads: a zoo key or any timm name, checked
     (with one clear message) before anything loads."""
     entry = model_for_lens(key, model_key)
-    return cached_analysis(key, image, entry.key, geometry, allow_download, compute)
+    return cached_analysis(key, image, entry.key, geometry, _downloads(entry, allow_download), compute)
 
 
 def lens_model(key: str, model_key: str, allow_download: bool):
     """The loaded model (``get_model``) for a lens that runs it itself, checked first."""
     from explorer.core.weights import get_model
 
-    return get_model(model_for_lens(key, model_key).key, allow_download=allow_download)
+    entry = model_for_lens(key, model_key)
+    return get_model(entry.key, allow_download=_downloads(entry, allow_download))
