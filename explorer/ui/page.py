@@ -198,8 +198,9 @@ def build_demo() -> gr.Blocks:
                                  skip_if_current=True),
                 inputs, [*lens.outputs, shown[lens.tab_id]], api_visibility="private")
         switch = language_switch(ctx, tr, image_info, shown)
-        lang.change(switch.run, switch.inputs, switch.outputs, api_visibility="private", show_progress="hidden")
-        lang.change(None, [lang], None, js=GRADIO_LOCALE_JS, api_visibility="private", queue=False)
+        # Gradio's own texts turn after the page's: its locale change redraws every component
+        lang.change(switch.run, switch.inputs, switch.outputs, api_visibility="private", show_progress="hidden").then(
+            None, [lang], None, js=GRADIO_LOCALE_JS, api_visibility="private", queue=False)
         for lens in LENSES:  # one named endpoint per lens, mirroring `python -m explorer export <key>`
             gr.api(api_errors(lens.tab.api), api_name=lens.key)
     demo.queue(default_concurrency_limit=int(os.environ.get("EXPLORER_CONCURRENCY", "2")))
