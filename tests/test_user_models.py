@@ -353,3 +353,12 @@ def test_add_copies_a_checkpoint_with_its_card_and_every_command_then_opens_it(t
                              "vit_b_32", "--name", "vit_small_patch16_224"], cwd=REPO_ROOT, env=env,
                             capture_output=True, text=True)
     assert shadow.returncode != 0 and "already names a model" in shadow.stderr
+
+
+@pytest.mark.parametrize("name", ["deit_tiny_distilled_patch16_224", "crossformer_tiny"])
+def test_the_class_count_is_read_from_two_headed_deit_and_crossformer_files(tmp_path, name):
+    state = build_model(get_entry(name), num_classes=10).state_dict()
+    save_file(state, tmp_path / "ten.safetensors")
+    loaded = load_model(name, weights_file=tmp_path / "ten.safetensors")
+    assert loaded.model.num_classes == 10 and len(loaded.class_names) == 10
+    torch.testing.assert_close(loaded.model.head.weight, state["head.weight"])

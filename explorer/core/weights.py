@@ -213,8 +213,14 @@ def build_model(entry: ModelEntry, **overrides) -> nn.Module:
 
 
 def _classifier_name(model: nn.Module) -> str | None:
-    """The module name of the model's classifier (``head``, ``head.fc`` …), None without one."""
+    """The module name of the model's classifier (``head``, ``head.fc`` …), None without one.
+    DeiT's distilled models have two (``head``, ``head_dist``): the first says the classes; the
+    project's CrossFormer and NaViT keep theirs in ``head`` with a ``num_classes`` beside it."""
     head = model.get_classifier() if hasattr(model, "get_classifier") else None
+    if isinstance(head, tuple):
+        head = head[0]
+    if not isinstance(head, nn.Module) and hasattr(model, "num_classes"):
+        head = getattr(model, "head", None)
     if not isinstance(head, nn.Module):
         return None
     return next((name for name, module in model.named_modules() if module is head and name), None)
