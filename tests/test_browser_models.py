@@ -6,23 +6,9 @@ from __future__ import annotations
 
 import pytest
 
-from test_browser_teacher import expect, fresh_page
+from test_browser_teacher import chromium, expect, fresh_page  # noqa: F401  (chromium: the fixture)
 
 pytestmark = [pytest.mark.browser, pytest.mark.slow]
-
-
-@pytest.fixture(scope="module")
-def chromium(app, chromium_path):
-    from playwright.sync_api import sync_playwright
-
-    from app_server import CHROMIUM_ARGS
-
-    with sync_playwright() as playwright:
-        browser = playwright.chromium.launch(executable_path=str(chromium_path), headless=True, args=CHROMIUM_ARGS)
-        try:
-            yield browser
-        finally:
-            browser.close()
 
 
 def type_model(page, name: str) -> None:
