@@ -76,6 +76,8 @@ def _cmd_fetch(args: argparse.Namespace) -> int:
     if args.recommended == bool(args.model):
         raise UserFacingError("fetch takes one model key or --recommended (python -m explorer models lists the keys)")
     keys = RECOMMENDED if args.recommended else (args.model,)
+    if not args.recommended:  # a name no lens reads would download weights nothing can show
+        _check_some_lens_reads(args.model)
     results = fetch_all(keys, CHECKPOINT_DIR)
     for r in results:
         if r.path is not None:
@@ -88,6 +90,20 @@ def _cmd_fetch(args: argparse.Namespace) -> int:
               "HF_ENDPOINT to a mirror, or copy the files into checkpoints/ from a machine that has them "
               "(README, 'Weights').", file=sys.stderr)
     return 1 if missing else 0
+
+
+def _check_some_lens_reads(model: str) -> None:
+    """One message for a name that is no model, or one no lens reads (nothing is downloaded)."""
+    from explorer.lenses.registry import LENSES, model_for_lens
+
+    errors = []
+    for lens in LENSES:
+        try:
+            model_for_lens(lens.key, model)
+            return
+        except UserFacingError as err:
+            errors.append(err)
+    raise next((e for e in errors if "No lens reads" in e.message_en or "Unknown model" in e.message_en), errors[0])
 
 
 def _cmd_add(args: argparse.Namespace) -> int:

@@ -362,3 +362,14 @@ def test_the_class_count_is_read_from_two_headed_deit_and_crossformer_files(tmp_
     loaded = load_model(name, weights_file=tmp_path / "ten.safetensors")
     assert loaded.model.num_classes == 10 and len(loaded.class_names) == 10
     torch.testing.assert_close(loaded.model.head.weight, state["head.weight"])
+
+
+def test_fetch_takes_any_name_a_lens_reads_and_refuses_others_before_any_download(capsys, monkeypatch):
+    from explorer.cli import main
+    from explorer.core import fetching
+
+    monkeypatch.setattr(fetching, "fetch_all", lambda *a, **k: pytest.fail("a download was tried"))
+    assert main(["fetch", "resnet18"]) != 0
+    assert "No lens reads resnet18" in capsys.readouterr().err
+    assert main(["fetch", "no_such_model_at_all"]) != 0
+    assert "Unknown model" in capsys.readouterr().err

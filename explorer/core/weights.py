@@ -32,7 +32,7 @@ from explorer.core.capture import install_hooks
 from explorer.core.checkpoints import Card, CardError, card_beside, is_torchvision_vit, torchvision_to_timm
 from explorer.core.errors import UserFacingError
 from explorer.core.text import pick
-from explorer.core.zoo import CHECKPOINT_DIR, ModelEntry, get_entry, stand_in_for
+from explorer.core.zoo import CHECKPOINT_DIR, TORCHVISION_VITS, ModelEntry, get_entry, stand_in_for
 
 log = logging.getLogger("explorer.weights")
 
@@ -345,6 +345,11 @@ def download_instructions(entry: ModelEntry, checkpoint_dir: Path = CHECKPOINT_D
     from huggingface_hub import constants, hf_hub_url
 
     if entry.hf_hub_id is None and entry.manual_source is None:  # the user's own: no download anywhere
+        if entry.key in TORCHVISION_VITS:
+            return (f"Its weights are your own file: give it with --weights, or keep it with "
+                    f"python -m explorer add FILE --model {entry.key} --name NAME.",
+                    f"它的权重是你自己的文件：请用 --weights 指定，或用 "
+                    f"python -m explorer add FILE --model {entry.key} --name NAME 保存下来。")
         target = checkpoint_dir / f"{entry.local_weight_stem}.safetensors"
         arch = entry.timm_model.split(".", 1)[0]
         return (f"Its weights are your own file: put it at {target} (python -m explorer add FILE --model {arch} "

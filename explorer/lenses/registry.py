@@ -92,9 +92,9 @@ def model_for_lens(key: str, model: object) -> ModelEntry:
         kind = type(_skeleton(entry.key)).__name__
         if not others:
             raise ArgumentError(
-                f"No lens reads {entry.key} (a {kind}): they read ViT/DeiT/DINO, Swin (v1), Twins, "
+                f"No lens reads {entry.key} (a {kind}): they read ViT/DeiT/DINO, Swin and SwinV2, Twins, "
                 "CrossFormer, NaViT and MAE models.",
-                f"没有视图能读取 {entry.key}（{kind}）：各视图读取 ViT/DeiT/DINO、Swin（v1）、Twins、"
+                f"没有视图能读取 {entry.key}（{kind}）：各视图读取 ViT/DeiT/DINO、Swin 和 SwinV2、Twins、"
                 "CrossFormer、NaViT 和 MAE 模型。")
         en = ", ".join(o.title("en") for o in others)
         zh = "、".join(o.title("zh") for o in others)
