@@ -77,7 +77,9 @@ def _cmd_fetch(args: argparse.Namespace) -> int:
         raise UserFacingError("fetch takes one model key or --recommended (python -m explorer models lists the keys)")
     keys = RECOMMENDED if args.recommended else (args.model,)
     if not args.recommended:  # a name no lens reads would download weights nothing can show
-        _check_some_lens_reads(args.model)
+        from explorer.lenses.registry import model_some_lens_reads
+
+        model_some_lens_reads(args.model)
     results = fetch_all(keys, CHECKPOINT_DIR)
     for r in results:
         if r.path is not None:
@@ -90,20 +92,6 @@ def _cmd_fetch(args: argparse.Namespace) -> int:
               "HF_ENDPOINT to a mirror, or copy the files into checkpoints/ from a machine that has them "
               "(README, 'Weights').", file=sys.stderr)
     return 1 if missing else 0
-
-
-def _check_some_lens_reads(model: str) -> None:
-    """One message for a name that is no model, or one no lens reads (nothing is downloaded)."""
-    from explorer.lenses.registry import LENSES, model_for_lens
-
-    errors = []
-    for lens in LENSES:
-        try:
-            model_for_lens(lens.key, model)
-            return
-        except UserFacingError as err:
-            errors.append(err)
-    raise next((e for e in errors if "No lens reads" in e.message_en or "Unknown model" in e.message_en), errors[0])
 
 
 def _cmd_add(args: argparse.Namespace) -> int:
@@ -150,7 +138,7 @@ def _cmd_add(args: argparse.Namespace) -> int:
     # the model as checked: its timm name with the tag (default preprocessing, family) and the
     # arguments it was built with (input size, classes), so that it reopens as the same model
     kwargs = {k: list(v) if isinstance(v, tuple) else v for k, v in loaded.shown.model_kwargs.items()}
-    record = {"name": args.name or name, "timm_model": loaded.shown.timm_model, "model_kwargs": kwargs,
+    record = {"name": name, "timm_model": loaded.shown.timm_model, "model_kwargs": kwargs,
               "num_classes": int(getattr(loaded.model, "num_classes", 0)), **given}
     target.with_suffix(".json").write_text(json.dumps(record, ensure_ascii=False, indent=1), encoding="utf-8")
     print(loaded.banner.en if loaded.banner is not None else "")

@@ -241,13 +241,11 @@ def build_model_meta(entry: ModelEntry, **overrides) -> nn.Module:
         return build_model(entry, **overrides)
 
 
-def _sized_skeleton(entry: ModelEntry, state: dict[str, torch.Tensor], name: str) -> nn.Module:
-    """``entry``'s weightless skeleton with as many classes as the checkpoint's classifier."""
+def _class_override(entry: ModelEntry, state: dict[str, torch.Tensor], name: str) -> dict:
+    """``{"num_classes": n}`` when the checkpoint's classifier has another size than ``entry``'s."""
     skeleton = build_model_meta(entry)
     classes = classes_in(skeleton, filtered_state(skeleton, state, name))
-    if classes is not None and classes != getattr(skeleton, "num_classes", classes):
-        skeleton = build_model_meta(entry, num_classes=classes)
-    return skeleton
+    return {} if classes is None or classes == getattr(skeleton, "num_classes", classes) else {"num_classes": classes}
 
 
 @dataclass(frozen=True)
@@ -284,8 +282,8 @@ def model_for_file(entry: ModelEntry, path: Path, name: str) -> FileModel:
                                     model_kwargs={"dynamic_img_size": True, "img_size": converted.img_size})
         notes_en.append(f"torchvision ViT weights, converted to timm's {converted.timm_model}.")
         notes_zh.append(f"torchvision ViT 权重，已转换为 timm 的 {converted.timm_model}。")
-    classes = getattr(_sized_skeleton(entry, state, name), "num_classes", None)
-    overrides = {} if classes == getattr(build_model_meta(entry), "num_classes", None) else {"num_classes": classes}
+    overrides = _class_override(entry, state, name)
+    classes = overrides.get("num_classes")
     model = build_model(entry, **overrides)
     load_into(model, state, name)
     if overrides:  # the entry as built: its class names only if they still fit
@@ -399,7 +397,7 @@ def check_weight_file(entry: ModelEntry, path: Path) -> WeightsError | None:
             converted = torchvision_to_timm(state)
             entry, state = dataclasses.replace(entry, timm_model=converted.timm_model, model_kwargs={
                 "img_size": converted.img_size}), converted.state
-        fitted_state(_sized_skeleton(entry, state, path.name), state, path.name)
+        fitted_state(build_model_meta(entry, **_class_override(entry, state, path.name)), state, path.name)
     except (WeightsError, CardError) as err:
         return err
     return None

@@ -69,12 +69,33 @@ def model_for_lens(key: str, model: object) -> ModelEntry:
     """The registry entry for ``model`` if lens ``key`` can read it; otherwise one clear message
     (the model is unknown, too large, or which lenses can read it). Nothing is loaded."""
     lens = get_lens(key)
+    entry = _readable_entry(model, lens)
+    if not lens_reads(lens, entry):
+        kind = type(_skeleton(entry.key)).__name__
+        en = ", ".join(o.title("en") for o in readers_of(entry))
+        zh = "、".join(o.title("zh") for o in readers_of(entry))
+        raise ArgumentError(
+            f"The {lens.title('en')} lens cannot read {entry.key} (a {kind}); open it in: {en}.",
+            f"{lens.title('zh')} 视图无法读取 {entry.key}（{kind}）；请在以下视图中打开：{zh}。")
+    return entry
+
+
+def model_some_lens_reads(model: object) -> ModelEntry:
+    """``model_for_lens`` for commands tied to no lens (``fetch``): some lens must read it."""
+    return _readable_entry(model, None)
+
+
+def _readable_entry(model: object, lens: Lens | None) -> ModelEntry:
+    """The entry for ``model`` if it is known, within the size bound and read by some lens."""
     try:
         entry = get_entry(model) if isinstance(model, str) else None
     except KeyError:
         entry = None
     if entry is None:
-        known = [e.key for e in entries_for_lens(key)]
+        if lens is None:
+            raise ArgumentError(f"Unknown model {excerpt(model)} (`python -m explorer models --all` lists them).",
+                                f"未知的模型 {excerpt(model)}（`python -m explorer models --all` 会列出它们）。")
+        known = [e.key for e in entries_for_lens(lens.key)]
         raise ArgumentError(
             f"Unknown model {excerpt(model)}. The {lens.title('en')} lens reads: {', '.join(known)} "
             "(`python -m explorer models` lists every model).",
@@ -87,20 +108,13 @@ def model_for_lens(key: str, model: object) -> ModelEntry:
             f"{limit:,.0f} M (EXPLORER_MAX_PARAMETERS).",
             f"{entry.key} 有 {size:,.0f} M 个参数；本服务器只打开列表之外不超过 {limit:,.0f} M 参数的模型"
             "（EXPLORER_MAX_PARAMETERS）。")
-    if not lens_reads(lens, entry):
-        others = readers_of(entry)
+    if not readers_of(entry):
         kind = type(_skeleton(entry.key)).__name__
-        if not others:
-            raise ArgumentError(
-                f"No lens reads {entry.key} (a {kind}): they read ViT/DeiT/DINO, Swin and SwinV2, Twins, "
-                "CrossFormer, NaViT and MAE models.",
-                f"没有视图能读取 {entry.key}（{kind}）：各视图读取 ViT/DeiT/DINO、Swin 和 SwinV2、Twins、"
-                "CrossFormer、NaViT 和 MAE 模型。")
-        en = ", ".join(o.title("en") for o in others)
-        zh = "、".join(o.title("zh") for o in others)
         raise ArgumentError(
-            f"The {lens.title('en')} lens cannot read {entry.key} (a {kind}); open it in: {en}.",
-            f"{lens.title('zh')} 视图无法读取 {entry.key}（{kind}）；请在以下视图中打开：{zh}。")
+            f"No lens reads {entry.key} (a {kind}): they read ViT/DeiT/DINO, Swin and SwinV2, Twins, "
+            "CrossFormer, NaViT and MAE models.",
+            f"没有视图能读取 {entry.key}（{kind}）：各视图读取 ViT/DeiT/DINO、Swin 和 SwinV2、Twins、"
+            "CrossFormer、NaViT 和 MAE 模型。")
     return entry
 
 

@@ -127,9 +127,10 @@ class language_switch:
 
 
 # Gradio's own texts (the footer, its settings, messages and progress) follow its frontend locale,
-# which it takes from the browser (texts a component drew once, as the upload area's hint, stay). Its settings panel changes it through ``changeLocale``, exported
-# by its core module; the switch calls the same function, found among the page's loaded scripts.
-# A Gradio without it leaves its own texts as they were and the page's still switch.
+# which it takes from the browser (texts a component drew once, as the upload area's hint, stay).
+# Its settings panel changes it through ``changeLocale``, exported by its core module; the switch
+# calls the same function, found among the page's loaded scripts. A Gradio without it leaves its
+# own texts as they were and the page's still switch.
 GRADIO_LOCALE_JS = """async (lang) => {
     const core = performance.getEntriesByType('resource').map(e => e.name)
         .find(name => /\\/assets\\/core-[^/]*\\.js(\\?|$)/.test(name));
