@@ -21,14 +21,13 @@ STRINGS: dict[str, Bilingual] = {
     "bias_info_cpb": (
         "**`{name}`** · {kind} · window M = {m} · {heads} heads · SwinV2's **continuous position bias**: "
         "an MLP (2 → {hidden} → {heads}) on the log-spaced offsets "
-        "$\\hat\\Delta = \\mathrm{{sign}}(\\Delta)\\,\\log_2(1 + 8|\\Delta|/(M-1))/\\log_2 8$, "
-        "bias $16\\,\\sigma(\\mathrm{{MLP}}(\\hat\\Delta))$ added to the cosine-attention logits. At this window "
-        "it is a fixed table of {rows} rows ({span} offsets) × {heads} heads (shown), indexed like Swin's.",
+        "Δ̂ = sign(Δ)·log₂(1 + 8|Δ|/(M−1)) / log₂8, bias 16·σ(MLP(Δ̂)) added to the cosine-attention "
+        "logits. At this window it is a fixed table of {rows} rows ({span} offsets) × {heads} heads (shown), "
+        "indexed like Swin's.",
         "**`{name}`** · {kind} · 窗口 M = {m} · {heads} 个头 · SwinV2 的**连续位置偏置**（CPB）："
         "一个多层感知机（2 → {hidden} → {heads}）作用在对数间隔的偏移 "
-        "$\\hat\\Delta = \\mathrm{{sign}}(\\Delta)\\,\\log_2(1 + 8|\\Delta|/(M-1))/\\log_2 8$ 上，"
-        "偏置 $16\\,\\sigma(\\mathrm{{MLP}}(\\hat\\Delta))$ 加到余弦注意力的 logit 上。在这个窗口上它就是一张固定的表："
-        "{rows} 行（{span} 个偏移）× {heads} 个头（如图），索引方式与 Swin 相同。"),
+        "Δ̂ = sign(Δ)·log₂(1 + 8|Δ|/(M−1)) / log₂8 上，偏置 16·σ(MLP(Δ̂)) 加到余弦注意力的 logit 上。"
+        "在这个窗口上它就是一张固定的表：{rows} 行（{span} 个偏移）× {heads} 个头（如图），索引方式与 Swin 相同。"),
     "bias_check_cpb": (
         "CPB ≡ table: `cpb_to_table` replaces every CPB MLP by its table at the window; on a probe input "
         "the two models' logits differ by at most {diff:.1e}.",
