@@ -134,6 +134,22 @@ def test_torchvision_vits_convert_exactly_to_timm(tmp_path, builder):
     torch.testing.assert_close(same.model(x), want, atol=1e-4, rtol=0)
 
 
+def test_the_notes_head_replacement_converts_too(tmp_path):
+    """The notes replace the whole head, `model.heads = nn.Linear(768, 10)`: keys heads.weight/bias."""
+    import torchvision
+
+    tv = torchvision.models.vit_b_32(weights=None, image_size=64)
+    tv.heads = torch.nn.Linear(768, 10)
+    tv = _perturbed(tv)
+    path = tmp_path / "cifar10.pth"
+    torch.save(tv.state_dict(), path)
+    loaded = load_model("vit_b_32", weights_file=path)
+    assert loaded.model.num_classes == 10
+    x = torch.randn(2, 3, 64, 64)
+    with torch.no_grad():
+        torch.testing.assert_close(loaded.model(x), tv(x), atol=1e-4, rtol=0)
+
+
 def test_a_torchvision_vit_at_another_input_size_keeps_it_and_torchvisions_own_preprocessing(tmp_path):
     import torchvision
 

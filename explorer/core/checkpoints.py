@@ -222,6 +222,8 @@ def torchvision_to_timm(state: dict) -> TorchvisionViT:
             out["norm." + key.removeprefix("encoder.ln.")] = value
         elif key.startswith("heads.head."):
             out["head." + key.removeprefix("heads.head.")] = value
+        elif key in ("heads.weight", "heads.bias"):  # `model.heads = nn.Linear(768, 10)`, as the notes do
+            out["head." + key.removeprefix("heads.")] = value
         elif m := _TV_BLOCK.match(key):
             rest = m.group(2)
             for old, new in _TV_IN_BLOCK.items():
@@ -236,5 +238,5 @@ def torchvision_to_timm(state: dict) -> TorchvisionViT:
         raise CardError(f"Keys of this torchvision ViT that have no place in timm's: {unused[:5]}",
                         f"这个 torchvision ViT 中以下键在 timm 的 ViT 中没有对应：{unused[:5]}")
     size = _TV_SIZES[width][0]
-    num_classes = int(state["heads.head.weight"].shape[0]) if "heads.head.weight" in state else 0
+    num_classes = int(out["head.weight"].shape[0]) if "head.weight" in out else 0
     return TorchvisionViT(f"vit_{size}_patch{patch}_224", grid * patch, num_classes, out)
