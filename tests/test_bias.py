@@ -218,7 +218,7 @@ def test_render_swin_and_crossformer(swin, crossformer, lang):
 def test_refresh_reads_tables_once_per_model(crossformer, monkeypatch):
     loaded = _loaded(crossformer, "crossformer")
     monkeypatch.setattr(tab, "lens_model", lambda lens, key, allow_download=True: loaded)
-    monkeypatch.setattr("explorer.core.results.get_model", lambda key, allow_download=True: loaded)
+    monkeypatch.setattr("explorer.core.results.get_model", lambda key, allow_download=True, **_: loaded)
     calls = []
     real = compute.analyze
     monkeypatch.setattr(tab, "analyze", lambda model: calls.append(1) or real(model))

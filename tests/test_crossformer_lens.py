@@ -190,7 +190,7 @@ def test_tab_builds_in_a_page():
 
 def test_render_and_controls_never_rerun_the_model(model, monkeypatch):
     loaded = _loaded(model)
-    monkeypatch.setattr("explorer.core.results.get_model", lambda key, allow_download=True: loaded)
+    monkeypatch.setattr("explorer.core.results.get_model", lambda key, allow_download=True, **_: loaded)
     image = _picture()
 
     def controls(stage, block, head, view, lang, geometry="model"):

@@ -195,7 +195,7 @@ def test_render_and_controls_never_rerun_the_model(make, monkeypatch):
     from explorer.ui.widgets import HEAD_MEAN
 
     loaded = _loaded(make())
-    monkeypatch.setattr("explorer.core.results.get_model", lambda key, allow_download=True: loaded)
+    monkeypatch.setattr("explorer.core.results.get_model", lambda key, allow_download=True, **_: loaded)
     image = _picture()
 
     def controls(stage, block, head, view, lang, geometry="native"):

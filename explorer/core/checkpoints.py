@@ -18,6 +18,7 @@ a final LayerNorm and a linear head on CLS. So the conversion is a renaming of t
 
 from __future__ import annotations
 
+import dataclasses
 import json
 import math
 import re
@@ -50,6 +51,8 @@ class Card:
     crop_pct: float | None = None
     crop_mode: str | None = None
     source: str = ""  # the file it came from, for the banner
+    names_source: str = ""  # where the class names came from (a merged card has several sources)
+    preprocessing_source: str = ""  # where the preprocessing fields came from
 
     def data_config(self, config: dict) -> dict:
         """timm's data config with this card's fields in place of the defaults."""
@@ -60,11 +63,18 @@ class Card:
                 config[name] = value
         return config
 
+    @property
+    def gives_preprocessing(self) -> bool:
+        return any(getattr(self, name) is not None for name in _CONFIG_FIELDS)
+
     def merged(self, other: "Card") -> "Card":
         """This card with ``other``'s given fields on top (command-line flags over a card)."""
         fields = {name: getattr(other, name) if getattr(other, name) is not None else getattr(self, name)
                   for name in ("class_names", *_CONFIG_FIELDS)}
-        return Card(**fields, source=" + ".join(s for s in (self.source, other.source) if s))
+        names = other.names_source if other.class_names is not None else self.names_source
+        pre = " + ".join(c.preprocessing_source for c in (self, other) if c.gives_preprocessing)
+        return Card(**fields, source=" + ".join(s for s in (self.source, other.source) if s),
+                    names_source=names, preprocessing_source=pre)
 
 
 _CONFIG_FIELDS = ("mean", "std", "input_size", "interpolation", "crop_pct", "crop_mode")
@@ -125,7 +135,9 @@ def card_from_dict(data, where: str) -> Card:
         fields["crop_mode"] = data["crop_mode"]
         if data["crop_mode"] == "squash":  # squash alone means no crop: transforms.Resize((H, W))
             fields.setdefault("crop_pct", 1.0)
-    return Card(**fields)
+    card = Card(**fields)
+    return dataclasses.replace(card, names_source=where if card.class_names is not None else "",
+                               preprocessing_source=where if card.gives_preprocessing else "")
 
 
 def _read_text(path: Path, what: str) -> str:
@@ -161,6 +173,40 @@ def read_labels(path: str | Path) -> tuple[str, ...]:
             raise CardError(f"{path.name} starts like a JSON list but is not valid JSON ({err.msg}).",
                             f"{path.name} 看起来是 JSON 列表，但不是有效的 JSON（{err.msg}）。") from err
     return _names([line.strip() for line in text.splitlines() if line.strip()], path.name)
+
+
+def labels_card(path: str | Path) -> Card:
+    """A card that gives class names only, from a labels file."""
+    return card_from_dict({"class_names": list(read_labels(path))}, Path(path).name)
+
+
+def read_labels_or_card(path: str | Path) -> tuple[Card, str | None]:
+    """What a file given beside a checkpoint says: a card (a JSON object, with the architecture
+    ``timm_model`` when ``add`` wrote it) or class names (a JSON list, or one per line). Returns
+    the card and the architecture it names, if any."""
+    path = Path(path)
+    text = _read_text(path, "labels or card file")
+    if not text.lstrip().startswith("{"):
+        return labels_card(path), None
+    try:
+        data = json.loads(text)
+    except json.JSONDecodeError as err:
+        raise CardError(f"The card {path.name} is not valid JSON ({err.msg}, line {err.lineno}).",
+                        f"卡片文件 {path.name} 不是有效的 JSON（{err.msg}，第 {err.lineno} 行）。") from err
+    arch = data.get("timm_model") if isinstance(data, dict) else None
+    if arch is not None and (not isinstance(arch, str) or not 0 < len(arch) <= 120):
+        raise CardError(f"{path.name}: timm_model must be a model name.", f"{path.name}：timm_model 必须是模型名称。")
+    return card_from_dict(data, path.name), arch
+
+
+# The usual normalisations of a fine-tuned model, offered where no card says which it was trained with
+PRESETS: dict[str, Card] = {
+    name: Card(mean=mean, std=std, source=label, preprocessing_source=label)
+    for name, label, mean, std in (
+        ("imagenet", "ImageNet", (0.485, 0.456, 0.406), (0.229, 0.224, 0.225)),
+        ("cifar10", "CIFAR-10", (0.4914, 0.4822, 0.4465), (0.247, 0.2435, 0.2616)),
+        ("half", "0.5/0.5", (0.5, 0.5, 0.5), (0.5, 0.5, 0.5)))
+}
 
 
 def card_beside(weights: Path) -> Card | None:

@@ -13,6 +13,7 @@ import argparse
 import collections
 import dataclasses
 import functools
+import hashlib
 import logging
 import os
 import pickle
@@ -241,7 +242,14 @@ def build_model_meta(entry: ModelEntry, **overrides) -> nn.Module:
         return build_model(entry, **overrides)
 
 
-def _class_override(entry: ModelEntry, state: dict[str, torch.Tensor], name: str) -> dict:
+@functools.lru_cache(maxsize=128)
+def skeleton(key: str) -> nn.Module:
+    """The weightless skeleton of a registry entry (meta device, cached): its type, shapes and
+    parameter count, for choosing and checking without building anything for real."""
+    return build_model_meta(get_entry(key))
+
+
+def class_override(entry: ModelEntry, state: dict[str, torch.Tensor], name: str) -> dict:
     """``{"num_classes": n}`` when the checkpoint's classifier has another size than ``entry``'s."""
     skeleton = build_model_meta(entry)
     classes = classes_in(skeleton, filtered_state(skeleton, state, name))
@@ -282,7 +290,7 @@ def model_for_file(entry: ModelEntry, path: Path, name: str) -> FileModel:
                                     model_kwargs={"dynamic_img_size": True, "img_size": converted.img_size})
         notes_en.append(f"torchvision ViT weights, converted to timm's {converted.timm_model}.")
         notes_zh.append(f"torchvision ViT 权重，已转换为 timm 的 {converted.timm_model}。")
-    overrides = _class_override(entry, state, name)
+    overrides = class_override(entry, state, name)
     classes = overrides.get("num_classes")
     model = build_model(entry, **overrides)
     load_into(model, state, name)
@@ -336,6 +344,10 @@ def local_weight_file(entry: ModelEntry, checkpoint_dir: Path = CHECKPOINT_DIR) 
 def _file_id(path: Path) -> str:
     stat = path.stat()
     return f"{path.resolve()}:{stat.st_size}:{stat.st_mtime_ns}"
+
+
+def _card_id(card: Card) -> str:
+    return hashlib.sha256(repr(card).encode()).hexdigest()[:16]
 
 
 def download_instructions(entry: ModelEntry, checkpoint_dir: Path = CHECKPOINT_DIR) -> tuple[str, str]:
@@ -397,7 +409,7 @@ def check_weight_file(entry: ModelEntry, path: Path) -> WeightsError | None:
             converted = torchvision_to_timm(state)
             entry, state = dataclasses.replace(entry, timm_model=converted.timm_model, model_kwargs={
                 "img_size": converted.img_size}), converted.state
-        fitted_state(build_model_meta(entry, **_class_override(entry, state, path.name)), state, path.name)
+        fitted_state(build_model_meta(entry, **class_override(entry, state, path.name)), state, path.name)
     except (WeightsError, CardError) as err:
         return err
     return None
@@ -450,11 +462,13 @@ def load_model(entry: ModelEntry | str, weights_file: str | os.PathLike | None =
 
     def users_file(path: Path, source: str, explicit: bool) -> LoadedModel:
         shown, model, built = from_file(entry, path, path.name)
-        if entry.is_demo:
+        if entry.is_demo and not explicit:  # the bundled file itself (a user's file of that shape is theirs)
             return finish(shown, model, source, _file_id(path), _demo_banner(entry), path)
         beside = card_beside(path)
         given = beside.merged(card) if beside is not None and card is not None else beside or card
-        loaded = finish(shown, model, source, _file_id(path), None, path, given, built.data_config)
+        # the same file with other labels or preprocessing is another result to the caches
+        weights_id = _file_id(path) + ("" if given is None else f"+card:{_card_id(given)}")
+        loaded = finish(shown, model, source, weights_id, None, path, given, built.data_config)
         if explicit or given is not None or shown is not entry:  # not a zoo model's own weights
             loaded.banner = _file_banner(path, built, given, loaded)
         return loaded
@@ -513,8 +527,8 @@ def _card_names(card: Card, model: nn.Module, default: tuple[str, ...] | None) -
         return default
     classes = getattr(model, "num_classes", None)
     if classes is not None and len(card.class_names) != classes:
-        raise CardError(f"{card.source} names {len(card.class_names)} classes, but the model has {classes}.",
-                        f"{card.source} 给出了 {len(card.class_names)} 个类别名，但模型有 {classes} 类。")
+        raise CardError(f"{card.names_source} names {len(card.class_names)} classes, but the model has {classes}.",
+                        f"{card.names_source} 给出了 {len(card.class_names)} 个类别名，但模型有 {classes} 类。")
     return card.class_names
 
 
@@ -527,20 +541,21 @@ def _file_banner(path: Path, built: FileModel, card: Card | None, loaded: Loaded
            f"{size} px, {config.get('interpolation', 'bicubic')}")
     named = card is not None and card.class_names is not None
     if classes:
-        names_en = f"names from {card.source}" if named else (
+        names_en = f"names from {card.names_source}" if named else (
             "ImageNet-1k names" if loaded.class_names and classes == 1000 else "no names: shown as class numbers")
-        names_zh = f"类别名来自 {card.source}" if named else (
+        names_zh = f"类别名来自 {card.names_source}" if named else (
             "ImageNet-1k 类别名" if loaded.class_names and classes == 1000 else "没有类别名：以编号显示")
         what_en, what_zh = f"{classes} classes ({names_en})", f"{classes} 类（{names_zh}）"
     else:
         what_en, what_zh = "no classifier", "无分类头"
-    given = card is not None and any(getattr(card, f) is not None for f in ("mean", "std", "input_size"))
-    pre_en = f"preprocessing from {card.source}: {pre}" if given else (
+    given = card is not None and card.gives_preprocessing
+    pre_en = f"preprocessing from {card.preprocessing_source}: {pre}" if given else (
         f"preprocessing: the architecture's default ({pre}); if the model was trained with other values "
-        "(CIFAR's mean/std, 0.5/0.5), put them in a card beside the file or pass --mean/--std")
-    pre_zh = f"预处理来自 {card.source}：{pre}" if given else (
+        "(CIFAR's mean/std, 0.5/0.5), give them in a card beside the file, with --mean/--std or, on the page, "
+        "under Preprocessing")
+    pre_zh = f"预处理来自 {card.preprocessing_source}：{pre}" if given else (
         f"预处理：该结构的默认值（{pre}）；如果训练时用的是别的值（CIFAR 的均值/标准差、0.5/0.5），"
-        "请在文件旁放一个卡片文件，或传入 --mean/--std")
+        "请在文件旁放一个卡片文件、传入 --mean/--std，或在页面的“预处理”中选择")
     return Banner("info", " ".join([f"Your checkpoint {path.name}: {what_en}; {pre_en}.", *built.notes_en]),
                   "".join([f"你的检查点 {path.name}：{what_zh}；{pre_zh}。", *built.notes_zh]))
 
@@ -623,14 +638,17 @@ def _download_matters(entry: ModelEntry, weights_file: str | None) -> bool:
     return not (isinstance(cached, str) and Path(cached).is_file())
 
 
-def get_model(key: str, weights_file: str | None = None, allow_download: bool = True) -> LoadedModel:
+def get_model(key: str, weights_file: str | None = None, allow_download: bool = True,
+              card: Card | None = None) -> LoadedModel:
     """A cached ``load_model``: at most EXPLORER_MAX_MODELS (default 2) models stay loaded.
 
     The key is what a load would read: the files on disk (so a file put into ``checkpoints/``
-    replaces a fallback at once) and the download switch only where it matters."""
+    replaces a fallback at once), the card given with a file, and the download switch only
+    where it matters."""
     download = allow_download if _download_matters(get_entry(key), weights_file) else "either"
+    marker = _files_marker(key) + ((_file_id(Path(weights_file)),) if weights_file and Path(weights_file).is_file() else ())
     return _MODELS.get_or_create(
-        (key, str(weights_file or ""), download, _files_marker(key)),
+        (key, str(weights_file or ""), download, marker, card),
         lambda: load_model(key, weights_file=weights_file, allow_download=allow_download,
-                           checkpoint_dir=CHECKPOINT_DIR),
+                           checkpoint_dir=CHECKPOINT_DIR, card=card),
     )
