@@ -8,6 +8,7 @@ import os
 from typing import Callable, TypeVar
 
 from explorer.core.cache import LRUCache
+from explorer.core.checkpoints import Card
 from explorer.core.images import LoadedImage
 from explorer.core.weights import LoadedModel, get_model
 
@@ -19,8 +20,10 @@ RESULTS: LRUCache = LRUCache(
 
 def cached_analysis(lens: str, image: LoadedImage, model_key: str, geometry: str,
                     allow_download: bool,
-                    compute: Callable[[LoadedModel, LoadedImage, str], T]) -> tuple[LoadedModel, T]:
-    """``compute(loaded, image, geometry)`` for this lens, from the cache when it is there."""
-    loaded = get_model(model_key, allow_download=allow_download)
+                    compute: Callable[[LoadedModel, LoadedImage, str], T], weights_file: str | None = None,
+                    card: Card | None = None) -> tuple[LoadedModel, T]:
+    """``compute(loaded, image, geometry)`` for this lens, from the cache when it is there (a
+    user's ``weights_file`` and ``card`` are part of the weights' identity, ``weights_id``)."""
+    loaded = get_model(model_key, weights_file=weights_file, allow_download=allow_download, card=card)
     key = (lens, loaded.shown.key, loaded.weights_id, image.digest, geometry)
     return loaded, RESULTS.get_or_create(key, lambda: compute(loaded, image, geometry))

@@ -4,13 +4,16 @@ weightless skeleton of each model (the meta device: no memory, no weights read).
 
 from __future__ import annotations
 
+import contextlib
 import functools
 import os
 
-from torch import nn
 
 from explorer.core.arguments import ArgumentError, excerpt
+from explorer.core.checkpoints import Card
 from explorer.core.results import cached_analysis
+from explorer.core.weights import skeleton
+from explorer.core.uploaded import UPLOADS, is_token
 from explorer.core.zoo import ModelEntry, all_entries, get_entry
 from explorer.lenses import attention, bias, crossformer, dino, mae, navit, swin, twins
 from explorer.lenses.contract import Lens
@@ -26,18 +29,8 @@ def get_lens(key: str) -> Lens:
     raise KeyError(f"unknown lens {excerpt(key)}; lenses: {', '.join(lens.key for lens in LENSES)}")
 
 
-@functools.lru_cache(maxsize=128)
-def _skeleton(key: str) -> nn.Module:
-    import torch
-
-    from explorer.core.weights import build_model
-
-    with torch.device("meta"):
-        return build_model(get_entry(key))
-
-
 def lens_reads(lens: Lens, entry: ModelEntry) -> bool:
-    return lens.reads(_skeleton(entry.key))
+    return lens.reads(skeleton(entry.key))
 
 
 def entries_for_lens(key: str) -> tuple[ModelEntry, ...]:
@@ -62,7 +55,7 @@ def in_zoo(entry: ModelEntry) -> bool:
 
 @functools.lru_cache(maxsize=128)
 def parameter_count(key: str) -> int:
-    return sum(p.numel() for p in _skeleton(key).parameters())
+    return sum(p.numel() for p in skeleton(key).parameters())
 
 
 def model_for_lens(key: str, model: object) -> ModelEntry:
@@ -71,7 +64,7 @@ def model_for_lens(key: str, model: object) -> ModelEntry:
     lens = get_lens(key)
     entry = _readable_entry(model, lens)
     if not lens_reads(lens, entry):
-        kind = type(_skeleton(entry.key)).__name__
+        kind = type(skeleton(entry.key)).__name__
         en = ", ".join(o.title("en") for o in readers_of(entry))
         zh = "、".join(o.title("zh") for o in readers_of(entry))
         raise ArgumentError(
@@ -109,7 +102,7 @@ def _readable_entry(model: object, lens: Lens | None) -> ModelEntry:
             f"{entry.key} 有 {size:,.0f} M 个参数；本服务器只打开列表之外不超过 {limit:,.0f} M 参数的模型"
             "（EXPLORER_MAX_PARAMETERS）。")
     if not readers_of(entry):
-        kind = type(_skeleton(entry.key)).__name__
+        kind = type(skeleton(entry.key)).__name__
         raise ArgumentError(
             f"No lens reads {entry.key} (a {kind}): they read ViT/DeiT/DINO, Swin and SwinV2, Twins, "
             "CrossFormer, NaViT and MAE models.",
@@ -124,16 +117,34 @@ def _downloads(entry: ModelEntry, allow_download: bool) -> bool:
     return allow_download and (in_zoo(entry) or os.environ.get("EXPLORER_DOWNLOAD_ANY_MODEL", "0") == "1")
 
 
+def lens_source(key: str, model_key: str) -> tuple[ModelEntry, str | None, Card | None]:
+    """What lens ``key`` opens for ``model_key``: the entry, and the file and card it comes with.
+    ``model_key`` is a zoo key or any timm name, or the token of a checkpoint a session uploaded
+    (core/uploaded.py), which lasts as long as its upload does."""
+    if not is_token(model_key):
+        return model_for_lens(key, model_key), None, None
+    upload = UPLOADS.get(model_key)
+    if upload is None or not upload.path.is_file():
+        raise ArgumentError("The uploaded checkpoint is no longer on this server (uploads are kept for a while "
+                            "and for one session): upload it again.",
+                            "上传的检查点已不在本服务器上（上传的文件只保留一段时间，且只属于一个会话）：请重新上传。")
+    with contextlib.suppress(OSError):  # in use: the upload folder's cleaning ages files by ctime
+        os.utime(upload.path)
+    return model_for_lens(key, upload.found.entry.key), str(upload.path), upload.card
+
+
 def lens_analysis(key: str, image, model_key: str, geometry: str, allow_download: bool, compute):
-    """``cached_analysis`` for a model lens ``key`` reads: a zoo key or any timm name, checked
-    (with one clear message) before anything loads."""
-    entry = model_for_lens(key, model_key)
-    return cached_analysis(key, image, entry.key, geometry, _downloads(entry, allow_download), compute)
+    """``cached_analysis`` for a model lens ``key`` reads (``lens_source``), checked (with one
+    clear message) before anything loads."""
+    entry, weights_file, card = lens_source(key, model_key)
+    return cached_analysis(key, image, entry.key, geometry, _downloads(entry, allow_download), compute,
+                           weights_file=weights_file, card=card)
 
 
 def lens_model(key: str, model_key: str, allow_download: bool):
     """The loaded model (``get_model``) for a lens that runs it itself, checked first."""
     from explorer.core.weights import get_model
 
-    entry = model_for_lens(key, model_key)
-    return get_model(entry.key, allow_download=_downloads(entry, allow_download))
+    entry, weights_file, card = lens_source(key, model_key)
+    return get_model(entry.key, weights_file=weights_file, allow_download=_downloads(entry, allow_download),
+                     card=card)
