@@ -32,3 +32,48 @@ def test_a_typed_timm_name_opens_in_the_attention_tab(chromium, app):
         expect(page.locator(".toast-body").first).to_contain_text("No lens reads resnet18", timeout=30_000)
     finally:
         page.context.close()
+
+
+def test_an_uploaded_checkpoint_with_its_labels_predicts_with_them_in_its_session_only(chromium, app, tmp_path):
+    """The coursework's wish: a fine-tuned 10-class model and its class names, uploaded in the page."""
+    import torch
+    from safetensors.torch import save_file
+
+    from explorer.core.weights import build_model
+    from explorer.core.zoo import get_entry
+
+    model = build_model(get_entry("demo_vit"), num_classes=10)
+    with torch.no_grad():
+        model.head.bias.copy_(torch.arange(10.0))  # "truck" wins whatever the picture
+    weights = tmp_path / "my_cifar_vit.safetensors"
+    save_file({k: v.contiguous() for k, v in model.state_dict().items()}, weights)
+    labels = tmp_path / "labels.txt"
+    labels.write_text("airplane\nautomobile\nbird\ncat\ndeer\ndog\nfrog\nhorse\nship\ntruck\n", encoding="utf-8")
+    page = fresh_page(chromium, app)
+    other = fresh_page(chromium, app)
+    try:
+        page.locator("#own-model").get_by_text("Your own model").click()
+        page.set_input_files("#own-checkpoint input[type=file]", str(weights))
+        expect(page.locator("#own-status")).to_contain_text("Opened my_cifar_vit.safetensors", timeout=60_000)
+        expect(page.locator("#att-model input")).to_have_value("my_cifar_vit.safetensors (uploaded)")
+        expect(page.locator("#att-banner")).to_contain_text("10 classes (no names", timeout=30_000)
+        page.set_input_files("#own-labels input[type=file]", str(labels))
+        expect(page.locator("#att-predictions")).to_contain_text("truck", timeout=60_000)
+        expect(page.locator("#att-banner")).to_contain_text("10 classes (names from labels.txt)")
+        expect(page.locator("#own-status")).to_contain_text("Attention, DINO")
+        assert page.locator(".toast-body").count() == 0
+        # the other language keeps the choice, says the same in Chinese
+        page.locator("#language").get_by_text("简体中文", exact=True).click()
+        expect(page.locator("#own-status")).to_contain_text("已打开", timeout=30_000)
+        expect(page.locator("#att-model input")).to_have_value("my_cifar_vit.safetensors（已上传）")
+        expect(page.locator("#att-banner")).to_contain_text("类别名来自 labels.txt")
+        # another session never sees it
+        other.locator("#att-model input").click()
+        options = other.locator("[role=listbox] [role=option]")
+        expect(options.first).to_be_visible()
+        assert options.count() > 1 and "uploaded" not in other.locator("[role=listbox]").inner_text()
+        page.locator("#att-model input").click()  # while its own session lists it
+        expect(page.locator("[role=listbox]")).to_contain_text("my_cifar_vit.safetensors（已上传）")
+    finally:
+        page.context.close()
+        other.context.close()

@@ -22,7 +22,7 @@ from gradio_client.exceptions import AppError
 from PIL import Image, ImageDraw
 
 from app_server import start_app_process
-from explorer.core.images import WORKING_SIDE
+from explorer.core.images import WORKING_SIDE, ImageInputError
 from explorer.core.zoo import CHECKPOINT_DIR, REPO_ROOT
 from explorer.ui.uploads import not_uploaded, sweep_uploads, uploaded_path
 
@@ -245,7 +245,11 @@ def test_page_bounds_sessions_and_uploads():
     assert states and all(s.time_to_live == page.SESSION_TTL_S for s in states)
     assert demo.delete_cache == (min(600, page.UPLOAD_TTL_S // 4), page.UPLOAD_TTL_S)
     kwargs = page.launch_kwargs()
-    assert kwargs["max_file_size"] == page.MAX_UPLOAD_BYTES and kwargs["state_session_capacity"] == page.MAX_SESSIONS
+    from explorer.core.uploaded import MAX_CHECKPOINT_BYTES
+
+    # the upload route takes the larger of the two; each kind then checks its own bound
+    assert kwargs["max_file_size"] == max(page.MAX_UPLOAD_BYTES, MAX_CHECKPOINT_BYTES)
+    assert kwargs["state_session_capacity"] == page.MAX_SESSIONS
 
 
 def test_sweep_deletes_only_old_gradio_uploads(tmp_path, monkeypatch):
@@ -261,6 +265,9 @@ def test_sweep_deletes_only_old_gradio_uploads(tmp_path, monkeypatch):
     assert not old_dir.exists() and (new_dir / "file.png").exists() and (other / "file.png").exists()
 
 
+SHORT_LIVED_CHECKPOINT_MB = 60  # over the 50 MB of an image: the route's limit is the checkpoints'
+
+
 @pytest.fixture(scope="module")
 def short_lived_server(tmp_path_factory):
     """Uploads live 3 s; a stale upload of an 'earlier run' waits in the folder."""
@@ -271,7 +278,8 @@ def short_lived_server(tmp_path_factory):
     stale.write_bytes(b"old upload")
     past = time.time() - 10
     os.utime(stale, (past, past))
-    process = start_app_process(temp, folder / "app.log", EXPLORER_UPLOAD_TTL="3")
+    process = start_app_process(temp, folder / "app.log", EXPLORER_UPLOAD_TTL="3",
+                                EXPLORER_MAX_CHECKPOINT_MB=str(SHORT_LIVED_CHECKPOINT_MB))
     process.stale = stale
     try:
         yield process
@@ -293,11 +301,23 @@ def test_uploads_are_deleted_as_they_age_and_at_start(short_lived_server, tmp_pa
 
 
 def test_uploads_over_the_limit_are_refused(short_lived_server):
-    from explorer.ui.page import MAX_UPLOAD_BYTES
-
     response = httpx.post(f"{short_lived_server.url}gradio_api/upload",
-                          files={"files": ("big.png", b"\0" * (MAX_UPLOAD_BYTES + 1))}, timeout=60)
+                          files={"files": ("big.png", b"\0" * (SHORT_LIVED_CHECKPOINT_MB * 2**20 + 1))}, timeout=60)
     assert response.status_code == 413, response.text[:200]
+
+
+def test_an_image_over_its_own_limit_is_refused_and_not_kept(tmp_path, monkeypatch):
+    """The route takes checkpoints' sizes; an image that big is refused and deleted at once."""
+    from explorer.core.images import MAX_FILE_BYTES
+    from explorer.ui.uploads import open_uploaded_image
+
+    monkeypatch.setenv("GRADIO_TEMP_DIR", str(tmp_path))
+    big = tmp_path / ("d4" * 20) / "big.png"
+    big.parent.mkdir()
+    big.write_bytes(b"\0" * (MAX_FILE_BYTES + 1))
+    with pytest.raises(ImageInputError, match="the limit is 50 MB"):
+        open_uploaded_image(str(big))
+    assert not big.exists() and not big.parent.exists()
 
 
 # ------------------------------------------------------------ 4. broken checkpoints, truthfully

@@ -219,7 +219,7 @@ def _read_file(path: str | os.PathLike) -> bytes:
             f"{name} is not a regular file. Choose an image file.",
             f"{name} 不是普通文件。请选择一个图片文件。",
         )
-    _check_byte_count(info.st_size)
+    check_byte_count(info.st_size)
     try:
         with open(name, "rb") as fh:
             # Read one byte past the limit so a file that grew after stat() is still caught.
@@ -228,11 +228,11 @@ def _read_file(path: str | os.PathLike) -> bytes:
         raise ImageInputError(
             f"Cannot read {name}: {exc.strerror or exc}.", f"无法读取 {name}：{exc.strerror or exc}。"
         ) from None
-    _check_byte_count(len(data))
+    check_byte_count(len(data))
     return data
 
 
-def _check_byte_count(n: int) -> None:
+def check_byte_count(n: int) -> None:
     if n == 0:
         raise ImageInputError(
             "The file is empty (0 bytes). Upload it again or choose another image.",
@@ -866,7 +866,7 @@ def load_image(
         return _from_array(source, max_pixels, max_side)
     if isinstance(source, (bytes, bytearray, memoryview)):
         data = bytes(source)
-        _check_byte_count(len(data))
+        check_byte_count(len(data))
         return _from_bytes(data, max_pixels, max_side)
     if isinstance(source, (str, os.PathLike)):
         return _from_bytes(_read_file(source), max_pixels, max_side)

@@ -35,6 +35,27 @@ PAGE_STRINGS: dict[str, Bilingual] = {
     "geometry": ("Input geometry", "输入几何"),
     "geometry_model": ("Model default (resize + centre crop)", "模型默认（缩放 + 中心裁剪）"),
     "geometry_native": ("Keep aspect ratio (any size)", "保持宽高比（任意尺寸）"),
+    # the "your own model" panel (ui/own_model.py)
+    "own_model": ("Your own model (checkpoint)", "你自己的模型（检查点）"),
+    "own_help": ("A fine-tuned checkpoint (safetensors, or a PyTorch state dict read without running code; "
+                 "up to {mb} MB) and, if you have them, its class names (one per line) or card (.json). "
+                 "Kept for this session only.",
+                 "微调后的检查点（safetensors，或 PyTorch state dict，读取时不执行任何代码；不超过 {mb} MB），"
+                 "以及它的类别名（每行一个）或卡片文件（.json），如果有的话。只在本次会话中保留。"),
+    "own_checkpoint": ("Checkpoint", "检查点"),
+    "own_labels": ("Class names or card (optional)", "类别名或卡片文件（可选）"),
+    "own_arch": ("Architecture", "模型结构"),
+    "own_arch_auto": ("Find it from the file", "根据文件自动识别"),
+    "own_pre": ("Preprocessing (mean / std)", "预处理（均值 / 标准差）"),
+    "own_pre_default": ("From the card, else the architecture's default", "来自卡片，否则用该结构的默认值"),
+    "own_pre_imagenet": ("ImageNet (0.485, 0.456, 0.406) / (0.229, 0.224, 0.225)",
+                         "ImageNet (0.485, 0.456, 0.406) / (0.229, 0.224, 0.225)"),
+    "own_pre_cifar10": ("CIFAR-10 (0.4914, 0.4822, 0.4465) / (0.247, 0.2435, 0.2616)",
+                        "CIFAR-10 (0.4914, 0.4822, 0.4465) / (0.247, 0.2435, 0.2616)"),
+    "own_pre_half": ("0.5 / 0.5 (Inception style)", "0.5 / 0.5（Inception 风格）"),
+    "own_choice": ("{name} (uploaded)", "{name}（已上传）"),
+    "own_opened": ("**Opened `{name}`** as {architecture} ({how}). Pick it in the model list of: {tabs}.",
+                   "**已打开 `{name}`**，结构为 {architecture}（{how}）。可在以下视图的模型列表中选择它：{tabs}。"),
     "allow_download": ("Download missing weights (Hugging Face hub)", "缺少权重时下载（Hugging Face Hub）"),
     "predictions": ("Top-5 predictions", "Top-5 预测"),
     # the bundled demo models' classes (explorer/train/data.py); other labels are shown as they are

@@ -12,11 +12,13 @@ from starlette.middleware import Middleware
 from explorer.core.images import MAX_FILE_BYTES
 from explorer.core.memory import map_large_allocations
 from explorer.core.text import is_chinese
+from explorer.core.uploaded import MAX_CHECKPOINT_BYTES, UPLOADS
 from explorer.core.zoo import REPO_ROOT
 from explorer.lenses.registry import LENSES
 from explorer.ui.i18n import LANGUAGES, t
+from explorer.ui import own_model
 from explorer.ui.limits import BodyLimit
-from explorer.ui.uploads import not_uploaded, sweep_uploads
+from explorer.ui.uploads import discard_upload, not_uploaded, sweep_uploads
 from explorer.ui.widgets import (PageContext, Translations, api_errors, example_paths, image_notes_markdown,
                                  read_upload, user_errors)
 
@@ -59,17 +61,25 @@ def load_upload(path: str | None, *, lang: str = "en", example: bool = False):
     return read_upload(path, lang)
 
 
+def shown_key(image, lang_value: str, uploaded: dict | None):
+    """What a tab shows: the image, the language and the revision of the session's uploaded
+    checkpoint (a new one, or other labels, may change what a tab would show)."""
+    return (image.digest, lang_value, (uploaded or {}).get("revision", 0)) if image is not None else None
+
+
 def only_when_active(tab_id: str, fn, shown: gr.State, n_outputs: int, track_progress: bool = True,
-                     skip_if_current: bool = False):
+                     skip_if_current: bool = False, only_rerun: bool = False):
     """Run a lens's handler only when its tab is the visible one and there is an image.
 
-    ``shown`` records what the tab now shows, (image digest, language): opening a tab that
-    already shows this image in this language redraws nothing (``skip_if_current``), so a
-    stale redraw can never land after a newer one. Handlers return their outputs by component."""
-    def gate(progress=gr.Progress(track_tqdm=True), active=None, shown_now=None, lang_value=None,
+    ``shown`` records what the tab now shows (``shown_key``): opening a tab that already shows
+    it redraws nothing (``skip_if_current``), so a stale redraw can never land after a newer
+    one. With ``only_rerun``, only when the uploaded checkpoint's record asks for it (its picker
+    already showed it). Handlers return their outputs by component."""
+    def gate(progress=gr.Progress(track_tqdm=True), active=None, shown_now=None, uploaded=None, lang_value=None,
              image=None, *values):
-        current = (image.digest, lang_value) if image is not None else None
-        if active != tab_id or image is None or (skip_if_current and shown_now == current):
+        current = shown_key(image, lang_value, uploaded)
+        if (active != tab_id or image is None or (skip_if_current and shown_now == current)
+                or (only_rerun and not (uploaded or {}).get("rerun"))):
             return tuple(gr.skip() for _ in range(n_outputs + 1))
         result = fn(image, *values, progress=progress) if track_progress else fn(image, *values)
         return {**result, shown: current}
@@ -94,21 +104,26 @@ class language_switch:
     the visible tab's texts and figures (redrawn from its cached analysis) change in one reply.
     The other tabs redraw when they are opened (what they show records the language)."""
 
-    def __init__(self, ctx: PageContext, tr: Translations, image_info: gr.Markdown, shown: dict):
+    def __init__(self, ctx: PageContext, tr: Translations, image_info: gr.Markdown, shown: dict,
+                 uploaded: gr.State, own_status: gr.Markdown, pickers: list):
         self.ctx, self.tr, self.image_info, self.shown = ctx, tr, image_info, shown
+        self.own_status, self.pickers = own_status, pickers
         extra = []  # each lens's inputs besides the shared image, language and tab, once each
         for lens in ctx.lenses:
             extra += [c for c in lens.inputs if c not in (ctx.image, ctx.lang) and c not in extra]
         self.extra = extra
-        self.inputs = [ctx.active_tab, ctx.image, ctx.lang, *extra]
-        outputs = [*tr.components, image_info]
+        self.inputs = [ctx.active_tab, ctx.image, uploaded, ctx.lang, *extra]
+        outputs = [*tr.components, image_info, own_status]
         for lens in ctx.lenses:
             outputs += [c for c in lens.relabel_outputs if c not in outputs] + [shown[lens.tab_id]]
         self.outputs = outputs
 
-    def run(self, active, image, lang_value, *values):
+    def run(self, active, image, uploaded, lang_value, *values):
         updates = dict(zip(self.tr.components, self.tr.updates(lang_value)))
         updates[self.image_info] = image_notes_markdown(image, lang_value)
+        updates[self.own_status] = own_model.status_markdown(uploaded, lang_value)
+        for lens_key, picker, entries in self.pickers:  # the session's checkpoint stays listed
+            updates[picker]["choices"] = own_model.picker_choices(entries, uploaded, lens_key, lang_value)
         lens = next((lens for lens in self.ctx.lenses if lens.tab_id == active), None)
         if lens is not None and image is not None:
             given = dict(zip(self.extra, values))
@@ -122,7 +137,7 @@ class language_switch:
             except gr.Error as err:  # the labels still switch; the tab says what went wrong
                 gr.Warning(str(err))
             else:
-                updates[self.shown[lens.tab_id]] = (image.digest, lang_value)
+                updates[self.shown[lens.tab_id]] = shown_key(image, lang_value, uploaded)
         return updates
 
 
@@ -141,10 +156,46 @@ GRADIO_LOCALE_JS = """async (lang) => {
 }"""
 
 
+def forget_session(request: gr.Request) -> None:
+    """A closed page's uploaded checkpoint goes with it (its file too)."""
+    if request is not None and request.session_hash:
+        UPLOADS.drop_session(request.session_hash)
+
+
+def own_checkpoint_events(panel: own_model.Panel, uploaded: gr.State, ctx: PageContext, pickers: list) -> list:
+    """Wire the "your own model" panel: each change opens the checkpoint again and lists it in
+    the pickers of the lenses that read it; the visible tab switches to it. Returns the events."""
+    outputs = [uploaded, panel.status, *(picker for _, picker, _ in pickers)]
+
+    def on_change(request: gr.Request, checkpoint, labels, architecture, preset, record, active, lang_value,
+                  *values):
+        new, status = own_model.open_checkpoint(checkpoint, labels, architecture, preset, record,
+                                                session=request.session_hash or "", lang=lang_value)
+        if new is record:  # nothing opened
+            return {panel.status: status}
+        updates = {panel.status: status}
+        for (lens_key, picker, entries), value in zip(pickers, values):
+            update = dict(choices=own_model.picker_choices(entries, new, lens_key, lang_value))
+            if lens_key == active and lens_key in new["lenses"]:
+                new["rerun"] = value == new["token"]  # no change event will run it
+                if value != new["token"]:
+                    update["value"] = new["token"]
+            updates[picker] = gr.update(**update)
+        updates[uploaded] = new
+        return updates
+
+    inputs = [panel.checkpoint, panel.labels, panel.architecture, panel.preprocessing, uploaded, ctx.active_tab,
+              ctx.lang, *(picker for _, picker, _ in pickers)]
+    triggers = (panel.checkpoint.upload, panel.labels.upload, panel.labels.clear, panel.architecture.change,
+                panel.preprocessing.input)
+    return [trigger(on_change, inputs, outputs, api_visibility="private") for trigger in triggers]
+
+
 def build_demo() -> gr.Blocks:
     """Build the whole page (nothing is loaded or run until a user asks)."""
     tr = Translations()
     examples = example_paths()
+    UPLOADS.discard = discard_upload  # an evicted checkpoint's file goes, and nothing outside the uploads
     cleanup = (max(1, min(600, UPLOAD_TTL_S // 4)), UPLOAD_TTL_S)  # (every how often, older than) in s
     with gr.Blocks(title="ViT Explorer", analytics_enabled=False, delete_cache=cleanup) as demo:
         with gr.Row(equal_height=True):
@@ -161,10 +212,14 @@ def build_demo() -> gr.Blocks:
                                             allow_preview=False, height=420, elem_id="examples",
                                             buttons=[]), "examples")
                 image_info = gr.Markdown(elem_id="image-info")
+                panel = own_model.build(tr)
             with gr.Column(scale=4):
                 with gr.Tabs():
                     for lens in LENSES:
                         lens.tab.build(ctx)
+        uploaded = gr.State(None, time_to_live=SESSION_TTL_S)  # the session's checkpoint (own_model.py)
+        pickers = [(hooks.tab_id, picker, tr.pickers[picker]) for hooks in ctx.lenses
+                   for picker in hooks.inputs if picker in tr.pickers]
 
         def on_upload(path, lang_value):
             return load_upload(path, lang=lang_value)
@@ -187,23 +242,29 @@ def build_demo() -> gr.Blocks:
                      demo.load(on_start, None, [lang, ctx.image, image_info], api_visibility="private")]
         # Only the visible lens runs its model; the others catch up when their tab is opened.
         shown = {lens.tab_id: gr.State(None) for lens in ctx.lenses}  # what each tab shows: (digest, lang)
+        opened = own_checkpoint_events(panel, uploaded, ctx, pickers)
         for lens in ctx.lenses:
-            inputs = [ctx.active_tab, shown[lens.tab_id], lang, *lens.inputs]
+            inputs = [ctx.active_tab, shown[lens.tab_id], uploaded, lang, *lens.inputs]
             analyse = only_when_active(lens.tab_id, lens.analyse, shown[lens.tab_id], len(lens.outputs))
             for event in new_image:
                 event.success(analyse, inputs, [*lens.outputs, shown[lens.tab_id]], api_visibility="private")
+            for event in opened:  # a picker that already showed the checkpoint does not fire again
+                event.success(only_when_active(lens.tab_id, lens.analyse, shown[lens.tab_id], len(lens.outputs),
+                                               only_rerun=True),
+                              inputs, [*lens.outputs, shown[lens.tab_id]], api_visibility="private")
             # Unqueued, so the active tab is recorded before any later event reads it.
             lens.tab.select(lambda tab_id=lens.tab_id: tab_id, None, ctx.active_tab,
                             api_visibility="private", queue=False).then(
                 only_when_active(lens.tab_id, lens.analyse, shown[lens.tab_id], len(lens.outputs),
                                  skip_if_current=True),
                 inputs, [*lens.outputs, shown[lens.tab_id]], api_visibility="private")
-        switch = language_switch(ctx, tr, image_info, shown)
+        switch = language_switch(ctx, tr, image_info, shown, uploaded, panel.status, pickers)
         # Gradio's own texts turn after the page's: its locale change redraws every component
         lang.change(switch.run, switch.inputs, switch.outputs, api_visibility="private", show_progress="hidden").then(
             None, [lang], None, js=GRADIO_LOCALE_JS, api_visibility="private", queue=False)
         for lens in LENSES:  # one named endpoint per lens, mirroring `python -m explorer export <key>`
             gr.api(api_errors(lens.tab.api), api_name=lens.key)
+        demo.unload(forget_session)
     demo.queue(default_concurrency_limit=int(os.environ.get("EXPLORER_CONCURRENCY", "2")))
     return demo
 
@@ -225,7 +286,7 @@ def launch_kwargs() -> dict:
         mcp_server=mcp_wanted(),
         theme=gr.themes.Default(text_size=gr.themes.sizes.text_lg),
         css_paths=[CSS_PATH] if CSS_PATH.is_file() else None,
-        max_file_size=MAX_UPLOAD_BYTES,
+        max_file_size=max(MAX_UPLOAD_BYTES, MAX_CHECKPOINT_BYTES),  # each kind checks its own bound
         state_session_capacity=MAX_SESSIONS,
         app_kwargs={"middleware": [Middleware(BodyLimit)]},
         allowed_paths=[str(REPO_ROOT / "assets")],

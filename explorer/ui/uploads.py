@@ -14,7 +14,7 @@ from typing import Any
 
 from gradio.utils import get_upload_folder
 
-from explorer.core.images import WORKING_SIDE, ImageInputError, LoadedImage, load_image
+from explorer.core.images import MAX_FILE_BYTES, WORKING_SIDE, ImageInputError, LoadedImage, check_byte_count, load_image
 from explorer.core.zoo import REPO_ROOT
 
 # The bundled pictures a page or a client may name (the gallery, NaViT's aspect-ratio set).
@@ -29,9 +29,13 @@ def not_uploaded() -> ImageInputError:
     )
 
 
-def _roots() -> list[Path]:
+def _upload_root() -> Path:
     # Read each time: tests and deployments set GRADIO_TEMP_DIR before launching.
-    return [Path(os.path.realpath(get_upload_folder())), *(Path(os.path.realpath(r)) for r in EXAMPLE_ROOTS)]
+    return Path(os.path.realpath(get_upload_folder()))
+
+
+def _roots(examples: bool = True) -> list[Path]:
+    return [_upload_root(), *((Path(os.path.realpath(r)) for r in EXAMPLE_ROOTS) if examples else ())]
 
 
 def path_of(value: Any) -> str:
@@ -46,15 +50,16 @@ def path_of(value: Any) -> str:
     return path
 
 
-def uploaded_path(value: Any) -> Path:
-    """The real path of an uploaded file or a bundled example; ``not_uploaded()`` otherwise.
+def uploaded_path(value: Any, examples: bool = True) -> Path:
+    """The real path of an uploaded file or (with ``examples``) a bundled example;
+    ``not_uploaded()`` otherwise.
 
     Symbolic links and ``..`` are resolved before the check, so a link inside the upload
     folder that points elsewhere is refused too; and anything that is not a regular file gets
     the same message, so not even the allowed folders can be mapped."""
     try:
         real = Path(os.path.realpath(path_of(value)))
-        inside = any(real != root and real.is_relative_to(root) for root in _roots())
+        inside = any(real != root and real.is_relative_to(root) for root in _roots(examples))
         if not (inside and real.is_file()):
             raise not_uploaded()
     except (OSError, ValueError):
@@ -65,7 +70,24 @@ def uploaded_path(value: Any) -> Path:
 def open_uploaded_image(value: Any) -> LoadedImage:
     """Validate and open an uploaded image as the session's working copy (long side at most
     ``WORKING_SIDE`` pixels)."""
-    return load_image(uploaded_path(value), max_side=WORKING_SIDE)
+    path = uploaded_path(value)
+    size = path.stat().st_size
+    if size > MAX_FILE_BYTES:  # the upload route takes checkpoints' sizes: keep no image this big
+        discard_upload(path)
+        check_byte_count(size)
+    return load_image(path, max_side=WORKING_SIDE)
+
+
+def discard_upload(path: Path) -> None:
+    """Delete an uploaded file (and its folder once empty); nothing outside the upload folder."""
+    real = Path(os.path.realpath(path))
+    root = _upload_root()
+    if real == root or not real.is_relative_to(root) or not real.is_file():
+        return
+    real.unlink(missing_ok=True)
+    if real.parent != root:
+        with contextlib.suppress(OSError):
+            real.parent.rmdir()  # Gradio's folder for this one upload, only if now empty
 
 
 # Gradio keeps each upload in <upload folder>/<hex digest>/<file name>.

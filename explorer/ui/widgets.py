@@ -37,6 +37,9 @@ class Translations:
 
     def __init__(self) -> None:
         self._items: list[tuple[gr.components.Component, Callable[[str], dict]]] = []
+        # each lens's model picker and the zoo models it lists: their choices also hold the
+        # session's uploaded checkpoint, which the page adds (ui/own_model.py)
+        self.pickers: dict[gr.Dropdown, tuple[ModelEntry, ...]] = {}
 
     def add(self, component, key: str | None = None, attr: str = "label",
             update: Callable[[str], dict] | None = None):
@@ -226,6 +229,7 @@ def model_controls(tr: Translations, entries: tuple[ModelEntry, ...], default: s
                                    scale=3, elem_id=f"{prefix}-model"),
                        update=lambda lang: dict(label=t("model", lang), info=t("model_info", lang),
                                                 choices=model_choices(entries, lang)))
+        tr.pickers[model] = entries
         geometry = tr.add(gr.Radio(geometry_choices("en", geometries), value=geometries[0],
                                    label=t("geometry", "en"), scale=2, elem_id=f"{prefix}-geometry",
                                    visible=len(geometries) > 1),
