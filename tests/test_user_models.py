@@ -207,10 +207,9 @@ def test_a_ten_class_checkpoint_of_each_format_loads_with_its_classes_and_labels
         torch.save(checkpoint, path)
     labels = tmp_path / "labels.txt"
     labels.write_text("\n".join(CIFAR) + "\n\n", encoding="utf-8")
-    from explorer.core.checkpoints import Card
+    from explorer.core.checkpoints import labels_card
 
-    loaded = load_model("vit_tiny_patch16_224", weights_file=path, card=Card(class_names=read_labels(labels),
-                                                                           source=labels.name))
+    loaded = load_model("vit_tiny_patch16_224", weights_file=path, card=labels_card(labels))
     assert loaded.model.num_classes == 10 and loaded.class_names == CIFAR
     torch.testing.assert_close(loaded.model.head.weight, state["head.weight"])  # state_dict, not the EMA
 
@@ -389,3 +388,39 @@ def test_fetch_takes_any_name_a_lens_reads_and_refuses_others_before_any_downloa
     assert "No lens reads resnet18" in capsys.readouterr().err
     assert main(["fetch", "no_such_model_at_all"]) != 0
     assert "Unknown model" in capsys.readouterr().err
+
+
+@pytest.mark.parametrize("lang", ["en", "zh"])
+def test_swinv2_opens_in_the_windows_lens_with_timms_own_attention(tmp_path, lang):
+    """SwinV2 repeats v1's windows, shift and mask; its content is τ·cos(q, k) and its bias
+    16·σ(CPB): the captured probabilities are the ones its own softmax gives."""
+    from timm.utils import AttentionExtract
+
+    from explorer.lenses.registry import readers_of
+    from explorer.lenses.swin.compute import analyze_image
+    from explorer.lenses.swin.tab import SwinView, render
+
+    name = "swinv2_tiny_window8_256"
+    entry = get_entry(name)
+    assert {lens.key for lens in readers_of(entry)} == {"swin", "bias"}
+    path = tmp_path / "v2.safetensors"
+    save_file(_perturbed(build_model(entry)).state_dict(), path)
+    loaded = load_model(name, weights_file=path)
+    Image.fromarray(np.random.default_rng(1).integers(0, 256, (200, 260, 3), dtype=np.uint8)).save(tmp_path / "x.png")
+    image = load_image(str(tmp_path / "x.png"))
+    result = analyze_image(loaded, image, "model")
+    x = preprocess(image.image, loaded.data_config, "model", (4, 4)).tensor
+    with torch.no_grad():  # what each block's softmax gave, taken after it (its attn_drop)
+        want = AttentionExtract(loaded.model, names=["*attn_drop"], method="hook")(x)
+        logits = loaded.model(x)[0]
+    assert len(want) == len(result.swin.blocks) == 12 and result.swin.cosine
+    for item, probs in zip(result.swin.blocks, want.values()):
+        np.testing.assert_allclose(item.probs, probs.numpy(), atol=1e-5, rtol=1e-4)
+        assert item.bias.min() >= 0 and item.bias.max() <= 16  # 16·σ(·)
+    np.testing.assert_allclose(result.swin.logits, logits.numpy(), atol=1e-4)
+    shifted = result.swin.block(0, 1)
+    assert shifted.geometry.shift == (4, 4) and shifted.mask is not None and (shifted.mask == -100).any()
+    outputs = render(loaded, result, SwinView(0, 1, None, None).clamp(result), lang)
+    split = outputs["split"]
+    titles = [a.text for a in split.layout.annotations]
+    assert any("τ·cos(q, k)" in t for t in titles) and any("16·σ(CPB)" in t for t in titles)

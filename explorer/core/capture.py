@@ -3,7 +3,7 @@ content, bias and mask where the lens splits them) and the shape of the tensors 
 the model, for this very input.
 
 One mechanism for every kind of attention: hooks are installed once per model, an adapter per
-kind — timm's ``Attention`` (ViT, DeiT, DINO, NaViT and MAE blocks), Swin's
+kind — timm's ``Attention`` (ViT, DeiT, DINO, NaViT and MAE blocks), Swin's and SwinV2's
 ``WindowAttention``, Twins' locally-grouped and global sub-sampled attention (and its PEG),
 CrossFormer's group attention — and every hook writes into the recorder of the request that
 runs the forward, held in a ``ContextVar``: two requests running the same cached model in
@@ -17,14 +17,17 @@ global that another request could see mid-flight. No model records from inside i
 from __future__ import annotations
 
 import contextlib
+import math
 import threading
 from contextvars import ContextVar
 from dataclasses import dataclass, field
 
 import torch
+import torch.nn.functional as F
 from einops import rearrange
 from timm.layers import Attention
 from timm.models.swin_transformer import WindowAttention
+from timm.models.swin_transformer_v2 import WindowAttention as WindowAttentionV2
 from timm.models.twins import GlobalSubSampleAttn, LocallyGroupedAttn, PosConv
 from torch import nn
 
@@ -141,6 +144,17 @@ def _recording_for(name: str) -> _Recorder | None:
     return rec if rec is not None and rec.wants(name) and name not in rec.records else None
 
 
+def _window_record(content: torch.Tensor, bias: torch.Tensor, mask: torch.Tensor | None) -> WindowRecord:
+    """softmax(content + bias + mask) of one window attention call: content (B·nW, heads, N, N),
+    bias (heads, N, N), mask (nW, N, N) or None, as Swin (v1 and v2) adds them."""
+    logits = content + bias[None]
+    if mask is not None:
+        mask = mask.float().clone()
+        b_, heads, n, _ = content.shape
+        logits = (logits.view(-1, mask.shape[0], heads, n, n) + mask[None, :, None]).view(b_, heads, n, n)
+    return WindowRecord(probs=logits.softmax(dim=-1), content=content, bias=bias.contiguous(), mask=mask)
+
+
 def _swin_hooks(name: str, attn: WindowAttention) -> None:
     """The pre-hook stashes the mask; the hook on ``qkv`` splits q and k and records content,
     bias, mask and softmax."""
@@ -161,16 +175,38 @@ def _swin_hooks(name: str, attn: WindowAttention) -> None:
         content = (q * attn.scale) @ k.transpose(-2, -1)
         table = attn.relative_position_bias_table.float()
         bias = table[attn.relative_position_index.view(-1)].view(n, n, heads).permute(2, 0, 1)
-        logits = content + bias[None]
-        if mask is not None:
-            mask = mask.float().clone()
-            nw = mask.shape[0]
-            logits = (logits.view(-1, nw, heads, n, n) + mask[None, :, None]).view(b_, heads, n, n)
-        rec.records[name] = WindowRecord(probs=logits.softmax(dim=-1), content=content, bias=bias.contiguous(),
-                                         mask=mask)
+        rec.records[name] = _window_record(content, bias, mask)
 
     _before(attn, stash_mask, with_kwargs=True)
     _after(attn.qkv, record)
+
+
+def _swinv2_hooks(name: str, attn: WindowAttentionV2) -> None:
+    """SwinV2's window attention: the cosine of q and k times the head's learned temperature
+    τ = exp(min(logit_scale, log 100)), plus 16·sigmoid of the continuous position bias (its MLP
+    on log-spaced offsets), plus the mask. timm computes ``qkv`` with ``F.linear`` and the
+    separate q/v biases, so no hook on ``qkv`` fires: the pre-hook recomputes it from the input."""
+
+    def record(module, args, kwargs):
+        rec = _recording_for(name)
+        if rec is None:
+            return
+        x = args[0]
+        mask = kwargs["mask"] if "mask" in kwargs else (args[1] if len(args) > 1 else None)
+        weight = attn.qkv.weight.float()
+        qkv = F.linear(x.float(), weight, None if attn.qkv.bias is None else attn.qkv.bias.float())
+        if attn.q_bias is not None:
+            qkv = qkv + torch.cat((attn.q_bias, attn.k_bias, attn.v_bias)).float()
+        b_, n, _ = x.shape
+        heads = attn.num_heads
+        q, k, _v = qkv.reshape(b_, n, 3, heads, -1).permute(2, 0, 3, 1, 4).unbind(0)
+        tau = torch.clamp(attn.logit_scale.float(), max=math.log(1.0 / 0.01)).exp()  # (heads, 1, 1)
+        content = (F.normalize(q, dim=-1) @ F.normalize(k, dim=-1).transpose(-2, -1)) * tau
+        table = attn.cpb_mlp(attn.relative_coords_table).float().view(-1, heads)
+        bias = 16 * torch.sigmoid(table[attn.relative_position_index.view(-1)].view(n, n, heads).permute(2, 0, 1))
+        rec.records[name] = _window_record(content, bias, mask)
+
+    _before(attn, record, with_kwargs=True)
 
 
 def _twins_lsa_hooks(name: str, attn: LocallyGroupedAttn) -> None:
@@ -272,6 +308,7 @@ def _group_hooks(name: str, attn: GroupAttention | RPBAttention) -> None:
 ADAPTERS: tuple[tuple[type, object], ...] = (
     (Attention, _attention_hooks),
     (WindowAttention, _swin_hooks),
+    (WindowAttentionV2, _swinv2_hooks),
     (LocallyGroupedAttn, _twins_lsa_hooks),
     (GlobalSubSampleAttn, _twins_gsa_hooks),
     (PosConv, _peg_hooks),

@@ -17,6 +17,7 @@ from dataclasses import dataclass
 import numpy as np
 import torch
 from timm.models.swin_transformer import WindowAttention
+from timm.models.swin_transformer_v2 import WindowAttention as WindowAttentionV2
 from torch import nn
 
 from explorer.core import capture
@@ -38,6 +39,9 @@ __all__ = [
 ]
 
 MASK_VALUE = -100.0  # what official Swin and timm add between different regions
+# Swin's and SwinV2's window attention: the same windows, shift, padding and mask (timm's
+# swin_transformer_v2.py repeats v1's block); V2's content is a scaled cosine, its bias 16·σ(CPB)
+WINDOW_ATTENTIONS = (WindowAttention, WindowAttentionV2)
 
 
 
@@ -291,8 +295,8 @@ class StageGeometry:
 
 def _swin_blocks(model: nn.Module):
     layers = getattr(model, "layers", None)
-    if layers is None or not any(isinstance(m, WindowAttention) for m in model.modules()):
-        raise TypeError("expected a timm SwinTransformer (layers of blocks with WindowAttention)")
+    if layers is None or not any(isinstance(m, WINDOW_ATTENTIONS) for m in model.modules()):
+        raise TypeError("expected a timm SwinTransformer or SwinTransformerV2 (layers of blocks with WindowAttention)")
     return layers
 
 
@@ -373,7 +377,7 @@ def capture_swin(model: nn.Module, x: torch.Tensor) -> SwinCapture:
     if model.training:
         raise ValueError("capture_swin needs model.eval(): dropout would change the attention")
     logits, rec = capture.capture(model, x)
-    attns = [n for n, m in model.named_modules() if isinstance(m, WindowAttention)]
+    attns = [n for n, m in model.named_modules() if isinstance(m, WINDOW_ATTENTIONS)]
     missing = [n.removesuffix(".attn") for n in attns if n not in rec.records]
     if missing:
         raise RuntimeError(f"window attention was not captured for {missing[:3]}")
@@ -415,6 +419,7 @@ class SwinAnalysis:
     logits: np.ndarray  # (K,), pooled features without a classifier
     input_shape: tuple[int, ...]
     patch_size: Pair
+    cosine: bool = False  # SwinV2: content = τ·cos(q, k), bias = 16·σ(CPB)
 
     def block(self, stage: int, block: int) -> BlockAttention:
         for item in self.blocks:
@@ -485,6 +490,7 @@ def analyze(model: nn.Module, x: torch.Tensor, index: int = 0) -> SwinAnalysis:
     return SwinAnalysis(
         stages=stages, blocks=blocks, logits=capture.logits[index].numpy(),
         input_shape=tuple(x.shape), patch_size=_pair(model.patch_embed.patch_size),
+        cosine=any(isinstance(m, WindowAttentionV2) for m in model.modules()),
     )
 
 

@@ -157,20 +157,22 @@ def logit_split_figure(analysis: SwinAnalysis, stage: int, block: int, window: i
     mask = item.mask[window] if item.mask is not None else np.zeros((n, n), np.float32)
     head_name = t("mean_of_heads", lang, n=item.geometry.heads) if head is None else t("head_n", lang, n=head)
     title = t("fig_logit_split", lang, stage=stage, block=block, window=window, head=head_name)
+    cosine = dict(content_name=t("content_logit_cosine", lang), bias_name=t("cpb_bias", lang)) if analysis.cosine else {}
     return logit_split_panels(pick(item.content[window]), pick(item.bias), mask,
                               pick(item.probs[window]), _slot_labels(analysis, stage, block, window),
-                              title, lang)
+                              title, lang, **cosine)
 
 
 def logit_split_panels(content: np.ndarray, bias: np.ndarray, mask: np.ndarray, probs: np.ndarray,
                        labels: list[str], title: str, lang: str = "en", *,
                        bias_name: str | None = None, mask_min: float = MASK_VALUE,
-                       query_slot: int | None = None) -> go.Figure:
+                       query_slot: int | None = None, content_name: str | None = None) -> go.Figure:
     """Four (N, N) heatmaps, query slots down and key slots across: content + bias + mask ->
     probabilities. Shared by every lens with windowed/grouped attention: ``bias_name`` names
-    the bias panel (default: relative position bias), ``mask_min`` is the mask's most negative
+    the bias panel (default: relative position bias) and ``content_name`` the content panel
+    (default: q·kᵀ·scale), ``mask_min`` is the mask's most negative
     value, and ``query_slot`` outlines that query's row in every panel."""
-    panels = [(content, t("content_logit", lang), DIVERGING_SCALE, 0.0),
+    panels = [(content, content_name or t("content_logit", lang), DIVERGING_SCALE, 0.0),
               (bias, bias_name or t("rpb_bias", lang), DIVERGING_SCALE, 0.0),
               (mask, t("mask_value", lang), [[0, "#3b1f5c"], [1, "#f2f2f2"]], None),
               (probs, t("attention_weight", lang), "Viridis", None)]

@@ -44,6 +44,8 @@ STRINGS: dict[str, Bilingual] = {
                            "块 {block}：{kind}<br>token ({r},{c}) · {head} · 第 {stage} 阶段"),
     "swin_pad_weight": (" · {w:.1%} on padding", " · {w:.1%} 落在补零 token 上"),
     "content_logit": ("content q·kᵀ·scale", "内容项 q·kᵀ·scale"),
+    "content_logit_cosine": ("content τ·cos(q, k)", "内容项 τ·cos(q, k)"),
+    "cpb_bias": ("bias 16·σ(CPB)", "偏置 16·σ(CPB)"),
     "fig_logit_split": ("Stage {stage} · block {block} · window {window} · {head}: logit = content + bias + mask → softmax",
                         "第 {stage} 阶段 · 块 {block} · 窗口 {window} · {head}：logit = 内容 + 偏置 + 掩码 → softmax"),
     "swin_help": (
