@@ -122,6 +122,7 @@ def main() -> None:
         print(f"  slider change (server)  {t_slider * 1e3:8.1f} ms   (target <= 50 ms), model re-runs: {reruns}")
         print(f"  cached analysis size    {sum(a.nbytes for a in (analysis.attention,)) / 2**20:8.1f} MiB of attention\n")
     opening_by_name()
+    opening_uploaded()
     peak = resource.getrusage(resource.RUSAGE_SELF).ru_maxrss / 1024
     print(f"peak RSS over the run (the model cache keeps 2 loaded): {peak:.0f} MiB")
 
@@ -155,6 +156,53 @@ def opening_by_name(repeats: int = 3) -> None:
     zoo, any_name = (statistics.median(times[name]) for name, _ in BY_NAME)
     print(f"  ratio any timm name / zoo key: {any_name / zoo:.2f}x (target <= 1.1x)\n")
 
+
+def opening_uploaded(repeats: int = 3) -> None:
+    """Seconds from a checkpoint uploaded in the page (a 10-class ViT-S/16 fine-tune, its
+    architecture found from its keys) to its first figure, against the same file opened by its
+    architecture's name (what ``--model … --weights FILE`` does): the difference is the search."""
+    import tempfile
+
+    from safetensors.torch import save_file
+
+    from explorer.core.results import RESULTS, cached_analysis
+    from explorer.core.uploaded import UPLOADS
+    from explorer.core.zoo import get_entry
+    from explorer.lenses.attention.figures import query_attention_figure
+    from explorer.ui import own_model
+
+    zoo_key = BY_NAME[0][0]
+    image = load_image(REPO_ROOT / "assets" / "examples" / "chelsea.jpg")
+    with tempfile.TemporaryDirectory() as root:
+        os.environ["GRADIO_TEMP_DIR"] = root  # where Gradio puts uploads
+        path = Path(root) / ("ab" * 16) / "vit_s16_cifar10.safetensors"
+        path.parent.mkdir()
+        model = weights.build_model(get_entry(zoo_key), num_classes=10)
+        save_file({k: v.contiguous() for k, v in model.state_dict().items()}, path)
+        size = path.stat().st_size
+        times: dict[str, list[float]] = {"named": [], "uploaded": []}
+        found = []
+        for _ in range(repeats):
+            for how in times:
+                weights._MODELS.clear()
+                RESULTS.clear()
+                start = time.perf_counter()
+                if how == "uploaded":
+                    record, _ = own_model.open_checkpoint(str(path), None, own_model.AUTO, "default", None,
+                                                          session="bench", lang="en")
+                    found.append(record["architecture"])
+                    _, analysis = analysis_for(image, record["token"], "model", False)
+                else:
+                    _, analysis = cached_analysis("attention", image, zoo_key, "model", False, analyze,
+                                                  weights_file=str(path))
+                query_attention_figure(analysis, analysis.num_layers - 1, None, 0)
+                times[how].append(time.perf_counter() - start)
+        UPLOADS.drop_session("bench")
+    named, uploaded = (statistics.median(times[how]) for how in ("named", "uploaded"))
+    print(f"time from a {size / 2**20:.0f} MB checkpoint to its first figure (empty caches, median of {repeats}):")
+    print(f"  by its architecture's name + the file  {named:6.2f} s")
+    print(f"  uploaded, architecture found from its keys ({found[0]})  {uploaded:6.2f} s: "
+          f"{uploaded / named:.2f}x, {uploaded - named:.2f} s for the search\n")
 
 
 if __name__ == "__main__":

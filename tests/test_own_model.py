@@ -6,6 +6,7 @@ from __future__ import annotations
 
 import json
 import shutil
+import time
 from pathlib import Path
 
 import gradio as gr
@@ -73,6 +74,13 @@ def test_an_uploaded_checkpoint_opens_with_its_labels_and_a_preset_for_its_sessi
     image = load_image(REPO_ROOT / "assets" / "synthetic" / sorted((REPO_ROOT / "assets" / "synthetic").iterdir())[0].name)
     shown, analysis = lens_analysis("attention", image, token, "model", False, analyze)
     assert {p.label for p in analysis.predictions} <= set(CIFAR) and len(analysis.predictions) == 5
+    # each use keeps the upload alive for the folder's cleaning (its ctime) but is the same weights:
+    # the next control redraws from the cache, it does not load the model again
+    before = Path(weights).stat()
+    time.sleep(0.01)
+    assert lens_analysis("attention", image, token, "model", False, analyze)[1] is analysis
+    after = Path(weights).stat()
+    assert after.st_mtime_ns == before.st_mtime_ns and after.st_ctime_ns > before.st_ctime_ns
     # another preset is another model and another result, under the same token
     again, _ = own_model.open_checkpoint(weights, labels, "auto", "half", record, session="s1", lang="en")
     assert again["token"] == token and again["revision"] == record["revision"] + 1

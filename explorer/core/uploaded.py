@@ -23,7 +23,7 @@ from pathlib import Path
 from typing import Callable, Iterable
 
 from explorer.core.checkpoints import Card, is_torchvision_vit, torchvision_to_timm
-from explorer.core.weights import (WeightsError, build_model_meta, classes_in, filtered_state, fitted_state,
+from explorer.core.weights import (WeightsError, classes_in, filtered_state, fitted_state,
                                    read_state_dict, skeleton)
 from explorer.core.zoo import TORCHVISION_VITS, ModelEntry, get_entry
 
@@ -62,7 +62,7 @@ def _fit(entry: ModelEntry, state: dict, name: str) -> tuple[float, str | None]:
         filtered = filtered_state(model, state, name)  # official layouts renamed, as loading does
         classes = classes_in(model, filtered)
         if classes is not None and classes != getattr(model, "num_classes", classes):
-            model = build_model_meta(entry, num_classes=classes)
+            model = skeleton(entry.key, classes)
     except Exception as err:  # noqa: BLE001  (a filter that fails on this layout: not this one)
         log.debug("%s does not fit %s: %s: %s", name, entry.key, type(err).__name__, str(err)[:200])
         return 0.0, "its layout is another"
@@ -87,6 +87,9 @@ def find_architecture(path: Path, name: str, candidates: Iterable[ModelEntry]) -
         return Found(get_entry(builder), f"found from its keys: torchvision's {builder}",
                      f"根据键名识别：torchvision 的 {builder}")
     closest: tuple[float, ModelEntry | None, str] = (-1.0, None, "")
+    keys = set(state)
+    # those with exactly the file's keys first (timm's own layout needs no checkpoint filter)
+    candidates = sorted(candidates, key=lambda e: set(skeleton(e.key).state_dict()) != keys)
     for entry in candidates:
         share, wrong = _fit(entry, state, name)
         if wrong is None:
@@ -95,14 +98,14 @@ def find_architecture(path: Path, name: str, candidates: Iterable[ModelEntry]) -
                          "根据键名和形状识别：列表中第一个完全吻合的模型；如果是形状相同的另一个模型，请指定结构")
         if share > closest[0]:
             closest = (share, entry, wrong)
-    keys = [k[:50] for k in list(state)[:3]]
+    some = [k[:50] for k in list(state)[:3]]
     _, entry, wrong = closest
     near_en = f" The closest is {entry.key}: {wrong}" if entry is not None else ""
     near_zh = f"最接近的是 {entry.key}：{wrong}" if entry is not None else ""
     raise WeightsError(
-        f"{name} fits none of the listed architectures ({len(state)} tensors, e.g. {keys}). Give its "
+        f"{name} fits none of the listed architectures ({len(state)} tensors, e.g. {some}). Give its "
         f"architecture: the timm model it was fine-tuned from, e.g. vit_base_patch16_224.{near_en}",
-        f"{name} 与列表中的任何结构都不吻合（{len(state)} 个张量，例如 {keys}）。"
+        f"{name} 与列表中的任何结构都不吻合（{len(state)} 个张量，例如 {some}）。"
         f"请指定它的结构：微调所用的 timm 模型，例如 vit_base_patch16_224。{near_zh}")
 
 

@@ -243,10 +243,11 @@ def build_model_meta(entry: ModelEntry, **overrides) -> nn.Module:
 
 
 @functools.lru_cache(maxsize=128)
-def skeleton(key: str) -> nn.Module:
-    """The weightless skeleton of a registry entry (meta device, cached): its type, shapes and
-    parameter count, for choosing and checking without building anything for real."""
-    return build_model_meta(get_entry(key))
+def skeleton(key: str, num_classes: int | None = None) -> nn.Module:
+    """The weightless skeleton of a registry entry (meta device, cached), with another number of
+    classes if given: its type, shapes and parameter count, for choosing and checking without
+    building anything for real."""
+    return build_model_meta(get_entry(key), **({} if num_classes is None else {"num_classes": num_classes}))
 
 
 def class_override(entry: ModelEntry, state: dict[str, torch.Tensor], name: str) -> dict:

@@ -128,8 +128,9 @@ def lens_source(key: str, model_key: str) -> tuple[ModelEntry, str | None, Card 
         raise ArgumentError("The uploaded checkpoint is no longer on this server (uploads are kept for a while "
                             "and for one session): upload it again.",
                             "上传的检查点已不在本服务器上（上传的文件只保留一段时间，且只属于一个会话）：请重新上传。")
-    with contextlib.suppress(OSError):  # in use: the upload folder's cleaning ages files by ctime
-        os.utime(upload.path)
+    with contextlib.suppress(OSError):  # in use: the upload folder's cleaning ages files by ctime, which
+        stat = upload.path.stat()      # setting the same times renews; the mtime (the weights' identity) stays
+        os.utime(upload.path, ns=(stat.st_atime_ns, stat.st_mtime_ns))
     return model_for_lens(key, upload.found.entry.key), str(upload.path), upload.card
 
 
