@@ -53,6 +53,10 @@ def checkpoint(root: Path, name: str = "my_cifar_vit.safetensors", key: str = "d
     return uploaded(root, name, lambda path: save_file(state, path))
 
 
+def labels_of(root: Path) -> str:
+    return uploaded(root, "labels.txt", lambda p: p.write_text("\n".join(CIFAR), encoding="utf-8"))
+
+
 def message(call) -> str:
     with pytest.raises(gr.Error) as err:
         call()
@@ -81,6 +85,7 @@ def test_an_uploaded_checkpoint_opens_with_its_labels_and_a_preset_for_its_sessi
     assert lens_analysis("attention", image, token, "model", False, analyze)[1] is analysis
     after = Path(weights).stat()
     assert after.st_mtime_ns == before.st_mtime_ns and after.st_ctime_ns > before.st_ctime_ns
+    assert lens_model("attention", token, allow_download=False) is loaded  # the same loaded model
     # another preset is another model and another result, under the same token
     again, _ = own_model.open_checkpoint(weights, labels, "auto", "half", record, session="s1", lang="en")
     assert again["token"] == token and again["revision"] == record["revision"] + 1
@@ -112,10 +117,21 @@ def test_the_architecture_comes_from_the_box_the_card_or_the_keys_and_a_misfit_n
     assert "No lens reads resnet18" in message(lambda: own_model.open_checkpoint(
         weights, None, "resnet18", "default", None, session="s2", lang="en"))
     wrong = uploaded(uploads, "five.txt", lambda p: p.write_text("a\nb\nc\nd\ne\n"))
-    assert "five.txt names 5 classes, but the model has 10" in message(lambda: own_model.open_checkpoint(
-        weights, wrong, "vit_tiny_patch16_224", "default", None, session="s2", lang="en"))
+    _, said = own_model.open_checkpoint(weights, wrong, "vit_tiny_patch16_224", "default", None, session="s2", lang="en")
+    assert "five.txt names 5 classes, but the model has 10" in said and "not used" in said
     zh = message(lambda: own_model.open_checkpoint(weights, None, "auto", "default", None, session="s2", lang="zh"))
     assert "不吻合" in zh
+    # names for another number of classes (the previous checkpoint's) are left out, and said so
+    eight = checkpoint(uploads, "seven.safetensors", classes=7)
+    record, status = own_model.open_checkpoint(eight, labels_of(uploads), "auto", "cifar10", record,
+                                               session="s2", lang="en")
+    assert "labels.txt names 10 classes, but the model has 7" in status and "not used" in status
+    loaded = lens_model("attention", record["token"], False)
+    assert loaded.class_names == tuple(f"class {i}" for i in range(7)) and tuple(loaded.data_config["mean"]) == CIFAR_MEAN
+    # a file the folder's cleaning took is named for what it is
+    Path(eight).unlink()
+    assert "checkpoint is not among this server's uploads" in message(lambda: own_model.open_checkpoint(
+        eight, None, "auto", "default", record, session="s2", lang="en"))
     UPLOADS.drop_session("s2")
 
 
@@ -146,9 +162,20 @@ def test_only_uploads_within_the_bounds_are_opened_and_refused_ones_are_not_kept
         picture, None, "auto", "default", None, session="s3", lang="en"))
     # a file that did not come through the upload route is not read, and never deleted
     for outside in (REPO_ROOT / "checkpoints" / "demo_vit.safetensors", next((REPO_ROOT / "assets" / "synthetic").iterdir())):
-        assert "not uploaded to this app" in message(lambda: own_model.open_checkpoint(
+        assert "not among this server's uploads" in message(lambda: own_model.open_checkpoint(
             str(outside), None, "auto", "default", None, session="s3", lang="en"))
         assert outside.exists()
+    # a session's opened checkpoint, named by someone as an image, is refused but kept
+    held = checkpoint(uploads, "held.safetensors")
+    record, _ = own_model.open_checkpoint(held, None, "auto", "default", None, session="s4", lang="en")
+    monkeypatch.setattr("explorer.ui.uploads.MAX_FILE_BYTES", 1000)
+    from explorer.core.images import ImageInputError
+    from explorer.ui.uploads import open_uploaded_image
+
+    with pytest.raises(ImageInputError):
+        open_uploaded_image(held)
+    assert Path(held).exists()
+    UPLOADS.drop_session("s4")
     pickled = uploaded(uploads, "evil.pth", lambda p: torch.save({"state_dict": {"w": torch.ones(1)}, "f": print}, p))
     assert "arbitrary code" in message(lambda: own_model.open_checkpoint(
         pickled, None, "vit_tiny_patch16_224", "default", None, session="s3", lang="en"))

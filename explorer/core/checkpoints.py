@@ -140,22 +140,24 @@ def card_from_dict(data, where: str) -> Card:
                                preprocessing_source=where if card.gives_preprocessing else "")
 
 
-def _read_text(path: Path, what: str) -> str:
+def _read_text(path: Path, what: tuple[str, str]) -> str:
+    """The file's text; ``what`` names it (English, Chinese) in the messages."""
+    en, zh = what
     if not path.is_file():
-        raise CardError(f"The {what} {path.name} does not exist.", f"{what} 文件 {path.name} 不存在。")
+        raise CardError(f"The {en} {path.name} does not exist.", f"{zh}文件 {path.name} 不存在。")
     if path.stat().st_size > MAX_LABEL_FILE_BYTES:
-        raise CardError(f"The {what} {path.name} is larger than {MAX_LABEL_FILE_BYTES // 2**20} MB.",
-                        f"{what} 文件 {path.name} 超过 {MAX_LABEL_FILE_BYTES // 2**20} MB。")
+        raise CardError(f"The {en} {path.name} is larger than {MAX_LABEL_FILE_BYTES // 2**20} MB.",
+                        f"{zh}文件 {path.name} 超过 {MAX_LABEL_FILE_BYTES // 2**20} MB。")
     try:
         return path.read_text(encoding="utf-8-sig")
     except (OSError, UnicodeDecodeError) as err:
-        raise CardError(f"The {what} {path.name} is not UTF-8 text.", f"{what} 文件 {path.name} 不是 UTF-8 文本。") from err
+        raise CardError(f"The {en} {path.name} is not UTF-8 text.", f"{zh}文件 {path.name} 不是 UTF-8 文本。") from err
 
 
 def read_card(path: str | Path) -> Card:
     path = Path(path)
     try:
-        data = json.loads(_read_text(path, "card"))
+        data = json.loads(_read_text(path, ("card", "卡片")))
     except json.JSONDecodeError as err:
         raise CardError(f"The card {path.name} is not valid JSON ({err.msg}, line {err.lineno}).",
                         f"卡片文件 {path.name} 不是有效的 JSON（{err.msg}，第 {err.lineno} 行）。") from err
@@ -165,7 +167,7 @@ def read_card(path: str | Path) -> Card:
 def read_labels(path: str | Path) -> tuple[str, ...]:
     """Class names from a file: a JSON list, or one name per line (blank lines skipped)."""
     path = Path(path)
-    text = _read_text(path, "labels file")
+    text = _read_text(path, ("labels file", "类别名"))
     if text.lstrip().startswith("["):
         try:
             return _names(json.loads(text), path.name)
@@ -185,7 +187,7 @@ def read_labels_or_card(path: str | Path) -> tuple[Card, str | None]:
     ``timm_model`` when ``add`` wrote it) or class names (a JSON list, or one per line). Returns
     the card and the architecture it names, if any."""
     path = Path(path)
-    text = _read_text(path, "labels or card file")
+    text = _read_text(path, ("labels or card file", "类别名或卡片"))
     if not text.lstrip().startswith("{"):
         return labels_card(path), None
     try:

@@ -159,6 +159,11 @@ class UploadStore:
         self._discard(gone)
         return item[0] if item is not None else None
 
+    def holds(self, path: Path) -> bool:
+        """Whether some record names the file at ``path``."""
+        with self._lock:
+            return any(u.path == path for u, _ in self._items.values())
+
     def drop_session(self, session: str) -> None:
         with self._lock:
             gone = [self._items.pop(t)[0] for t, (u, _) in list(self._items.items()) if u.session == session]
@@ -173,14 +178,14 @@ class UploadStore:
         return gone
 
     def _discard(self, gone: list[Upload]) -> None:
-        with self._lock:
+        with self._lock:  # held while deleting: a record of the same file put meanwhile keeps it
             kept = {u.path for u, _ in self._items.values()}
-        for upload in gone:
-            if upload.path not in kept:
-                try:
-                    self.discard(upload.path)
-                except OSError as err:
-                    log.warning("could not delete %s: %s", upload.path, err)
+            for upload in gone:
+                if upload.path not in kept:
+                    try:
+                        self.discard(upload.path)
+                    except OSError as err:
+                        log.warning("could not delete %s: %s", upload.path, err)
 
 
 UPLOADS = UploadStore()

@@ -15,7 +15,8 @@ from pathlib import Path
 import gradio as gr
 
 from explorer.core.arguments import ArgumentError
-from explorer.core.checkpoints import PRESETS, Card, read_labels_or_card
+from explorer.core.images import ImageInputError
+from explorer.core.checkpoints import PRESETS, Card, CardError, read_labels_or_card
 from explorer.core.uploaded import MAX_CHECKPOINT_BYTES, UPLOADS, Found, Upload, find_architecture, new_token
 from explorer.core.weights import WEIGHT_SUFFIXES, get_model
 from explorer.core.zoo import TORCHVISION_VITS, ModelEntry, all_entries
@@ -87,8 +88,18 @@ def _refuse(path: Path, en: str, zh: str) -> ArgumentError:
     return ArgumentError(en, zh)
 
 
+def _uploaded(value, what: tuple[str, str]) -> Path:
+    """The uploaded file's path; one that is gone (the folder's cleaning, an evicted record)
+    or never came through the upload route is named for what it is."""
+    try:
+        return uploaded_path(value, examples=False)
+    except ImageInputError:
+        raise ArgumentError(f"The {what[0]} is not among this server's uploads (they are kept for a while): "
+                            "upload it again.", f"{what[1]}不在本服务器的上传文件中（上传的文件只保留一段时间）：请重新上传。") from None
+
+
 def _checkpoint_path(value) -> Path:
-    path = uploaded_path(value, examples=False)
+    path = _uploaded(value, ("checkpoint", "检查点"))
     if not enabled():
         raise _refuse(path, "This server does not open uploaded checkpoints (EXPLORER_MAX_CHECKPOINT_MB=0).",
                       "本服务器不打开上传的检查点（EXPLORER_MAX_CHECKPOINT_MB=0）。")
@@ -122,23 +133,37 @@ def open_checkpoint(checkpoint, labels, architecture, preset, uploaded, session:
     if checkpoint is None:
         return uploaded, gr.skip()  # cleared: what was opened stays open
     path = _checkpoint_path(checkpoint)
-    card, card_arch, card_name = None, None, ""
+    given, card_arch, card_name = None, None, ""
     if labels is not None:
-        labels_path = uploaded_path(labels, examples=False)
-        card, card_arch = read_labels_or_card(labels_path)
+        labels_path = _uploaded(labels, ("labels or card file", "类别名或卡片文件"))
+        given, card_arch = read_labels_or_card(labels_path)
         card_name = labels_path.name
-    if preset in PRESETS:
-        card = (card or Card()).merged(PRESETS[preset])
+    preset_card = PRESETS.get(preset)
+    card = given.merged(preset_card) if given is not None and preset_card else given or preset_card
     found = _architecture(path, architecture, card_arch, card_name)
     entry = found.entry
-    loaded = get_model(entry.key, weights_file=str(path), allow_download=False, card=card)
+    unused = ("", "")
+    try:
+        loaded = get_model(entry.key, weights_file=str(path), allow_download=False, card=card)
+    except CardError as err:
+        if given is None or given.class_names is None:
+            raise
+        # names for another number of classes (a previous checkpoint's labels, say): opened
+        # without them, and the status says why
+        unused = (f"⚠ {err.message_en} They are not used.", f"⚠ {err.message_zh}未使用这些类别名。")
+        card = Card(**{f: getattr(given, f) for f in ("mean", "std", "input_size", "interpolation", "crop_pct",
+                                                        "crop_mode")}, source=given.source,
+                    preprocessing_source=given.preprocessing_source)
+        card = card.merged(preset_card) if preset_card else card
+        loaded = get_model(entry.key, weights_file=str(path), allow_download=False, card=card)
     token = uploaded["token"] if uploaded else new_token()
     UPLOADS.put(token, Upload(session=session, file_name=path.name, path=path, size=path.stat().st_size,
                               found=found, card=card))
     lenses = [lens.key for lens in readers_of(entry)]
     record = {"token": token, "name": path.name, "lenses": lenses, "architecture": loaded.shown.key,
               "revision": (uploaded or {}).get("revision", 0) + 1, "how": (found.how_en, found.how_zh),
-              "banner": (loaded.banner.en, loaded.banner.zh) if loaded.banner is not None else ("", "")}
+              "banner": (loaded.banner.en, loaded.banner.zh) if loaded.banner is not None else ("", ""),
+              "unused": unused}
     return record, status_markdown(record, lang)
 
 
@@ -149,5 +174,5 @@ def status_markdown(record: dict | None, lang: str) -> str:
     tabs = ("、" if zh else ", ").join(lens.title(lang) for lens in LENSES if lens.key in record["lenses"])
     how = record["how"][1 if zh else 0]
     head = t("own_opened", lang, name=record["name"], architecture=record["architecture"], how=how, tabs=tabs)
-    banner = record["banner"][1 if zh else 0]
-    return f"{head}\n\n{banner}" if banner else head
+    parts = [head, record["banner"][1 if zh else 0], record.get("unused", ("", ""))[1 if zh else 0]]
+    return "\n\n".join(part for part in parts if part)

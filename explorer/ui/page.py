@@ -171,15 +171,18 @@ def own_checkpoint_events(panel: own_model.Panel, uploaded: gr.State, ctx: PageC
                   *values):
         new, status = own_model.open_checkpoint(checkpoint, labels, architecture, preset, record,
                                                 session=request.session_hash or "", lang=lang_value)
-        if new is record:  # nothing opened
-            return {panel.status: status}
+        if new is record:  # nothing opened: nothing to run again either
+            return {panel.status: status, uploaded: {**record, "rerun": False} if record else record}
         updates = {panel.status: status}
+        new["rerun"] = False
         for (lens_key, picker, entries), value in zip(pickers, values):
             update = dict(choices=own_model.picker_choices(entries, new, lens_key, lang_value))
             if lens_key == active and lens_key in new["lenses"]:
                 new["rerun"] = value == new["token"]  # no change event will run it
                 if value != new["token"]:
                     update["value"] = new["token"]
+            elif value == new["token"] and lens_key not in new["lenses"]:  # the new one is not for this lens
+                update["value"] = entries[0].key
             updates[picker] = gr.update(**update)
         updates[uploaded] = new
         return updates
@@ -188,7 +191,9 @@ def own_checkpoint_events(panel: own_model.Panel, uploaded: gr.State, ctx: PageC
               ctx.lang, *(picker for _, picker, _ in pickers)]
     triggers = (panel.checkpoint.upload, panel.labels.upload, panel.labels.clear, panel.architecture.change,
                 panel.preprocessing.input)
-    return [trigger(on_change, inputs, outputs, api_visibility="private") for trigger in triggers]
+    # one checkpoint load at a time for the whole server (each can be hundreds of MB)
+    return [trigger(on_change, inputs, outputs, api_visibility="private", concurrency_id="own-checkpoint",
+                    concurrency_limit=1) for trigger in triggers]
 
 
 def build_demo() -> gr.Blocks:

@@ -73,7 +73,10 @@ def open_uploaded_image(value: Any) -> LoadedImage:
     path = uploaded_path(value)
     size = path.stat().st_size
     if size > MAX_FILE_BYTES:  # the upload route takes checkpoints' sizes: keep no image this big
-        discard_upload(path)
+        from explorer.core.uploaded import UPLOADS
+
+        if not UPLOADS.holds(path):  # a session's opened checkpoint named as an image stays
+            discard_upload(path)
         check_byte_count(size)
     return load_image(path, max_side=WORKING_SIDE)
 
