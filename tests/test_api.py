@@ -177,3 +177,16 @@ def test_upload_image_endpoint(client, images):
         client.predict(handle_file(str(images.not_an_image)), "en", api_name="/upload_image")
     with pytest.raises(AppError, match="不完整或已损坏"):
         client.predict(handle_file(str(images.truncated)), "zh", api_name="/upload_image")
+
+
+def test_explain_endpoint_mirrors_the_export(client, example_image):
+    result = client.predict(handle_file(str(example_image)), "demo_vit", "model", "square", 4, "",
+                            api_name="/explain")
+    assert result["target"] == 1 and result["arrays"]["target"] == 1
+    assert result["arrays"]["methods"] == ["attention", "rollout", "gae", "gradcam", "random"]
+    assert np.asarray(result["arrays"]["map_gae"]).shape == (8, 8)
+    assert len(result["arrays"]["deletion_gradcam"]) == 5 and result["fastest_deletion"] in result["arrays"]["methods"]
+    with pytest.raises(AppError, match="No class is named 'giraffe'"):
+        client.predict(handle_file(str(example_image)), "demo_vit", "model", "giraffe", 4, "", api_name="/explain")
+    with pytest.raises(AppError, match="Explain lens cannot read demo_swin"):
+        client.predict(handle_file(str(example_image)), "demo_swin", "model", "", 4, "", api_name="/explain")

@@ -60,7 +60,7 @@ def test_an_uploaded_checkpoint_with_its_labels_predicts_with_them_in_its_sessio
         page.set_input_files("#own-labels input[type=file]", str(labels))
         expect(page.locator("#att-predictions")).to_contain_text("truck", timeout=60_000)
         expect(page.locator("#att-banner")).to_contain_text("10 classes (names from labels.txt)")
-        expect(page.locator("#own-status")).to_contain_text("Attention, DINO")
+        expect(page.locator("#own-status")).to_contain_text("Attention, Explain, DINO")
         assert page.locator(".toast-body").count() == 0
         # the other language keeps the choice, says the same in Chinese
         page.locator("#language").get_by_text("简体中文", exact=True).click()

@@ -67,7 +67,7 @@ def test_a_public_page_opens_no_giant_model_by_name_and_downloads_only_the_zoos(
 
 
 def test_each_lens_says_in_one_sentence_which_lens_can_read_a_model():
-    with pytest.raises(UserFacingError, match="Swin windows lens cannot read deit3_small.*open it in: Attention, DINO"):
+    with pytest.raises(UserFacingError, match="Swin windows lens cannot read deit3_small.*open it in: Attention, Explain, DINO"):
         model_for_lens("swin", "deit3_small_patch16_224")
     with pytest.raises(UserFacingError, match=r"No lens reads resnet18\..* \(a ResNet\)") as err:
         model_for_lens("attention", "resnet18")

@@ -15,11 +15,11 @@ from explorer.core.results import cached_analysis
 from explorer.core.weights import skeleton
 from explorer.core.uploaded import UPLOADS, is_token
 from explorer.core.zoo import ModelEntry, all_entries, get_entry
-from explorer.lenses import attention, bias, crossformer, dino, mae, navit, swin, twins
+from explorer.lenses import attention, bias, crossformer, dino, explain, mae, navit, swin, twins
 from explorer.lenses.contract import Lens
 
-LENSES: tuple[Lens, ...] = (attention.LENS, swin.LENS, bias.LENS, crossformer.LENS, twins.LENS, navit.LENS,
-                            dino.LENS, mae.LENS)
+LENSES: tuple[Lens, ...] = (attention.LENS, explain.LENS, swin.LENS, bias.LENS, crossformer.LENS, twins.LENS,
+                            navit.LENS, dino.LENS, mae.LENS)
 
 
 def get_lens(key: str) -> Lens:
