@@ -69,8 +69,8 @@ def speed(key: str) -> None:
     print(f"{key} ({loaded.source} weights), {tuple(x.shape[-2:])} px:")
     print(f"  one bare forward {forward * 1e3:7.1f} ms; every method's map (one forward + backward on a "
           f"private copy) {explain * 1e3:7.1f} ms = {explain / forward:.1f}x")
-    print(f"  deletion + insertion, {inputs} inputs: batched by 16 {batched:.2f} s, one by one {one_by_one:.2f} s "
-          f"({one_by_one / batched:.2f}x faster batched)")
+    print(f"  deletion + insertion, {inputs} inputs: batched by 16 {batched:.2f} s = {batched / forward:.0f} bare "
+          f"forwards, one by one {one_by_one:.2f} s = {one_by_one / forward:.0f} ({one_by_one / batched:.2f}x faster batched)")
     print(f"  sanity check ({len(loaded.model.blocks)} randomised blocks) {check:.2f} s\n")
 
 

@@ -298,10 +298,11 @@ def test_the_tab_draws_a_swinv2_cpb_table_with_its_check(lang):
     assert ("CPB ≡ table" if lang == "en" else "CPB ≡ 表") in text
 
 
-def test_the_swin_windows_lens_sends_swinv2_to_the_position_bias_lens():
+def test_swinv2_opens_in_the_position_bias_and_the_swin_windows_lenses():
     from explorer.core.errors import UserFacingError
     from explorer.lenses.registry import model_for_lens
 
     assert model_for_lens("bias", "swinv2_tiny_window8_256").family == "swin"
-    with pytest.raises(UserFacingError, match="Swin windows lens cannot read swinv2_tiny.*open it in: Position bias"):
-        model_for_lens("swin", "swinv2_tiny_window8_256")
+    assert model_for_lens("swin", "swinv2_tiny_window8_256").family == "swin"  # the same windows and masks
+    with pytest.raises(UserFacingError, match="Attention lens cannot read swinv2_tiny.*open it in: Swin windows, Position bias"):
+        model_for_lens("attention", "swinv2_tiny_window8_256")

@@ -77,3 +77,24 @@ def test_an_uploaded_checkpoint_with_its_labels_predicts_with_them_in_its_sessio
     finally:
         page.context.close()
         other.context.close()
+
+
+def test_explain_pick_a_class_see_the_maps_and_measure_them(chromium, app):
+    page = fresh_page(chromium, app)
+    try:
+        page.get_by_role("tab", name="Explain", exact=True).click()
+        maps = page.locator("#ex-maps-plot .js-plotly-plot .gtitle")
+        expect(maps).to_contain_text("Relevance for", timeout=60_000)
+        box = page.locator("#ex-target input")
+        box.click()
+        box.fill("square")
+        box.press("Enter")
+        expect(page.locator("#ex-target-line")).to_contain_text("square (class 1", timeout=60_000)
+        expect(maps).to_contain_text("“square”")
+        page.locator("#ex-measure").click()
+        expect(page.locator("#ex-curves-plot .js-plotly-plot .gtitle")).to_contain_text(
+            "Deletion and insertion for “square”", timeout=60_000)
+        expect(page.locator("#ex-verdict")).to_contain_text("deletes fastest")
+        assert page.locator(".toast-body").count() == 0
+    finally:
+        page.context.close()

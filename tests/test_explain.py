@@ -147,7 +147,8 @@ def test_the_sanity_check_randomises_a_private_copy_and_leaves_the_model_as_it_w
     before = {k: v.clone() for k, v in demo.model.state_dict().items()}
     analysis = analyze_image(demo, image)
     correlations = sanity(demo, analysis)
-    assert correlations.shape == (len(demo.model.blocks), len(METHODS))
+    assert correlations.shape == (len(demo.model.blocks) + 1, len(METHODS))
+    np.testing.assert_allclose(correlations[0], 1.0, atol=1e-6)  # nothing randomised yet: the same maps
     np.testing.assert_allclose(correlations[:, METHODS.index("random")], 1.0)  # it never looks at the model
     assert (correlations[-1, [METHODS.index("gae"), METHODS.index("gradcam")]] < 0.9).all()
     for key, value in demo.model.state_dict().items():
@@ -208,3 +209,23 @@ def test_the_tab_draws_every_figure_and_redraws_without_a_model_run(image, lang,
     assert again["curves_plot"] is not None and again["sanity_plot"] is not None
     assert "giraffe" in str(pytest.raises(gr.Error, tab.run, tab.Controls(image, "demo_vit", "model", False,
                                                                           "giraffe", "Viridis", 4, lang)).value)
+
+
+@pytest.mark.parametrize("name, size, prefix", [("deit_tiny_distilled_patch16_224", 64, 2),
+                                                ("vit_small_patch14_reg4_dinov2", 56, 5)])
+def test_distillation_and_register_tokens_are_left_out_of_every_map(name, size, prefix):
+    import timm
+
+    from explorer.lenses.explain import reads_explainable
+
+    model = timm.create_model(name, img_size=size, num_classes=4).eval()
+    assert reads_explainable(model) and model.num_prefix_tokens == prefix
+    x = torch.randn(1, 3, size, size, generator=torch.Generator().manual_seed(3))
+    grid = (size // model.patch_embed.patch_size[0],) * 2
+    result = explained_pass(private_copy(model), x, 1)
+    assert result.attentions[0].shape[-1] == prefix + grid[0] * grid[1]
+    maps = maps_of(result, prefix, grid)
+    for method in METHODS:
+        assert maps[method].shape == grid and np.isfinite(maps[method]).all(), method
+    with torch.no_grad():
+        torch.testing.assert_close(torch.from_numpy(result.logits), model(x)[0], atol=1e-4, rtol=0)

@@ -309,7 +309,8 @@ def test_models_all_lists_the_timm_names_each_lens_reads(capsys):
     assert "deit3_small_patch16_224" in lists["Attention"] and "vit_small_patch14_reg4_dinov2" in lists["DINO"]
     assert "vit_base_r50_s16_384" in lists["Attention"]  # hybrids are VisionTransformers too
     assert "swin_tiny_patch4_window7_224" in lists["Swin windows"] and "twins_svt_small" in lists["Twins"]
-    assert "swinv2_tiny_window8_256" in lists["Position bias"] and "swinv2_tiny_window8_256" not in lists["Swin windows"]
+    assert "swinv2_tiny_window8_256" in lists["Position bias"] and "swinv2_tiny_window8_256" in lists["Swin windows"]
+    assert "deit3_small_patch16_224" in lists["Explain"] and "swin_tiny_patch4_window7_224" not in lists["Explain"]
     assert "resnet50" not in lists["Attention"]
 
 

@@ -225,15 +225,17 @@ def _randomise(block: nn.Module, generator: torch.Generator) -> None:
 
 def cascading_randomisation(model: nn.Module, x: torch.Tensor, target: int, trained: dict[str, np.ndarray],
                             seed: int = RANDOM_SEED) -> np.ndarray:
-    """(blocks, methods) Spearman correlation between each method's map of the trained model and
-    of the model with its last 1, 2, … blocks randomised (Adebayo et al. 2018, cascading)."""
+    """(blocks + 1, methods) Spearman correlation between each method's map of the trained model
+    and of the model with its last 0, 1, 2, … blocks randomised (Adebayo et al. 2018, cascading;
+    row 0, nothing randomised yet, is 1 for every method that is deterministic)."""
     private = private_copy(model)
     generator = torch.Generator().manual_seed(seed)
     prefix, grid = _prefix(private), _grid_of(private, x)
     rows = []
-    for block in reversed(private.blocks):
-        _randomise(block, generator)
-        maps = maps_of(explained_pass(private, x, target), prefix, grid)
+    for block in (None, *reversed(private.blocks)):
+        if block is not None:
+            _randomise(block, generator)
+        maps = maps_of(explained_pass(private, x.clone(), target), prefix, grid)
         rows.append([spearman(trained[name], maps[name]) for name in METHODS])
     return np.array(rows, dtype=np.float32)
 

@@ -93,14 +93,14 @@ def sanity_figure(correlations: np.ndarray, lang: str = "en") -> go.Figure:
     """Per method, Spearman's ρ between its map and the trained model's, against the number of
     blocks randomised (from the last one down)."""
     fig = PlainFigure()
-    blocks = np.arange(1, correlations.shape[0] + 1)
+    blocks = np.arange(correlations.shape[0])  # 0: none randomised yet
     for j, method in enumerate(METHODS):
         name = method_name(method, lang)
         fig.add_trace(dict(type="scatter", mode="lines+markers", x=blocks, y=correlations[:, j], name=name,
                            meta=name, line=dict(color=METHOD_COLOURS[method], dash="dot" if method == "random" else "solid"),
                            hovertemplate=t("hover_ex_sanity", lang)))
-    fig.add_shape(type="line", x0=0.5, x1=blocks[-1] + 0.5, y0=0.9, y1=0.9, line=dict(color="#999", dash="dash"))
+    fig.add_shape(type="line", x0=-0.5, x1=blocks[-1] + 0.5, y0=0.9, y1=0.9, line=dict(color="#999", dash="dash"))
     fig = base_layout(fig, t("fig_ex_sanity", lang), t("ex_randomised", lang), t("ex_spearman", lang), height=400)
-    fig.update_xaxes(dtick=1, range=[0.5, blocks[-1] + 0.5])
+    fig.update_xaxes(dtick=1, range=[-0.5, blocks[-1] + 0.5])
     fig.update_yaxes(range=[-1.05, 1.05])
     return fig.figure()
