@@ -188,5 +188,5 @@ def test_explain_endpoint_mirrors_the_export(client, example_image):
     assert len(result["arrays"]["deletion_gradcam"]) == 5 and result["fastest_deletion"] in result["arrays"]["methods"]
     with pytest.raises(AppError, match="No class is named 'giraffe'"):
         client.predict(handle_file(str(example_image)), "demo_vit", "model", "giraffe", 4, "", api_name="/explain")
-    with pytest.raises(AppError, match="Explain lens cannot read demo_swin"):
-        client.predict(handle_file(str(example_image)), "demo_swin", "model", "", 4, "", api_name="/explain")
+    with pytest.raises(AppError, match="Explain lens cannot read demo_mae"):
+        client.predict(handle_file(str(example_image)), "demo_mae", "model", "", 4, "", api_name="/explain")

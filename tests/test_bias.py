@@ -304,5 +304,5 @@ def test_swinv2_opens_in_the_position_bias_and_the_swin_windows_lenses():
 
     assert model_for_lens("bias", "swinv2_tiny_window8_256").family == "swin"
     assert model_for_lens("swin", "swinv2_tiny_window8_256").family == "swin"  # the same windows and masks
-    with pytest.raises(UserFacingError, match="Attention lens cannot read swinv2_tiny.*open it in: Swin windows, Position bias"):
+    with pytest.raises(UserFacingError, match="Attention lens cannot read swinv2_tiny.*open it in: Explain, Swin windows, Position bias"):
         model_for_lens("attention", "swinv2_tiny_window8_256")

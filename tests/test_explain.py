@@ -229,3 +229,37 @@ def test_distillation_and_register_tokens_are_left_out_of_every_map(name, size, 
         assert maps[method].shape == grid and np.isfinite(maps[method]).all(), method
     with torch.no_grad():
         torch.testing.assert_close(torch.from_numpy(result.logits), model(x)[0], atol=1e-4, rtol=0)
+
+
+def test_swin_gets_grad_cam_on_its_last_stage_and_the_random_map(tmp_path):
+    """Swin attends within windows: Grad-CAM (the package's own, on the last block's first
+    LayerNorm, (B, H, W, C)) and the random map; deletion works in last-stage tokens."""
+    import timm
+    from pytorch_grad_cam import GradCAM
+    from pytorch_grad_cam.utils.image import scale_cam_image
+    from pytorch_grad_cam.utils.model_targets import ClassifierOutputTarget
+
+    from explorer.lenses.explain import reads_explainable
+    from explorer.lenses.explain.compute import SWIN_METHODS, methods_of, perturbation_curves, token_grid
+
+    torch.manual_seed(0)
+    model = timm.create_model("swin_tiny_patch4_window7_224", img_size=64, window_size=4, embed_dim=24,
+                              depths=(1, 1, 2, 1), num_heads=(1, 2, 2, 4), num_classes=3).eval()
+    assert reads_explainable(model) and methods_of(model) == SWIN_METHODS
+    x = torch.randn(1, 3, 64, 64, generator=torch.Generator().manual_seed(4))
+    assert token_grid(model, x) == ((2, 2), (32, 32))
+    result = explained_pass(private_copy(model), x.clone(), 1)
+    maps = maps_of(result, 0, (2, 2))
+    assert set(maps) == set(SWIN_METHODS) and maps["gradcam"].shape == (2, 2)
+    copy = private_copy(model)
+    layer = copy.layers[-1].blocks[-1].norm1
+    with GradCAM(model=copy, target_layers=[layer], reshape_transform=lambda t: t.permute(0, 3, 1, 2)) as cam:
+        want = cam(input_tensor=x.clone(), targets=[ClassifierOutputTarget(1)])
+    assert maps["gradcam"].max() > 0
+    np.testing.assert_allclose(scale_cam_image(scale_cam_image(maps["gradcam"][None], (64, 64))), want, atol=1e-5)
+    curves = perturbation_curves(model, x, maps, 1, steps=4)
+    with torch.no_grad():
+        whole = model(x).softmax(-1)[0, 1].item()
+    assert curves["gradcam"][0][0] == pytest.approx(whole, abs=1e-5) and curves["gradcam"][0].shape == (5,)
+    correlations = compute.cascading_randomisation(model, x, 1, maps)
+    assert correlations.shape == (1 + 5, 2)

@@ -109,7 +109,7 @@ def test_upload_check_resolves_links_and_dots(tmp_path, monkeypatch):
 
 # (arguments, message, refused before the model runs: False for ranges only the shown model knows)
 ARGUMENT_TABLE = [
-    (dict(model="demo_swin"), r"cannot read demo_swin .*open it in: Swin windows, Position bias", True),
+    (dict(model="demo_swin"), r"cannot read demo_swin .*open it in: Explain, Swin windows, Position bias", True),
     (dict(model="demo_mae"), r"cannot read demo_mae .*open it in: MAE", True),
     (dict(model="demo_twins"), r"open it in: Twins", True),
     (dict(model="demo_navit"), r"open it in: NaViT", True),

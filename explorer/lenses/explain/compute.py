@@ -47,6 +47,7 @@ from explorer.core.rollout import attention_rollout
 from explorer.core.weights import LoadedModel
 
 METHODS = ("attention", "rollout", "gae", "gradcam", "random")
+SWIN_METHODS = ("gradcam", "random")
 DEFAULT_STEPS = 10
 RANDOM_SEED = 0
 
@@ -105,13 +106,44 @@ def private_copy(model: nn.Module) -> nn.Module:
     return copy.deepcopy(model, memo=shared)
 
 
+def is_windowed(model: nn.Module) -> bool:
+    """Swin (v1, v2): attention within windows, pooled by averaging — no CLS row to explain."""
+    return hasattr(model, "layers") and not hasattr(model, "blocks")
+
+
+def methods_of(model: nn.Module) -> tuple[str, ...]:
+    """The methods that apply: all of them to a ViT; to Swin, whose attention is per window (no
+    whole-image attention, rollout or GAE), Grad-CAM on its last stage and the random map."""
+    return SWIN_METHODS if is_windowed(model) else METHODS
+
+
 def _prefix(model: nn.Module) -> int:
-    return int(getattr(model, "num_prefix_tokens", 1))
+    return 0 if is_windowed(model) else int(getattr(model, "num_prefix_tokens", 1))
+
+
+def _blocks(model: nn.Module) -> list[nn.Module]:
+    return [b for stage in model.layers for b in stage.blocks] if is_windowed(model) else list(model.blocks)
+
+
+def _cam_layer(model: nn.Module) -> nn.Module:
+    """Grad-CAM's layer: the last block's first LayerNorm (its output per token goes into the
+    last attention, and from it to the classifier)."""
+    return _blocks(model)[-1].norm1
+
+
+def token_grid(model: nn.Module, x: torch.Tensor) -> tuple[tuple[int, int], tuple[int, int]]:
+    """(grid, token size in pixels) of the map: a ViT's patches; Swin's last-stage tokens."""
+    if is_windowed(model):
+        from explorer.lenses.swin.compute import swin_geometry
+
+        last = swin_geometry(model, (x.shape[-2], x.shape[-1]))[-1]
+        return tuple(last.resolution), tuple(last.token_px)
+    ph, pw = model.patch_embed.patch_size
+    return (x.shape[-2] // ph, x.shape[-1] // pw), (ph, pw)
 
 
 def _grid_of(model: nn.Module, x: torch.Tensor) -> tuple[int, int]:
-    ph, pw = model.patch_embed.patch_size
-    return x.shape[-2] // ph, x.shape[-1] // pw
+    return token_grid(model, x)[0]
 
 
 @dataclass
@@ -139,11 +171,14 @@ def explained_pass(private: nn.Module, x: torch.Tensor, target: int) -> Pass:
             module.fused_attn = False  # the copy's own switch: the shared model keeps its fused path
             handles.append(module.attn_drop.register_forward_hook(lambda m, i, out: saved.append(out)))
 
-    def to_grid(tokens: torch.Tensor) -> torch.Tensor:  # (B, N, C) -> (B, C, h, w), patches only
+    def to_grid(tokens: torch.Tensor) -> torch.Tensor:  # -> (B, C, h, w), patches only
+        if tokens.dim() == 4:  # Swin's (B, H, W, C)
+            return tokens.permute(0, 3, 1, 2)
         return tokens[:, prefix:].reshape(tokens.shape[0], *grid, tokens.shape[-1]).permute(0, 3, 1, 2)
 
+    layer_module = _cam_layer(private)
     try:
-        with torch.enable_grad(), GradCAM(model=private, target_layers=[private.blocks[-1].norm1],
+        with torch.enable_grad(), GradCAM(model=private, target_layers=[layer_module],
                                           reshape_transform=to_grid) as cam:
             cam.activations_and_grads.detach = False  # keep the layer's output on the graph
             logits = cam.activations_and_grads(x.requires_grad_(True))
@@ -152,7 +187,7 @@ def explained_pass(private: nn.Module, x: torch.Tensor, target: int) -> Pass:
             grads = torch.autograd.grad(score, [*saved, layer])
             activations = to_grid(layer).detach().numpy()
             layer_grad = to_grid(grads[-1]).detach().numpy()
-            raw = cam.get_cam_image(x, private.blocks[-1].norm1, [ClassifierOutputTarget(target)],
+            raw = cam.get_cam_image(x, layer_module, [ClassifierOutputTarget(target)],
                                     activations, layer_grad)
             # what its hooks kept are graph views here, which its release cannot detach in place
             cam.activations_and_grads.activations, cam.activations_and_grads.gradients = [], []
@@ -166,7 +201,10 @@ def explained_pass(private: nn.Module, x: torch.Tensor, target: int) -> Pass:
 
 
 def maps_of(result: Pass, prefix: int, grid: tuple[int, int]) -> dict[str, np.ndarray]:
-    """Each method's (h, w) map over the patch tokens from one pass."""
+    """Each method's (h, w) map over the patch tokens from one pass (a windowed model, with no
+    whole-image attention, has Grad-CAM's and the random map)."""
+    if not result.attentions:
+        return {"gradcam": result.gradcam, "random": random_map(grid)}
     attention = torch.stack(result.attentions).numpy()
     relevance = gae_relevance(result.attentions, result.gradients)
     patches = slice(prefix, None)
@@ -184,8 +222,8 @@ def perturbation_curves(model: nn.Module, x: torch.Tensor, maps: dict[str, np.nd
     """Per method, the deletion and insertion curves: the target's softmax probability at steps
     0 … S, where step k has the ⌊k·P/S⌋ most relevant patches set to 0 in the normalised input
     (deletion) or restored into an all-zero input (insertion). All inputs run in batches."""
-    ph, pw = model.patch_embed.patch_size
-    h, w = _grid_of(model, x)
+    (h, w), (ph, pw) = token_grid(model, x)
+    height, width = x.shape[-2:]
     counts = step_counts(h * w, steps)
     inputs, index = [], []
     for name, relevance in maps.items():
@@ -195,7 +233,7 @@ def perturbation_curves(model: nn.Module, x: torch.Tensor, maps: dict[str, np.nd
                 keep = np.ones(h * w, bool) if kind == "deletion" else np.zeros(h * w, bool)
                 keep[order[:count]] = kind == "insertion"
                 mask = torch.from_numpy(keep.reshape(h, w)).repeat_interleave(ph, 0).repeat_interleave(pw, 1)
-                inputs.append(x[0] * mask.to(x.dtype))
+                inputs.append(x[0] * mask[:height, :width].to(x.dtype))  # Swin's last tokens may overhang
                 index.append((name, kind))
     probabilities = []
     with torch.inference_mode():
@@ -225,18 +263,18 @@ def _randomise(block: nn.Module, generator: torch.Generator) -> None:
 
 def cascading_randomisation(model: nn.Module, x: torch.Tensor, target: int, trained: dict[str, np.ndarray],
                             seed: int = RANDOM_SEED) -> np.ndarray:
-    """(blocks + 1, methods) Spearman correlation between each method's map of the trained model
+    """(blocks + 1, methods of ``trained``) Spearman correlation between each method's map of the trained model
     and of the model with its last 0, 1, 2, … blocks randomised (Adebayo et al. 2018, cascading;
     row 0, nothing randomised yet, is 1 for every method that is deterministic)."""
     private = private_copy(model)
     generator = torch.Generator().manual_seed(seed)
     prefix, grid = _prefix(private), _grid_of(private, x)
     rows = []
-    for block in (None, *reversed(private.blocks)):
+    for block in (None, *reversed(_blocks(private))):
         if block is not None:
             _randomise(block, generator)
         maps = maps_of(explained_pass(private, x.clone(), target), prefix, grid)
-        rows.append([spearman(trained[name], maps[name]) for name in METHODS])
+        rows.append([spearman(trained[name], maps[name]) for name in trained])
     return np.array(rows, dtype=np.float32)
 
 
@@ -269,17 +307,17 @@ def model_input(loaded: LoadedModel, image: LoadedImage, geometry: str):
 def analyze_image(loaded: LoadedModel, image: LoadedImage, geometry: str = "model",
                   target: int | None = None) -> ExplainAnalysis:
     """Every method's map for ``target`` (the top class when None): one forward and backward pass."""
-    pre = model_input(loaded, image, geometry)
+    pre = model_input(loaded, image, geometry)  # a ViT's patch grid, or Swin's first-stage one
     x = pre.tensor
     private = private_copy(loaded.model)
     if target is None:
         with torch.inference_mode():
             target = int(loaded.model(x)[0].argmax())
     result = explained_pass(private, x.clone(), target)
-    grid = _grid_of(loaded.model, x)
+    grid, token_px = token_grid(loaded.model, x)
     return ExplainAnalysis(target=target, maps=maps_of(result, _prefix(loaded.model), grid), logits=result.logits,
                            predictions=top_predictions(result.logits, loaded.class_names), grid=grid,
-                           patch_size=tuple(loaded.model.patch_embed.patch_size),
+                           patch_size=tuple(token_px),
                            num_prefix_tokens=_prefix(loaded.model), model_image=pre.model_image,
                            steps=pre.steps, x=x)
 
@@ -328,7 +366,7 @@ def export_arrays(analysis: ExplainAnalysis, measured: Faithfulness | None = Non
     return arrays
 
 
-def is_flat(correlations: np.ndarray, threshold: float = 0.9) -> np.ndarray:
+def is_flat(correlations: np.ndarray, threshold: float = 0.9) -> np.ndarray:  # per column, in methods' order
     """Per method: whether its map hardly changed while every block was randomised (it does not
     explain the model). NaN (a flat map) counts as not changed only if it stayed NaN."""
     finite = np.where(np.isnan(correlations), -math.inf, correlations)

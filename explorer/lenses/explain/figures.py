@@ -29,7 +29,7 @@ def scaled(values: np.ndarray) -> np.ndarray:
 def maps_figure(analysis: ExplainAnalysis, target_name: str, scale: str = "Viridis", lang: str = "en") -> go.Figure:
     """Every method's map over the image the model saw, 2 × 3 panels, one colour bar."""
     methods = analysis.methods
-    cols = 3
+    cols = min(3, len(methods))
     rows = (len(methods) + cols - 1) // cols
     fig = PlainFigure(rows=rows, cols=cols, subplot_titles=[method_name(m, lang) for m in methods],
                       horizontal_spacing=0.04, vertical_spacing=0.1)
@@ -89,12 +89,12 @@ def curves_figure(measured: Faithfulness, target_name: str, lang: str = "en") ->
     return fig.figure()
 
 
-def sanity_figure(correlations: np.ndarray, lang: str = "en") -> go.Figure:
+def sanity_figure(correlations: np.ndarray, methods: tuple[str, ...] = METHODS, lang: str = "en") -> go.Figure:
     """Per method, Spearman's ρ between its map and the trained model's, against the number of
     blocks randomised (from the last one down)."""
     fig = PlainFigure()
     blocks = np.arange(correlations.shape[0])  # 0: none randomised yet
-    for j, method in enumerate(METHODS):
+    for j, method in enumerate(methods):
         name = method_name(method, lang)
         fig.add_trace(dict(type="scatter", mode="lines+markers", x=blocks, y=correlations[:, j], name=name,
                            meta=name, line=dict(color=METHOD_COLOURS[method], dash="dot" if method == "random" else "solid"),

@@ -89,8 +89,8 @@ def _verdict(measured: Faithfulness, lang: str) -> str:
              rd=deletion.get("random", float("nan")), ri=insertion.get("random", float("nan")))
 
 
-def _sanity_text(correlations, lang: str) -> str:
-    flat = [figures.method_name(m, lang) for m, f in zip(METHODS, is_flat(correlations)) if f]
+def _sanity_text(correlations, methods: tuple[str, ...], lang: str) -> str:
+    flat = [figures.method_name(m, lang) for m, f in zip(methods, is_flat(correlations)) if f]
     sep = "、" if lang == "zh" else ", "
     return t("ex_flat", lang, methods=sep.join(flat)) if flat else t("ex_changed", lang)
 
@@ -114,8 +114,10 @@ def render(c: Controls, loaded: LoadedModel, analysis: ExplainAnalysis) -> dict:
     out["curves_plot"] = figures.curves_figure(measured, name, lang) if measured is not None else None
     out["verdict"] = _verdict(measured, lang) if measured is not None else t("ex_press_measure", lang)
     correlations = RESULTS.get(c.measure_key(loaded, analysis, "sanity"))
-    out["sanity_plot"] = figures.sanity_figure(correlations, lang) if correlations is not None else None
-    out["sanity_text"] = _sanity_text(correlations, lang) if correlations is not None else ""
+    out["sanity_plot"] = figures.sanity_figure(correlations, analysis.methods, lang) if correlations is not None else None
+    out["sanity_text"] = _sanity_text(correlations, analysis.methods, lang) if correlations is not None else ""
+    if analysis.methods != METHODS:  # a windowed model: say why the attention methods are missing
+        out["target_line"] += "\n\n" + t("ex_windowed", lang)
     return out
 
 

@@ -34,6 +34,10 @@ STRINGS: dict[str, Bilingual] = {
         "用平均梯度 $w_k = \\mathbb E_{ij}\\,\\partial y_c/\\partial a^k_{ij}$ 加权，$\\mathrm{ReLU}(\\sum_k w_k a^k)$。\n"
         "- **random**：固定的随机图，每种方法都必须胜过的基线。\n\n"
         "暂不提供 AttnLRP（通过 lxt 包）：lxt 会替换整个服务器中 PyTorch 的层类，且只支持 torchvision 的 ViT，不支持 timm 的。"),
+    "ex_windowed": ("Swin attends within windows: no whole-image attention, rollout or GAE; Grad-CAM runs on its "
+                    "last stage (one cell per last-stage token).",
+                    "Swin 在窗口内做注意力：没有整张图像上的 attention、rollout 或 GAE；Grad-CAM 作用于它的最后一个阶段"
+                    "（每个格子是最后一个阶段的一个 token）。"),
     "class_n": ("class {n}", "第 {n} 类"),
     "ex_target": ("Target class", "目标类别"),
     "ex_target_info": ("The top-5, or type any class name", "Top-5 之一，或输入任意类别名"),
