@@ -310,7 +310,8 @@ def test_models_all_lists_the_timm_names_each_lens_reads(capsys):
     assert "vit_base_r50_s16_384" in lists["Attention"]  # hybrids are VisionTransformers too
     assert "swin_tiny_patch4_window7_224" in lists["Swin windows"] and "twins_svt_small" in lists["Twins"]
     assert "swinv2_tiny_window8_256" in lists["Position bias"] and "swinv2_tiny_window8_256" in lists["Swin windows"]
-    assert "deit3_small_patch16_224" in lists["Explain"] and "swin_tiny_patch4_window7_224" not in lists["Explain"]
+    assert "deit3_small_patch16_224" in lists["Explain"] and "swin_tiny_patch4_window7_224" in lists["Explain"]
+    assert "twins_svt_small" not in lists["Explain"] and "resnet50" not in lists["Explain"]
     assert "resnet50" not in lists["Attention"]
 
 
@@ -403,7 +404,7 @@ def test_swinv2_opens_in_the_windows_lens_with_timms_own_attention(tmp_path, lan
 
     name = "swinv2_tiny_window8_256"
     entry = get_entry(name)
-    assert {lens.key for lens in readers_of(entry)} == {"swin", "bias"}
+    assert {lens.key for lens in readers_of(entry)} == {"swin", "bias", "explain"}  # explain: Grad-CAM
     path = tmp_path / "v2.safetensors"
     save_file(_perturbed(build_model(entry)).state_dict(), path)
     loaded = load_model(name, weights_file=path)

@@ -133,13 +133,14 @@ def _cam_layer(model: nn.Module) -> nn.Module:
 
 def token_grid(model: nn.Module, x: torch.Tensor) -> tuple[tuple[int, int], tuple[int, int]]:
     """(grid, token size in pixels) of the map: a ViT's patches; Swin's last-stage tokens."""
-    if is_windowed(model):
-        from explorer.lenses.swin.compute import swin_geometry
-
-        last = swin_geometry(model, (x.shape[-2], x.shape[-1]))[-1]
-        return tuple(last.resolution), tuple(last.token_px)
     ph, pw = model.patch_embed.patch_size
-    return (x.shape[-2] // ph, x.shape[-1] // pw), (ph, pw)
+    if not is_windowed(model):
+        return (x.shape[-2] // ph, x.shape[-1] // pw), (ph, pw)
+    rows, cols = math.ceil(x.shape[-2] / ph), math.ceil(x.shape[-1] / pw)
+    for stage in model.layers:  # each patch merging halves the map (padding an odd side), as timm's does
+        if not isinstance(stage.downsample, nn.Identity):
+            rows, cols, ph, pw = (rows + 1) // 2, (cols + 1) // 2, ph * 2, pw * 2
+    return (rows, cols), (ph, pw)
 
 
 def _grid_of(model: nn.Module, x: torch.Tensor) -> tuple[int, int]:
