@@ -201,6 +201,13 @@ def test_the_tab_draws_every_figure_and_redraws_without_a_model_run(image, lang,
         assert layout.title.text and (layout.xaxis.title.text or layout.coloraxis)
     assert checked["maps_plot"].layout.coloraxis.colorbar.title.text
     assert ("正方形" if lang == "zh" else "square") in measured["target_line"]
+    c.target = "正方形" if lang == "zh" else "Square"  # a name as the page shows it, in its language
+    assert tab.run(c)["target"]["value"] == "1"
+    top = {int(v) for _, v in out["target"]["choices"]}
+    outside = next(i for i in range(8) if i not in top)
+    c.target = str(outside)  # a class outside the top-5 is listed too, under its name
+    assert str(outside) in [value for _, value in tab.run(c)["target"]["choices"]]
+    c.target = "1"
     assert ("删除得最快" if lang == "zh" else "deletes fastest") in measured["verdict"]
     monkeypatch.setattr(tab, "analyze_image", lambda *a, **k: pytest.fail("a redraw ran the model"))
     monkeypatch.setattr(tab, "faithfulness", lambda *a, **k: pytest.fail("a redraw measured again"))

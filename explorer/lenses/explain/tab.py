@@ -55,7 +55,9 @@ class Controls:
         if self.image is None:
             raise UserFacingError(t("need_image", "en"), t("need_image", "zh"))
         loaded = self.loaded()
-        target = target_index(self.target, loaded.class_names, int(getattr(loaded.model, "num_classes", 0)))
+        names = loaded.class_names or ()
+        target = target_index(self.target, names, int(getattr(loaded.model, "num_classes", 0)),
+                              tuple(class_label(n, self.lang) for n in names))
         geometry = check_geometry(self.geometry or "model")
         key = ("explain", loaded.shown.key, loaded.weights_id, self.image.digest, geometry, target)
         image = self.image
@@ -77,8 +79,11 @@ def target_name(loaded: LoadedModel, index: int, lang: str) -> str:
 
 
 def target_choices(loaded: LoadedModel, analysis: ExplainAnalysis, lang: str) -> list[tuple[str, str]]:
-    """The top-5 first (as their names); any other class can be typed in by name or index."""
-    return [(f"{target_name(loaded, p.index, lang)} · {p.probability:.1%}", str(p.index)) for p in analysis.predictions]
+    """The top-5 (as their names), and the class shown if it is another (typed in by name or index)."""
+    choices = [(f"{target_name(loaded, p.index, lang)} · {p.probability:.1%}", str(p.index)) for p in analysis.predictions]
+    if all(p.index != analysis.target for p in analysis.predictions):
+        choices.append((target_name(loaded, analysis.target, lang), str(analysis.target)))
+    return choices
 
 
 def _verdict(measured: Faithfulness, lang: str) -> str:

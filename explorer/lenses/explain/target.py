@@ -5,9 +5,11 @@ from __future__ import annotations
 from explorer.core.arguments import ArgumentError, excerpt
 
 
-def target_index(value: object, class_names: tuple[str, ...] | None, num_classes: int) -> int | None:
-    """``value`` as a class index (None: the top class). A name is looked up in ``class_names``
-    (case and surrounding spaces ignored); an index must be one of the model's classes."""
+def target_index(value: object, class_names: tuple[str, ...] | None, num_classes: int,
+                 shown_names: tuple[str, ...] = ()) -> int | None:
+    """``value`` as a class index (None: the top class). A name is looked up in ``class_names``,
+    then in ``shown_names`` (the page's names in its language), case and surrounding spaces
+    ignored; an index must be one of the model's classes."""
     if value is None or (isinstance(value, str) and not value.strip()):
         return None
     if isinstance(value, bool):
@@ -19,8 +21,9 @@ def target_index(value: object, class_names: tuple[str, ...] | None, num_classes
                                 f"目标类别必须是 0 … {num_classes - 1}（或类别名），而不是 {index}。")
         return index
     wanted = str(value).strip().lower()
-    for index, name in enumerate(class_names or ()):
-        if name.strip().lower() == wanted:
-            return index
+    for names in (class_names or (), shown_names):
+        for index, name in enumerate(names):
+            if name.strip().lower() == wanted:
+                return index
     raise ArgumentError(f"No class is named {excerpt(value)} (give its name as the model lists it, or its index).",
                         f"没有名为 {excerpt(value)} 的类别（请给出模型中的类别名或它的编号）。")
