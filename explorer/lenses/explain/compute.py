@@ -186,8 +186,8 @@ def explained_pass(private: nn.Module, x: torch.Tensor, target: int) -> Pass:
             score = ClassifierOutputTarget(target)(logits[0])
             layer = cam.activations_and_grads.activations[0]
             grads = torch.autograd.grad(score, [*saved, layer])
-            activations = to_grid(layer).detach().numpy()
-            layer_grad = to_grid(grads[-1]).detach().numpy()
+            activations = to_grid(layer).detach().cpu().numpy()  # numpy only on the CPU (CUDA, MPS)
+            layer_grad = to_grid(grads[-1]).detach().cpu().numpy()
             raw = cam.get_cam_image(x, layer_module, [ClassifierOutputTarget(target)],
                                     activations, layer_grad)
             # what its hooks kept are graph views here, which its release cannot detach in place
@@ -195,9 +195,9 @@ def explained_pass(private: nn.Module, x: torch.Tensor, target: int) -> Pass:
     finally:
         for handle in handles:
             handle.remove()
-    return Pass(logits=logits[0].detach().float().numpy(),
-                attentions=[a[0].detach().float() for a in saved],
-                gradients=[g[0].detach().float() for g in grads[:-1]],
+    return Pass(logits=logits[0].detach().float().cpu().numpy(),
+                attentions=[a[0].detach().float().cpu() for a in saved],
+                gradients=[g[0].detach().float().cpu() for g in grads[:-1]],
                 gradcam=np.maximum(raw[0], 0).astype(np.float32))
 
 
@@ -234,13 +234,13 @@ def perturbation_curves(model: nn.Module, x: torch.Tensor, maps: dict[str, np.nd
                 keep = np.ones(h * w, bool) if kind == "deletion" else np.zeros(h * w, bool)
                 keep[order[:count]] = kind == "insertion"
                 mask = torch.from_numpy(keep.reshape(h, w)).repeat_interleave(ph, 0).repeat_interleave(pw, 1)
-                inputs.append(x[0] * mask[:height, :width].to(x.dtype))  # Swin's last tokens may overhang
+                inputs.append(x[0] * mask[:height, :width].to(x.device, x.dtype))  # Swin's last tokens may overhang
                 index.append((name, kind))
     probabilities = []
     with torch.inference_mode():
         for start in range(0, len(inputs), batch_size):
             logits = model(torch.stack(inputs[start:start + batch_size]))
-            probabilities.append(logits.float().softmax(-1)[:, target])
+            probabilities.append(logits.float().softmax(-1)[:, target].cpu())
     probs = torch.cat(probabilities).numpy()
     curves: dict[str, dict[str, np.ndarray]] = {}
     for (name, kind), start in zip(index[::steps + 1], range(0, len(probs), steps + 1)):
@@ -258,7 +258,8 @@ def _randomise(block: nn.Module, generator: torch.Generator) -> None:
             elif name == "bias":
                 value = torch.zeros_like(param)
             else:
-                value = (torch.randn(param.shape, generator=generator) * 0.02).clamp(-0.04, 0.04).to(param.dtype)
+                value = nn.init.trunc_normal_(torch.empty(param.shape), std=0.02, a=-0.04, b=0.04,
+                                              generator=generator).to(param.device, param.dtype)
             setattr(module, name, nn.Parameter(value, requires_grad=param.requires_grad))
 
 
