@@ -13,7 +13,6 @@ import argparse
 import os
 import statistics
 import sys
-import time
 from pathlib import Path
 
 os.environ.setdefault("HF_HUB_OFFLINE", "1")
@@ -22,6 +21,7 @@ sys.path.insert(0, str(Path(__file__).resolve().parents[1]))
 import numpy as np  # noqa: E402
 import torch  # noqa: E402
 
+from benchmarks.attention_lens import median_seconds  # noqa: E402
 from explorer.core.images import load_image  # noqa: E402
 from explorer.core.weights import get_model  # noqa: E402
 from explorer.core.zoo import REPO_ROOT  # noqa: E402
@@ -29,16 +29,6 @@ from explorer.lenses.explain.compute import (METHODS, analyze_image, faithfulnes
                                              sanity)
 
 GROUND_TRUTH_SEED = 424_242  # far from the recipes' training (0 …) and held-out (100 000 …) seeds
-
-
-def seconds(fn, repeats: int = 5) -> float:
-    fn()  # warm
-    times = []
-    for _ in range(repeats):
-        start = time.perf_counter()
-        fn()
-        times.append(time.perf_counter() - start)
-    return statistics.median(times)
 
 
 def speed(key: str) -> None:
@@ -58,13 +48,13 @@ def speed(key: str) -> None:
         with torch.inference_mode():
             loaded.model(x)
 
-    forward = seconds(bare)
-    explain = seconds(lambda: analyze_image(loaded, image, target=analysis.target))
+    forward = median_seconds(bare)
+    explain = median_seconds(lambda: analyze_image(loaded, image, target=analysis.target))
     steps = 10
-    batched = seconds(lambda: faithfulness(loaded, analysis, steps), repeats=3)
-    one_by_one = seconds(lambda: perturbation_curves(loaded.model, x, analysis.maps, analysis.target, steps,
+    batched = median_seconds(lambda: faithfulness(loaded, analysis, steps), repeats=3)
+    one_by_one = median_seconds(lambda: perturbation_curves(loaded.model, x, analysis.maps, analysis.target, steps,
                                                      batch_size=1), repeats=3)
-    check = seconds(lambda: sanity(loaded, analysis), repeats=2)
+    check = median_seconds(lambda: sanity(loaded, analysis), repeats=2)
     inputs = len(METHODS) * 2 * (steps + 1)
     print(f"{key} ({loaded.source} weights), {tuple(x.shape[-2:])} px:")
     print(f"  one bare forward {forward * 1e3:7.1f} ms; every method's map (one forward + backward on a "

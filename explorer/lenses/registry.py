@@ -8,7 +8,6 @@ import contextlib
 import functools
 import os
 
-
 from explorer.core.arguments import ArgumentError, excerpt
 from explorer.core.checkpoints import Card
 from explorer.core.results import cached_analysis

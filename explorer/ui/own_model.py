@@ -9,6 +9,7 @@ The picker's value for it is the session's random token, the only way to reach t
 
 from __future__ import annotations
 
+import dataclasses
 from dataclasses import dataclass
 from pathlib import Path
 
@@ -126,6 +127,11 @@ def _architecture(path: Path, typed: str | None, card_arch: str | None, card_nam
     return find_architecture(path, path.name, readable)
 
 
+def _with_preset(card: Card | None, preset: Card | None) -> Card | None:
+    """The card with the preset's normalisation over it (either may be missing)."""
+    return card.merged(preset) if card is not None and preset is not None else card or preset
+
+
 @user_errors
 def open_checkpoint(checkpoint, labels, architecture, preset, uploaded, session: str, lang: str):
     """Open the session's checkpoint (after an upload or a change of labels, architecture or
@@ -139,7 +145,7 @@ def open_checkpoint(checkpoint, labels, architecture, preset, uploaded, session:
         given, card_arch = read_labels_or_card(labels_path)
         card_name = labels_path.name
     preset_card = PRESETS.get(preset)
-    card = given.merged(preset_card) if given is not None and preset_card else given or preset_card
+    card = _with_preset(given, preset_card)
     found = _architecture(path, architecture, card_arch, card_name)
     entry = found.entry
     unused = ("", "")
@@ -151,10 +157,7 @@ def open_checkpoint(checkpoint, labels, architecture, preset, uploaded, session:
         # names for another number of classes (a previous checkpoint's labels, say): opened
         # without them, and the status says why
         unused = (f"⚠ {err.message_en} They are not used.", f"⚠ {err.message_zh}未使用这些类别名。")
-        card = Card(**{f: getattr(given, f) for f in ("mean", "std", "input_size", "interpolation", "crop_pct",
-                                                        "crop_mode")}, source=given.source,
-                    preprocessing_source=given.preprocessing_source)
-        card = card.merged(preset_card) if preset_card else card
+        card = _with_preset(dataclasses.replace(given, class_names=None, names_source=""), preset_card)
         loaded = get_model(entry.key, weights_file=str(path), allow_download=False, card=card)
     token = uploaded["token"] if uploaded else new_token()
     UPLOADS.put(token, Upload(session=session, file_name=path.name, path=path, size=path.stat().st_size,

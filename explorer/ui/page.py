@@ -246,17 +246,17 @@ def build_demo() -> gr.Blocks:
                      gallery.select(on_example, [lang], [ctx.image, image_info], api_visibility="private"),
                      demo.load(on_start, None, [lang, ctx.image, image_info], api_visibility="private")]
         # Only the visible lens runs its model; the others catch up when their tab is opened.
-        shown = {lens.tab_id: gr.State(None) for lens in ctx.lenses}  # what each tab shows: (digest, lang)
+        shown = {lens.tab_id: gr.State(None) for lens in ctx.lenses}  # what each tab shows: shown_key
         opened = own_checkpoint_events(panel, uploaded, ctx, pickers)
         for lens in ctx.lenses:
             inputs = [ctx.active_tab, shown[lens.tab_id], uploaded, lang, *lens.inputs]
             analyse = only_when_active(lens.tab_id, lens.analyse, shown[lens.tab_id], len(lens.outputs))
             for event in new_image:
                 event.success(analyse, inputs, [*lens.outputs, shown[lens.tab_id]], api_visibility="private")
-            for event in opened:  # a picker that already showed the checkpoint does not fire again
-                event.success(only_when_active(lens.tab_id, lens.analyse, shown[lens.tab_id], len(lens.outputs),
-                                               only_rerun=True),
-                              inputs, [*lens.outputs, shown[lens.tab_id]], api_visibility="private")
+            # a picker that already showed the checkpoint fires no change: run it again
+            rerun = only_when_active(lens.tab_id, lens.analyse, shown[lens.tab_id], len(lens.outputs), only_rerun=True)
+            for event in opened:
+                event.success(rerun, inputs, [*lens.outputs, shown[lens.tab_id]], api_visibility="private")
             # Unqueued, so the active tab is recorded before any later event reads it.
             lens.tab.select(lambda tab_id=lens.tab_id: tab_id, None, ctx.active_tab,
                             api_visibility="private", queue=False).then(

@@ -151,16 +151,18 @@ def _grid_of(model: nn.Module, x: torch.Tensor) -> tuple[int, int]:
 class Pass:
     """What one forward and backward pass of a (private) ViT gives for one target class."""
 
+    target: int  # the class explained
     logits: np.ndarray  # (K,)
     attentions: list[torch.Tensor]  # per block (heads, N, N)
     gradients: list[torch.Tensor]  # per block ∂y_c/∂A, (heads, N, N)
     gradcam: np.ndarray  # (h, w) ReLU(Σ_k w_k A_k), before any upsampling
 
 
-def explained_pass(private: nn.Module, x: torch.Tensor, target: int) -> Pass:
+def explained_pass(private: nn.Module, x: torch.Tensor, target: int | None) -> Pass:
     """One forward pass with timm's unfused attention (the probabilities are on the graph), then
-    the gradients of the target's logit w.r.t. each block's attention and Grad-CAM's layer, by
-    ``torch.autograd.grad`` (no parameter gets a ``.grad``). ``private``: see ``private_copy``."""
+    the gradients of the target's logit (None: the top class of that same pass) w.r.t. each
+    block's attention and Grad-CAM's layer, by ``torch.autograd.grad`` (no parameter gets a
+    ``.grad``). ``private``: see ``private_copy``."""
     from pytorch_grad_cam import GradCAM
     from pytorch_grad_cam.utils.model_targets import ClassifierOutputTarget
 
@@ -183,6 +185,7 @@ def explained_pass(private: nn.Module, x: torch.Tensor, target: int) -> Pass:
                                           reshape_transform=to_grid) as cam:
             cam.activations_and_grads.detach = False  # keep the layer's output on the graph
             logits = cam.activations_and_grads(x.requires_grad_(True))
+            target = int(logits[0].argmax()) if target is None else target
             score = ClassifierOutputTarget(target)(logits[0])
             layer = cam.activations_and_grads.activations[0]
             grads = torch.autograd.grad(score, [*saved, layer])
@@ -195,7 +198,7 @@ def explained_pass(private: nn.Module, x: torch.Tensor, target: int) -> Pass:
     finally:
         for handle in handles:
             handle.remove()
-    return Pass(logits=logits[0].detach().float().cpu().numpy(),
+    return Pass(target=target, logits=logits[0].detach().float().cpu().numpy(),
                 attentions=[a[0].detach().float().cpu() for a in saved],
                 gradients=[g[0].detach().float().cpu() for g in grads[:-1]],
                 gradcam=np.maximum(raw[0], 0).astype(np.float32))
@@ -311,13 +314,9 @@ def analyze_image(loaded: LoadedModel, image: LoadedImage, geometry: str = "mode
     """Every method's map for ``target`` (the top class when None): one forward and backward pass."""
     pre = model_input(loaded, image, geometry)  # a ViT's patch grid, or Swin's first-stage one
     x = pre.tensor
-    private = private_copy(loaded.model)
-    if target is None:
-        with torch.inference_mode():
-            target = int(loaded.model(x)[0].argmax())
-    result = explained_pass(private, x.clone(), target)
+    result = explained_pass(private_copy(loaded.model), x.clone(), target)
     grid, token_px = token_grid(loaded.model, x)
-    return ExplainAnalysis(target=target, maps=maps_of(result, _prefix(loaded.model), grid), logits=result.logits,
+    return ExplainAnalysis(target=result.target, maps=maps_of(result, _prefix(loaded.model), grid), logits=result.logits,
                            predictions=top_predictions(result.logits, loaded.class_names), grid=grid,
                            patch_size=tuple(token_px),
                            num_prefix_tokens=_prefix(loaded.model), model_image=pre.model_image,

@@ -67,6 +67,13 @@ class Controls:
         return ("explain-" + what, loaded.shown.key, loaded.weights_id, self.image.digest, self.geometry,
                 analysis.target, self.step_count if what == "faithfulness" else None)
 
+    def measured(self, loaded: LoadedModel, analysis: ExplainAnalysis, what: str):
+        """The deletion/insertion curves ("faithfulness") or the sanity check's correlations
+        ("sanity"), computed once per image, model, target (and steps)."""
+        compute = {"faithfulness": lambda: faithfulness(loaded, analysis, self.step_count),
+                   "sanity": lambda: sanity(loaded, analysis)}[what]
+        return RESULTS.get_or_create(self.measure_key(loaded, analysis, what), compute)
+
     @property
     def step_count(self) -> int:
         return arguments.whole_number(DEFAULT_STEPS if self.steps is None else int(self.steps), 1, MAX_STEPS,
@@ -142,23 +149,20 @@ def redraw(c: Controls) -> dict:
     return render(c, loaded, analysis)
 
 
-@user_errors
-def measure(c: Controls, progress=None) -> dict:
-    loaded, analysis = c.analysis()
-    if progress is not None:
-        progress(0, desc=t("ex_measure", c.lang))
-    RESULTS.get_or_create(c.measure_key(loaded, analysis, "faithfulness"),
-                          lambda: faithfulness(loaded, analysis, c.step_count))
-    return render(c, loaded, analysis)
+def measuring(what: str, label: str):
+    """A button's step: measure the shown maps (``Controls.measured``), then draw everything."""
+    def step(c: Controls, progress=None) -> dict:
+        loaded, analysis = c.analysis()
+        if progress is not None:
+            progress(0, desc=t(label, c.lang))
+        c.measured(loaded, analysis, what)
+        return render(c, loaded, analysis)
+
+    step.__name__ = step.__qualname__ = f"measure_{what}"  # for the log
+    return user_errors(step)
 
 
-@user_errors
-def check(c: Controls, progress=None) -> dict:
-    loaded, analysis = c.analysis()
-    if progress is not None:
-        progress(0, desc=t("ex_sanity", c.lang))
-    RESULTS.get_or_create(c.measure_key(loaded, analysis, "sanity"), lambda: sanity(loaded, analysis))
-    return render(c, loaded, analysis)
+measure, check = measuring("faithfulness", "ex_measure"), measuring("sanity", "ex_sanity")
 
 
 def build(ctx: PageContext) -> None:
@@ -225,8 +229,7 @@ def build(ctx: PageContext) -> None:
     scale.input(on_redraw, controls, outputs, api_visibility="private", show_progress="hidden")
     measure_button.click(on_measure, controls, outputs, api_visibility="private")
     sanity_button.click(on_check, controls, outputs, api_visibility="private")
-    ctx.lenses.append(TabHooks("explain", tab, analyse, on_redraw, controls, outputs,
-                               [c for name, c in parts.items()]))
+    ctx.lenses.append(TabHooks("explain", tab, analyse, on_redraw, controls, outputs, outputs))
 
 
 def api(image: FileData, model: str, geometry: str = "model", target: str = "", steps: int = DEFAULT_STEPS,
@@ -240,7 +243,6 @@ def api(image: FileData, model: str, geometry: str = "model", target: str = "", 
     steps = arguments.whole_number(steps, 1, MAX_STEPS, ("steps", "steps（步数）"))
     c = Controls(open_uploaded_image(image), entry.key, geometry, False, str(target or ""), "Viridis", steps, "en")
     loaded, analysis = c.analysis()
-    measured = RESULTS.get_or_create(c.measure_key(loaded, analysis, "faithfulness"),
-                                     lambda: faithfulness(loaded, analysis, steps))
+    measured = c.measured(loaded, analysis, "faithfulness")
     return arrays_reply(loaded, export_arrays(analysis, measured), arrays, target=analysis.target,
                         fastest_deletion=measured.fastest_deletion, fastest_insertion=measured.fastest_insertion)
