@@ -247,9 +247,13 @@ def base_layout(fig, title: str, x_title: str, y_title: str, height: int = 460):
     line adds its own height (a wrapped title never squeezes the panels or covers them)."""
     title = wrap_title(title)
     panel_lines = _top_panel_title_lines(fig)
-    top = 16 + TITLE_LINE_PX * (title.count("<br>") + 1) + (SUBTITLE_LINE_PX * panel_lines + 8 if panel_lines else 24)
+    lines = title.count("<br>") + 1
+    top = 16 + TITLE_LINE_PX * lines + (SUBTITLE_LINE_PX * panel_lines + 8 if panel_lines else 24)
+    # plotly anchors a title's middle line, not its first, at the pad: lower a wrapped one by
+    # half of each further line (1.3 em), or its first line is cut off at the top
+    pad = 12 + round((lines - 1) * 0.65 * (FONT_SIZE + 3))
     fig.update_layout(
-        title=dict(text=title, x=0.02, xanchor="left", y=1.0, yref="container", yanchor="top", pad=dict(t=12),
+        title=dict(text=title, x=0.02, xanchor="left", y=1.0, yref="container", yanchor="top", pad=dict(t=pad),
                    font=dict(size=FONT_SIZE + 3)),
         font=dict(size=FONT_SIZE),
         height=height + max(0, top - 64),
