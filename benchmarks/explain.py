@@ -25,6 +25,7 @@ from benchmarks.attention_lens import median_seconds  # noqa: E402
 from explorer.core.images import load_image  # noqa: E402
 from explorer.core.weights import get_model  # noqa: E402
 from explorer.core.zoo import REPO_ROOT  # noqa: E402
+from explorer.lenses.explain import attnlrp  # noqa: E402
 from explorer.lenses.explain.compute import (METHODS, analyze_image, faithfulness, perturbation_curves,  # noqa: E402
                                              sanity)
 
@@ -50,6 +51,7 @@ def speed(key: str) -> None:
 
     forward = median_seconds(bare)
     explain = median_seconds(lambda: analyze_image(loaded, image, target=analysis.target))
+    lrp = median_seconds(lambda: attnlrp.relevance(loaded.model, x, analysis.target))
     steps = 10
     batched = median_seconds(lambda: faithfulness(loaded, analysis, steps), repeats=3)
     one_by_one = median_seconds(lambda: perturbation_curves(loaded.model, x, analysis.maps, analysis.target, steps,
@@ -58,7 +60,9 @@ def speed(key: str) -> None:
     inputs = len(METHODS) * 2 * (steps + 1)
     print(f"{key} ({loaded.source} weights), {tuple(x.shape[-2:])} px:")
     print(f"  one bare forward {forward * 1e3:7.1f} ms; every method's map (one forward + backward on a "
-          f"private copy) {explain * 1e3:7.1f} ms = {explain / forward:.1f}x")
+          f"private copy, then AttnLRP's own pass) {explain * 1e3:7.1f} ms = {explain / forward:.1f}x")
+    print(f"  of which AttnLRP's forward + relevance backward {lrp * 1e3:7.1f} ms = {lrp / forward:.1f}x; the other "
+          f"maps {(explain - lrp) / forward:.1f}x")
     print(f"  deletion + insertion, {inputs} inputs: batched by 16 {batched:.2f} s = {batched / forward:.0f} bare "
           f"forwards, one by one {one_by_one:.2f} s = {one_by_one / forward:.0f} ({one_by_one / batched:.2f}x faster batched)")
     print(f"  sanity check ({len(loaded.model.blocks)} randomised blocks) {check:.2f} s\n")
@@ -88,7 +92,7 @@ def ground_truth(images: int) -> None:
         # each patch's share of object pixels (the model input is the generated image itself)
         share = mask[:h * ph, :w * pw].reshape(h, ph, w, pw).mean(axis=(1, 3))
         for method in METHODS:
-            relevance = np.clip(analysis.maps[method].astype(np.float64), 0, None)
+            relevance = np.clip(analysis.maps[method].astype(np.float64), 0, None)  # AttnLRP's positive part
             total = relevance.sum()
             inside[method].append(float((relevance * share).sum() / total) if total > 0 else 0.0)
             hits[method].append(bool(share.ravel()[int(relevance.argmax())] > 0))

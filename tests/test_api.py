@@ -183,7 +183,7 @@ def test_explain_endpoint_mirrors_the_export(client, example_image):
     result = client.predict(handle_file(str(example_image)), "demo_vit", "model", "square", 4, "",
                             api_name="/explain")
     assert result["target"] == 1 and result["arrays"]["target"] == 1
-    assert result["arrays"]["methods"] == ["attention", "rollout", "gae", "gradcam", "random"]
+    assert result["arrays"]["methods"] == ["attention", "rollout", "gae", "gradcam", "attnlrp", "random"]
     assert np.asarray(result["arrays"]["map_gae"]).shape == (8, 8)
     assert len(result["arrays"]["deletion_gradcam"]) == 5 and result["fastest_deletion"] in result["arrays"]["methods"]
     with pytest.raises(AppError, match="No class is named 'giraffe'"):

@@ -85,6 +85,8 @@ def test_explain_pick_a_class_see_the_maps_and_measure_them(chromium, app):
         page.get_by_role("tab", name="Explain", exact=True).click()
         maps = page.locator("#ex-maps-plot .js-plotly-plot .gtitle")
         expect(maps).to_contain_text("Relevance for", timeout=60_000)
+        panels = page.locator("#ex-maps-plot .annotation-text")  # the subplot titles, one per method
+        expect(panels).to_have_text(["attention", "rollout", "GAE", "Grad-CAM", "AttnLRP", "random"])
         box = page.locator("#ex-target input")
         box.click()
         box.fill("square")

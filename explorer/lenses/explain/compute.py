@@ -12,11 +12,10 @@ Methods (each a map over the patch tokens, prefix tokens left out, before any up
   (pytorch-grad-cam, the field's maintained implementation: its activation/gradient hooks and
   its channel weights, the mean gradient over the tokens) on the last block's first LayerNorm,
   with the ViT reshape (patch tokens back to their grid); ReLU of the weighted sum;
+- ``attnlrp``: AttnLRP (Achtibat et al. 2024) with the ``lxt`` package's rules (``attnlrp.py``:
+  which rules, and why not lxt's process-wide patching), where they read the model;
 - ``random``: a fixed random map, the baseline every method must beat.
 
-AttnLRP (Achtibat et al. 2024) is not among them yet: the ``lxt`` package patches torch.nn's
-classes for the whole process (which would change every other model's gradients, GAE's
-included) and covers torchvision's ViT, not timm's.
 
 Measurements: deletion and insertion curves (patches ordered by relevance, set to 0 in the
 normalised input — the dataset's mean colour — or restored from it, the target's probability at
@@ -45,8 +44,9 @@ from explorer.core.predictions import Prediction, top_predictions
 from explorer.core.preprocess import preprocess
 from explorer.core.rollout import attention_rollout
 from explorer.core.weights import LoadedModel
+from explorer.lenses.explain import attnlrp
 
-METHODS = ("attention", "rollout", "gae", "gradcam", "random")
+METHODS = ("attention", "rollout", "gae", "gradcam", "attnlrp", "random")
 SWIN_METHODS = ("gradcam", "random")
 DEFAULT_STEPS = 10
 RANDOM_SEED = 0
@@ -112,9 +112,20 @@ def is_windowed(model: nn.Module) -> bool:
 
 
 def methods_of(model: nn.Module) -> tuple[str, ...]:
-    """The methods that apply: all of them to a ViT; to Swin, whose attention is per window (no
-    whole-image attention, rollout or GAE), Grad-CAM on its last stage and the random map."""
-    return SWIN_METHODS if is_windowed(model) else METHODS
+    """The methods that apply: all of them to a ViT that lxt's rules read (the others lack
+    AttnLRP); to Swin, whose attention is per window (no whole-image attention, rollout or GAE),
+    Grad-CAM on its last stage and the random map."""
+    if is_windowed(model):
+        return SWIN_METHODS
+    return METHODS if attnlrp.unsupported(model) is None else tuple(m for m in METHODS if m != "attnlrp")
+
+
+def missing_notes(model: nn.Module) -> tuple[str, ...]:
+    """Text keys saying why a method is missing for ``model`` (none when all apply)."""
+    if is_windowed(model):
+        return ("ex_windowed",)
+    reason = attnlrp.unsupported(model)
+    return () if reason is None else (reason,)
 
 
 def _prefix(model: nn.Module) -> int:
@@ -156,13 +167,15 @@ class Pass:
     attentions: list[torch.Tensor]  # per block (heads, N, N)
     gradients: list[torch.Tensor]  # per block ∂y_c/∂A, (heads, N, N)
     gradcam: np.ndarray  # (h, w) ReLU(Σ_k w_k A_k), before any upsampling
+    attnlrp: np.ndarray | None = None  # (h, w) signed, where lxt's rules read the model
 
 
 def explained_pass(private: nn.Module, x: torch.Tensor, target: int | None) -> Pass:
     """One forward pass with timm's unfused attention (the probabilities are on the graph), then
     the gradients of the target's logit (None: the top class of that same pass) w.r.t. each
     block's attention and Grad-CAM's layer, by ``torch.autograd.grad`` (no parameter gets a
-    ``.grad``). ``private``: see ``private_copy``."""
+    ``.grad``); then AttnLRP's own pass, where it applies (its backward carries relevance, not
+    gradients: it cannot share the first). ``private``: see ``private_copy``."""
     from pytorch_grad_cam import GradCAM
     from pytorch_grad_cam.utils.model_targets import ClassifierOutputTarget
 
@@ -198,10 +211,13 @@ def explained_pass(private: nn.Module, x: torch.Tensor, target: int | None) -> P
     finally:
         for handle in handles:
             handle.remove()
+    lrp = None
+    if attnlrp.unsupported(private) is None:
+        lrp = attnlrp.attnlrp_map(private, x.detach(), target, grid).float().cpu().numpy()
     return Pass(target=target, logits=logits[0].detach().float().cpu().numpy(),
                 attentions=[a[0].detach().float().cpu() for a in saved],
                 gradients=[g[0].detach().float().cpu() for g in grads[:-1]],
-                gradcam=np.maximum(raw[0], 0).astype(np.float32))
+                gradcam=np.maximum(raw[0], 0).astype(np.float32), attnlrp=lrp)
 
 
 def maps_of(result: Pass, prefix: int, grid: tuple[int, int]) -> dict[str, np.ndarray]:
@@ -212,13 +228,15 @@ def maps_of(result: Pass, prefix: int, grid: tuple[int, int]) -> dict[str, np.nd
     attention = torch.stack(result.attentions).numpy()
     relevance = gae_relevance(result.attentions, result.gradients)
     patches = slice(prefix, None)
-    return {
+    maps = {
         "attention": attention[-1].mean(0)[0, patches].reshape(grid).astype(np.float32),
         "rollout": attention_rollout(attention, "mean")[0, patches].reshape(grid).astype(np.float32),
         "gae": relevance[0, patches].reshape(grid).float().numpy(),
         "gradcam": result.gradcam,
+        "attnlrp": result.attnlrp,
         "random": random_map(grid),
     }
+    return {name: value for name, value in maps.items() if value is not None}
 
 
 def perturbation_curves(model: nn.Module, x: torch.Tensor, maps: dict[str, np.ndarray], target: int,
@@ -296,6 +314,7 @@ class ExplainAnalysis:
     grid: tuple[int, int]
     patch_size: tuple[int, int]
     num_prefix_tokens: int  # CLS (and distillation, register) tokens before the patches
+    notes: tuple[str, ...]  # text keys: why a method is missing for this model
     model_image: np.ndarray  # (H, W, 3) uint8, the pixels the model saw
     steps: tuple[tuple[str, str], ...]
     x: torch.Tensor = field(repr=False)  # the model's input, for the measurements
@@ -319,7 +338,8 @@ def analyze_image(loaded: LoadedModel, image: LoadedImage, geometry: str = "mode
     return ExplainAnalysis(target=result.target, maps=maps_of(result, _prefix(loaded.model), grid), logits=result.logits,
                            predictions=top_predictions(result.logits, loaded.class_names), grid=grid,
                            patch_size=tuple(token_px),
-                           num_prefix_tokens=_prefix(loaded.model), model_image=pre.model_image,
+                           num_prefix_tokens=_prefix(loaded.model), notes=missing_notes(loaded.model),
+                           model_image=pre.model_image,
                            steps=pre.steps, x=x)
 
 

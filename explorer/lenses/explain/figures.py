@@ -12,7 +12,7 @@ from explorer.ui.i18n import t
 
 # one colour per method, the same in every figure (random in grey: the baseline)
 METHOD_COLOURS = {"attention": "#1f77b4", "rollout": "#ff7f0e", "gae": "#2ca02c", "gradcam": "#d62728",
-                  "random": "#7f7f7f"}
+                  "attnlrp": "#9467bd", "random": "#7f7f7f"}
 
 
 def method_name(method: str, lang: str) -> str:

@@ -20,7 +20,7 @@ from explorer.core.results import RESULTS
 from explorer.core.text import numbered
 from explorer.core.weights import LoadedModel
 from explorer.lenses.explain import figures
-from explorer.lenses.explain.compute import (DEFAULT_STEPS, METHODS, ExplainAnalysis, Faithfulness, analyze_image,
+from explorer.lenses.explain.compute import (DEFAULT_STEPS, ExplainAnalysis, Faithfulness, analyze_image,
                                              export_arrays, faithfulness, is_flat, sanity)
 from explorer.lenses.explain.export import MAX_STEPS
 from explorer.lenses.explain.target import target_index
@@ -128,8 +128,8 @@ def render(c: Controls, loaded: LoadedModel, analysis: ExplainAnalysis) -> dict:
     correlations = RESULTS.get(c.measure_key(loaded, analysis, "sanity"))
     out["sanity_plot"] = figures.sanity_figure(correlations, analysis.methods, lang) if correlations is not None else None
     out["sanity_text"] = _sanity_text(correlations, analysis.methods, lang) if correlations is not None else ""
-    if analysis.methods != METHODS:  # a windowed model: say why the attention methods are missing
-        out["target_line"] += "\n\n" + t("ex_windowed", lang)
+    for note in analysis.notes:  # why a method is missing for this model
+        out["target_line"] += "\n\n" + t(note, lang)
     return out
 
 

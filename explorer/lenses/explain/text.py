@@ -20,9 +20,12 @@ STRINGS: dict[str, Bilingual] = {
         "- **Grad-CAM** (Selvaraju et al. 2017, through the grad-cam package): the last block's LayerNorm "
         "output per patch, weighted by its mean gradient $w_k = \\mathbb E_{ij}\\,\\partial y_c/\\partial a^k_{ij}$, "
         "$\\mathrm{ReLU}(\\sum_k w_k a^k)$.\n"
-        "- **random**: a fixed random map, the baseline every method must beat.\n\n"
-        "AttnLRP (through the lxt package) is not offered yet: lxt patches PyTorch's layer classes for "
-        "the whole server and covers torchvision's ViT, not timm's.",
+        "- **AttnLRP** (Achtibat et al. 2024, with the lxt package's rules): the logit $y_c$ passed back as "
+        "relevance, conserved layer by layer ($\\sum_i R_i^{(l)} = \\sum_j R_j^{(l+1)}$, less what biases take): "
+        "ε-LRP on linear layers and residual sums, the identity rule on LayerNorm's $1/\\sigma$ and on GELU, and in "
+        "attention relevance through the values only ($R_{v}$ by $A$ held fixed); the map is each patch's relevance "
+        "at the patch embedding, **signed** (low values speak against the class).\n"
+        "- **random**: a fixed random map, the baseline every method must beat.",
         "**注意力不等于解释。** 注意力说明一个 token 看向哪里，而不是哪些像素让模型选了某个类别：下面的图都是针对你选的"
         "**目标类别**并排显示的，按钮则在这张图片上测量哪种方法是忠实的。\n\n"
         "- **attention**：最后一个块的 CLS 行，各头平均，$A_L[\\mathrm{CLS}]$——与类别无关。\n"
@@ -32,12 +35,23 @@ STRINGS: dict[str, Bilingual] = {
         "$R \\leftarrow R + \\bar A R$，其中 $\\nabla A = \\partial y_c/\\partial A$——按它对类别 $c$ 的重要性加权的注意力。\n"
         "- **Grad-CAM**（Selvaraju 等 2017，通过 grad-cam 包）：最后一个块 LayerNorm 在每个 patch 上的输出，"
         "用平均梯度 $w_k = \\mathbb E_{ij}\\,\\partial y_c/\\partial a^k_{ij}$ 加权，$\\mathrm{ReLU}(\\sum_k w_k a^k)$。\n"
-        "- **random**：固定的随机图，每种方法都必须胜过的基线。\n\n"
-        "暂不提供 AttnLRP（通过 lxt 包）：lxt 会替换整个服务器中 PyTorch 的层类，且只支持 torchvision 的 ViT，不支持 timm 的。"),
-    "ex_windowed": ("Swin attends within windows: no whole-image attention, rollout or GAE; Grad-CAM runs on its "
-                    "last stage (one cell per last-stage token).",
-                    "Swin 在窗口内做注意力：没有整张图像上的 attention、rollout 或 GAE；Grad-CAM 作用于它的最后一个阶段"
-                    "（每个格子是最后一个阶段的一个 token）。"),
+        "- **AttnLRP**（Achtibat 等 2024，使用 lxt 包的规则）：把 logit $y_c$ 作为相关性逐层往回传，并逐层守恒"
+        "（$\\sum_i R_i^{(l)} = \\sum_j R_j^{(l+1)}$，偏置吸收的部分除外）：线性层和残差相加用 ε-LRP，LayerNorm 的 "
+        "$1/\\sigma$ 与 GELU 用恒等规则，注意力中相关性只经过 value（$A$ 视为常数）；图是每个 patch 在 patch 嵌入处的相关性，"
+        "**有正负**（低值表示不利于该类别）。\n"
+        "- **random**：固定的随机图，每种方法都必须胜过的基线。"),
+    "ex_windowed": ("Swin attends within windows: no whole-image attention, rollout or GAE, and AttnLRP's rules "
+                    "here follow the ViT's layers; Grad-CAM runs on its last stage (one cell per last-stage token).",
+                    "Swin 在窗口内做注意力：没有整张图像上的 attention、rollout 或 GAE，这里 AttnLRP 的规则按 ViT 的层编写；"
+                    "Grad-CAM 作用于它的最后一个阶段（每个格子是最后一个阶段的一个 token）。"),
+    "ex_lrp_missing": ("AttnLRP is not shown: the lxt package is not installed on this server "
+                       "(`pip install --no-deps lxt`).",
+                       "未显示 AttnLRP：此服务器没有安装 lxt 包（`pip install --no-deps lxt`）。"),
+    "ex_lrp_other": ("AttnLRP is not shown for this model: its rules here follow timm's plain ViT (LayerNorm, "
+                     "standard attention without q/k norms, an MLP, the CLS token classifying), and this model's "
+                     "layers differ.",
+                     "此模型不显示 AttnLRP：这里的规则按 timm 的标准 ViT 编写（LayerNorm、没有 q/k 归一化的标准注意力、MLP、"
+                     "由 CLS token 分类），而此模型的层与之不同。"),
     "class_n": ("class {n}", "第 {n} 类"),
     "ex_target": ("Target class", "目标类别"),
     "ex_target_info": ("The top-5, or type any class name", "Top-5 之一，或输入任意类别名"),
@@ -48,6 +62,7 @@ STRINGS: dict[str, Bilingual] = {
     "method_rollout": ("rollout", "rollout"),
     "method_gae": ("GAE", "GAE"),
     "method_gradcam": ("Grad-CAM", "Grad-CAM"),
+    "method_attnlrp": ("AttnLRP", "AttnLRP"),
     "method_random": ("random", "random（随机）"),
     "fig_ex_maps": ("Relevance for “{target}” (each map scaled to 0–1)", "“{target}” 的相关性（每张图缩放到 0–1）"),
     "ex_scaled": ("relevance (0–1 per map)", "相关性（每张图 0–1）"),
