@@ -100,3 +100,35 @@ def test_explain_pick_a_class_see_the_maps_and_measure_them(chromium, app):
         assert page.locator(".toast-body").count() == 0
     finally:
         page.context.close()
+
+
+def test_explain_reads_an_uploaded_timm_vit_with_every_method(chromium, app, tmp_path):
+    """A timm ViT-Ti (random weights, 10 classes) opened from its file: the Explain tab draws all
+    six maps for it, AttnLRP included, and measures them."""
+    import timm
+    import torch
+    from safetensors.torch import save_file
+
+    torch.manual_seed(0)
+    model = timm.create_model("vit_tiny_patch16_224", num_classes=10)
+    weights = tmp_path / "my_vit_tiny.safetensors"
+    save_file({k: v.contiguous() for k, v in model.state_dict().items()}, weights)
+    page = fresh_page(chromium, app)
+    try:
+        page.get_by_role("tab", name="Explain", exact=True).click()
+        page.locator("#own-model").get_by_text("Your own model").click()
+        arch = page.locator("#own-arch input")  # not among the listed models: its name is given
+        arch.click()
+        arch.fill("vit_tiny_patch16_224")
+        arch.press("Enter")
+        page.set_input_files("#own-checkpoint input[type=file]", str(weights))
+        expect(page.locator("#own-status")).to_contain_text("vit_tiny_patch16_224", timeout=60_000)
+        expect(page.locator("#ex-model input")).to_have_value("my_vit_tiny.safetensors (uploaded)", timeout=30_000)
+        expect(page.locator("#ex-banner")).to_contain_text("10 classes", timeout=60_000)
+        panels = page.locator("#ex-maps-plot .annotation-text")
+        expect(panels).to_have_text(["attention", "rollout", "GAE", "Grad-CAM", "AttnLRP", "random"], timeout=60_000)
+        page.locator("#ex-measure").click()
+        expect(page.locator("#ex-verdict")).to_contain_text("deletes fastest", timeout=90_000)
+        assert page.locator(".toast-body").count() == 0
+    finally:
+        page.context.close()
