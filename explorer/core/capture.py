@@ -31,6 +31,7 @@ from timm.models.swin_transformer_v2 import WindowAttention as WindowAttentionV2
 from timm.models.twins import GlobalSubSampleAttn, LocallyGroupedAttn, PosConv
 from torch import nn
 
+from explorer.core.devices import device_of
 from explorer.models.crossformer import Attention as GroupAttention
 from explorer.models.crossformer import AttentionRecord, RPBAttention
 
@@ -386,10 +387,11 @@ def _patch_grid(model: nn.Module, x: torch.Tensor) -> tuple[int, int]:
 def capture(model: nn.Module, x: torch.Tensor, wanted: frozenset[str] | None = None
             ) -> tuple[torch.Tensor, _Recorder]:
     """One no-grad forward pass of ``model`` with this request's recorder active: the model's
-    output (float32) and what every adapter recorded (``records`` by module name, ``stages``)."""
+    output (float32) and what every adapter recorded (``records`` by module name, ``stages``), all
+    on the model's device (``x`` is moved there)."""
     install_hooks(model)
     with torch.inference_mode(), _recording(wanted) as rec:
-        out = model(x)
+        out = model(x.to(device_of(model)))
     return out.float(), rec
 
 
@@ -398,14 +400,15 @@ def capture_attention(model: nn.Module, x: torch.Tensor, blocks: tuple[int, ...]
 
     Returns the logits, the softmax attention of every block — or only of ``blocks`` (indices,
     negative from the end), which saves their memory and time — (float32, rows sum to 1, N
-    includes the prefix tokens) and the shape of each stage's output.
+    includes the prefix tokens) and the shape of each stage's output; tensors stay on the model's
+    device (``x`` is moved there), for the caller to bring to the CPU.
     """
     install_hooks(model)
     names = [n for n, m in model.named_modules() if isinstance(m, Attention)]
     if blocks is not None:
         names = [names[i] for i in blocks]
     with torch.inference_mode(), _recording(None if blocks is None else frozenset(names)) as rec:
-        logits = model(x)
+        logits = model(x.to(device_of(model)))
     missing = [n for n in names if n not in rec.attentions]
     if missing:
         raise RuntimeError(f"attention was not captured for {missing[:3]}")

@@ -12,6 +12,7 @@ from typing import Any
 import torch
 from torch import nn
 
+from explorer.core.devices import device_of
 from explorer.core.weights import WeightsError, load_into, read_state_dict
 from explorer.models.crossformer import create_crossformer, dpb_to_rpb
 
@@ -70,6 +71,7 @@ def convert_checkpoint(in_path: str | os.PathLike, out_path: str | os.PathLike,
             tensor.zero_()
     load_official_state_dict(reloaded, read_state_dict(out_path), os.path.basename(out_path))
     reloaded.eval()
+    images = images.to(device_of(dpb))
     with torch.inference_mode():
         want, got = dpb(images), reloaded(images)
     return float((want - got).abs().max())

@@ -31,6 +31,7 @@ import explorer.models  # noqa: F401  (registers CrossFormer with timm)
 from explorer.core.cache import LRUCache
 from explorer.core.capture import install_hooks
 from explorer.core.checkpoints import Card, CardError, card_beside, is_torchvision_vit, torchvision_to_timm
+from explorer.core.devices import app_device, device_of
 from explorer.core.errors import UserFacingError
 from explorer.core.text import pick
 from explorer.core.zoo import CHECKPOINT_DIR, TORCHVISION_VITS, ModelEntry, get_entry, stand_in_for
@@ -78,6 +79,10 @@ class LoadedModel:
     @property
     def patch_size(self) -> tuple[int, int]:
         return tuple(self.model.patch_embed.patch_size)
+
+    @property
+    def device(self) -> torch.device:
+        return device_of(self.model)
 
 
 # --------------------------------------------------------------------------- reading files
@@ -438,18 +443,21 @@ def _failed(path: Path, err: WeightsError) -> tuple[str, str]:
 
 def load_model(entry: ModelEntry | str, weights_file: str | os.PathLike | None = None,
                allow_download: bool = True, checkpoint_dir: Path = CHECKPOINT_DIR,
-               card: Card | None = None) -> LoadedModel:
+               card: Card | None = None, device: torch.device | None = None) -> LoadedModel:
     """Build ``entry`` and give it the best weights available (see the module docstring).
 
     A source that fails (a broken or foreign file) is skipped like a missing one, and the
     banner names the file and why; an explicit ``weights_file`` must load (no fallback: the
     user asked for that file). A user's file brings its card (``<stem>.json`` beside it), and
-    ``card`` (labels, preprocessing given on the command line) goes over it.
+    ``card`` (labels, preprocessing given on the command line) goes over it. The model is moved
+    to ``device`` (None: the app's, ``EXPLORER_DEVICE``) once it has its weights.
     """
     entry = get_entry(entry) if isinstance(entry, str) else entry
+    device = app_device() if device is None else device
 
     def finish(shown: ModelEntry, mdl: nn.Module, source: str, weights_id: str, banner: Banner | None = None,
                path: Path | None = None, given: Card | None = None, defaults: dict | None = None) -> LoadedModel:
+        mdl = mdl.to(device)
         install_hooks(mdl)
         names, config = _class_names(shown, mdl), {**_data_config(shown, mdl), **(defaults or {})}
         if given is not None:
@@ -640,7 +648,7 @@ def _download_matters(entry: ModelEntry, weights_file: str | None) -> bool:
 
 
 def get_model(key: str, weights_file: str | None = None, allow_download: bool = True,
-              card: Card | None = None) -> LoadedModel:
+              card: Card | None = None, device: torch.device | None = None) -> LoadedModel:
     """A cached ``load_model``: at most EXPLORER_MAX_MODELS (default 2) models stay loaded.
 
     The key is what a load would read: the files on disk (so a file put into ``checkpoints/``
@@ -648,8 +656,9 @@ def get_model(key: str, weights_file: str | None = None, allow_download: bool = 
     where it matters."""
     download = allow_download if _download_matters(get_entry(key), weights_file) else "either"
     marker = _files_marker(key) + ((_file_id(Path(weights_file)),) if weights_file and Path(weights_file).is_file() else ())
+    device = app_device() if device is None else device
     return _MODELS.get_or_create(
-        (key, str(weights_file or ""), download, marker, card),
+        (key, str(weights_file or ""), download, marker, card, str(device)),
         lambda: load_model(key, weights_file=weights_file, allow_download=allow_download,
-                           checkpoint_dir=CHECKPOINT_DIR, card=card),
+                           checkpoint_dir=CHECKPOINT_DIR, card=card, device=device),
     )

@@ -10,6 +10,7 @@ from pathlib import Path
 import numpy as np
 
 from explorer.core.checkpoints import Card, card_from_dict, read_labels
+from explorer.core.devices import add_device_argument, resolve_device
 from explorer.core.images import LoadedImage, load_image
 from explorer.core.weights import LoadedModel, load_model
 
@@ -26,6 +27,7 @@ def add_common_arguments(parser: argparse.ArgumentParser, inputs: str, default_g
     parser.add_argument("--geometry", choices=("model", "native"), default=default_geometry,
                         help=f"model: resize + centre crop; native: keep the aspect ratio (default: {default_geometry})")
     parser.add_argument("--allow-download", action="store_true", help="fetch missing weights from the hub")
+    add_device_argument(parser)
     add_card_arguments(parser)
 
 
@@ -60,7 +62,7 @@ def card_from_args(args: argparse.Namespace) -> Card | None:
 
 def load(args: argparse.Namespace, verbose: bool = False) -> LoadedModel:
     loaded = load_model(args.model, weights_file=args.weights, allow_download=args.allow_download,
-                        card=card_from_args(args))
+                        card=card_from_args(args), device=resolve_device(getattr(args, "device", "auto")))
     if verbose and loaded.banner is not None:
         print(loaded.banner.en, file=sys.stderr)
     return loaded

@@ -817,7 +817,7 @@ def _check_official_buffer(key: str, leaf: str, value: torch.Tensor, max_group: 
     expected = None
     if group >= 1:
         expected = relative_offsets(group) if leaf == "biases" else relative_position_index(group)
-    if expected is None or expected.shape != value.shape or not torch.equal(expected, value.to(expected.dtype)):
+    if expected is None or expected.shape != value.shape or not torch.equal(expected, value.to("cpu", expected.dtype)):
         raise ValueError(f"{key} {tuple(value.shape)} is not the constant CrossFormer v1 buffer "
                          f"of any group size")
     if group > max_group:

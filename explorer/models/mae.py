@@ -49,7 +49,7 @@ def noise_keeping(mask: torch.Tensor) -> torch.Tensor:
     1 (kept patches get the smallest noise; ties are broken by position, so it is deterministic)."""
     mask = torch.as_tensor(mask, dtype=torch.float32)
     length = mask.shape[-1]
-    return mask + 0.5 * torch.arange(length, dtype=torch.float32) / length
+    return mask + 0.5 * torch.arange(length, dtype=torch.float32, device=mask.device) / length
 
 
 def ratio_keeping(mask: torch.Tensor) -> float:
@@ -144,8 +144,8 @@ class MaskedAutoencoderViT(nn.Module):
         """
         n, length, dim = x.shape
         len_keep = int(length * (1 - mask_ratio))
-        if noise is None:
-            noise = torch.rand(n, length, device=x.device)
+        if noise is None:  # drawn on the CPU, so a seed gives the same mask on every device
+            noise = torch.rand(n, length)
         noise = noise.to(x.device).expand(n, length)
         ids_shuffle = torch.argsort(noise, dim=1)  # ascending: small noise is kept
         ids_restore = torch.argsort(ids_shuffle, dim=1)

@@ -109,13 +109,13 @@ class PackedBatch:
         never used)."""
         ids = self.image_ids
         allowed = (ids[:, :, None] == ids[:, None, :]) & self.real[:, None, :]
-        pad_self = torch.eye(ids.shape[1], dtype=torch.bool)[None] & ~self.real[:, :, None]
+        pad_self = torch.eye(ids.shape[1], dtype=torch.bool, device=ids.device)[None] & ~self.real[:, :, None]
         return allowed | pad_self
 
     def pool_mask(self) -> torch.Tensor:
         """(S, M, L) bool: pooling query m of a sequence sees the tokens of the image in slot m.
         Slots with no image see the whole sequence (their output is dropped)."""
-        slots = torch.arange(max(self.slots_per_sequence(), 1))
+        slots = torch.arange(max(self.slots_per_sequence(), 1), device=self.image_ids.device)
         allowed = slots[None, :, None] == self.image_ids[:, None, :]
         return allowed | ~allowed.any(-1, keepdim=True)
 
@@ -132,17 +132,19 @@ def pack(images: Sequence[torch.Tensor], patch: int, max_seq_len: int,
          token_dropout: float | Sequence[float] = 0.0,
          generator: torch.Generator | None = None) -> PackedBatch:
     """Cut each (C, H, W) image into patches, apply token dropout (one rate, or one per image),
-    pack greedily into sequences of at most ``max_seq_len`` tokens and pad them to one length."""
+    pack greedily into sequences of at most ``max_seq_len`` tokens and pad them to one length.
+    The batch lives on the images' device; ``generator`` (token dropout) draws on the CPU."""
     if len(images) == 0:
         raise ValueError("nothing to pack")
     rates = [token_dropout] * len(images) if isinstance(token_dropout, (int, float)) else list(token_dropout)
     if len(rates) != len(images):
         raise ValueError("one token-dropout rate per image")
+    device = images[0].device
     cut, kept, grids, coords = [], [], [], []
     for image, rate in zip(images, rates):
         tokens = patchify(image, patch)
         rows, cols = image.shape[-2] // patch, image.shape[-1] // patch
-        keep = choose_kept_tokens(len(tokens), float(rate), generator)
+        keep = choose_kept_tokens(len(tokens), float(rate), generator).to(device)
         cut.append(tokens[keep])
         kept.append(keep)
         grids.append((rows, cols))
@@ -150,9 +152,9 @@ def pack(images: Sequence[torch.Tensor], patch: int, max_seq_len: int,
     order = pack_greedy([len(t) for t in cut], max_seq_len)
     length = max(sum(len(cut[i]) for i in seq) for seq in order)
     dim = cut[0].shape[-1]
-    patches = torch.zeros(len(order), length, dim, dtype=cut[0].dtype)
-    positions = torch.zeros(len(order), length, 2, dtype=torch.long)
-    image_ids = torch.full((len(order), length), -1, dtype=torch.long)
+    patches = torch.zeros(len(order), length, dim, dtype=cut[0].dtype, device=device)
+    positions = torch.zeros(len(order), length, 2, dtype=torch.long, device=device)
+    image_ids = torch.full((len(order), length), -1, dtype=torch.long, device=device)
     placement: list[Pair] = [(0, 0)] * len(images)
     for s, seq in enumerate(order):
         start = 0
@@ -248,22 +250,24 @@ class NaViT(nn.Module):
         return pack(images, self.patch_size, self.max_seq_len, rate, generator)
 
     def forward_tokens(self, batch: PackedBatch) -> torch.Tensor:
-        """(S, L, D): the packed tokens after the blocks and the final norm."""
-        x = self.patch_embed(batch.patches)
-        rows, cols = batch.positions.unbind(-1)
+        """(S, L, D): the packed tokens after the blocks and the final norm (on the model's
+        device, wherever ``batch`` was packed)."""
+        device = self.pos_h.device
+        x = self.patch_embed(batch.patches.to(device))
+        rows, cols = batch.positions.to(device).unbind(-1)
         x = x + self.pos_h[rows] + self.pos_w[cols]
         # additive form (0 / -inf) of the block-diagonal mask, one per sequence, shared by heads
-        allowed = batch.attention_mask()
-        mask = torch.zeros(allowed.shape, dtype=x.dtype).masked_fill(~allowed, float("-inf"))[:, None]
+        allowed = batch.attention_mask().to(device)
+        mask = torch.zeros(allowed.shape, dtype=x.dtype, device=device).masked_fill(~allowed, float("-inf"))[:, None]
         for block in self.blocks:
             x = block(x, attn_mask=mask)
         return self.norm(x)
 
     def forward_packed(self, batch: PackedBatch, return_pool_weights: bool = False):
         x = self.forward_tokens(batch)
-        pooled, weights = self.pool(x, batch.pool_mask())
-        seq = torch.tensor([s for s, _ in batch.placement])
-        slot = torch.tensor([m for _, m in batch.placement])
+        pooled, weights = self.pool(x, batch.pool_mask().to(x.device))
+        seq = torch.tensor([s for s, _ in batch.placement], device=x.device)
+        slot = torch.tensor([m for _, m in batch.placement], device=x.device)
         logits = self.head(self.fc_norm(pooled[seq, slot]))
         return (logits, weights) if return_pool_weights else logits
 

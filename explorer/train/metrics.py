@@ -84,7 +84,7 @@ def attention_in_object(model: nn.Module, images: np.ndarray, masks: np.ndarray,
         cap = capture_attention(model, to_tensor(images[i:i + batch_size], mean, std))
         p = cap.num_prefix_tokens
         frac = patch_object_fraction(masks[i:i + batch_size], cap.grid)
-        attn = torch.stack(cap.attentions, 1).numpy()  # (B, L, heads, N, N)
+        attn = torch.stack(cap.attentions, 1).cpu().numpy()  # (B, L, heads, N, N)
         cls_last = attn[:, -1, :, 0, p:].mean(1)  # CLS query over patch keys, head mean
         cls_last /= cls_last.sum(1, keepdims=True)
         cls_roll = np.stack([attention_rollout(a)[0, p:] for a in attn])

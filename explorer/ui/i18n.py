@@ -79,6 +79,7 @@ PAGE_STRINGS: dict[str, Bilingual] = {
                          "服务器出错（{kind}），已记录日志。请换一张图片或换一个模型再试：应用仍在正常运行。"),
     "need_image": ("Upload an image or pick an example first.", "请先上传图片或选择一张示例图片。"),
     "weights_source": ("Weights", "权重来源"),
+    "device": ("Device", "设备"),
     "source_file": ("file", "本地文件"),
     "source_bundled": ("bundled demo", "内置演示模型"),
     "banner_warning": ("Warning", "注意"),

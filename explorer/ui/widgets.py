@@ -17,6 +17,7 @@ from typing import Callable
 import gradio as gr
 from PIL import Image
 
+from explorer.core.devices import describe
 from explorer.core.errors import UserFacingError
 from explorer.core.images import LoadedImage
 from explorer.core.text import numbered, pick
@@ -191,6 +192,7 @@ def banner_markdown(loaded: LoadedModel, lang: str) -> str:
     line = f"**{t('weights_source', lang)}:** {source}"
     if loaded.weights_path is not None:
         line += f" · `{Path(loaded.weights_path).name}`"
+    line += f" · **{t('device', lang)}:** {describe(loaded.device)}"
     if loaded.banner is None:
         return line
     level = t("banner_warning" if loaded.banner.level == "warning" else "banner_note", lang)

@@ -112,7 +112,7 @@ def learned_patch_pos_embed(model: torch.nn.Module) -> tuple[np.ndarray, tuple[i
         return None
     grid = tuple(model.patch_embed.grid_size)
     skip = 0 if getattr(model, "no_embed_class", False) else model.num_prefix_tokens
-    table = pos.detach()[0, skip:].float().numpy()
+    table = pos.detach()[0, skip:].float().cpu().numpy()
     if table.shape[0] != grid[0] * grid[1]:
         return None
     return table, grid
@@ -177,8 +177,8 @@ def analyze(loaded: LoadedModel, image: LoadedImage, geometry: str = "model") ->
     """One captured forward pass of ``loaded`` on ``image`` and every view derived from it."""
     pre: Preprocessed = preprocess(image.image, loaded.data_config, geometry, loaded.patch_size)
     capture = capture_attention(loaded.model, pre.tensor)
-    attention = torch.stack([a[0] for a in capture.attentions]).numpy()
-    logits = capture.logits[0].numpy()
+    attention = torch.stack([a[0] for a in capture.attentions]).cpu().numpy()
+    logits = capture.logits[0].cpu().numpy()
     pos = learned_patch_pos_embed(loaded.model)
     return AttentionAnalysis(
         attention=attention,

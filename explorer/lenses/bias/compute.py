@@ -18,6 +18,7 @@ from timm.models.swin_transformer import WindowAttention
 from timm.models.swin_transformer_v2 import WindowAttention as WindowAttentionV2
 from torch import nn
 
+from explorer.core.devices import device_of
 from explorer.core.images import LoadedImage
 from explorer.core.preprocess import preprocess
 from explorer.core.weights import LoadedModel
@@ -177,7 +178,7 @@ def analyze_swin(model: nn.Module) -> BiasAnalysis:
                             patch_stride=_pair(embed.patch_size)[0], input_size=_pair(embed.img_size))
     if any(item.source == "cpb" for item in blocks):
         generator = torch.Generator().manual_seed(0)
-        probe = torch.randn(1, 3, *analysis.input_size, generator=generator).to(next(model.parameters()).device)
+        probe = torch.randn(1, 3, *analysis.input_size, generator=generator).to(device_of(model))
         with torch.no_grad():
             analysis.cpb_logit_diff = float((model(probe) - cpb_to_table(model)(probe)).abs().max())
     return analysis

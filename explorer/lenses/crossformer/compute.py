@@ -306,14 +306,14 @@ def analyze(model: CrossFormer, x: torch.Tensor, index: int = 0) -> CrossFormerA
             token_index = layout.token_index().numpy()
 
             def own(t: torch.Tensor) -> np.ndarray:
-                return t[index].numpy().copy()
+                return t[index].cpu().numpy().copy()
 
             blocks.append(CrossFormerBlockAttention(
                 stage=s, block=b, name=name, layout=layout, lda_block=blk.lsda_flag == 1,
                 trained_group=int(blk.group_size), heads=int(blk.attn.num_heads),
                 bias_source=_bias_source(blk.attn), probs=own(rec.probs),
-                content=own(rec.content), bias=rec.bias.numpy().copy(),
-                mask=None if rec.mask is None else rec.mask.numpy().copy(),
+                content=own(rec.content), bias=rec.bias.cpu().numpy().copy(),
+                mask=None if rec.mask is None else rec.mask.cpu().numpy().copy(),
                 token_index=token_index, slots=_slots(token_index, grids[s])))
     return CrossFormerAnalysis(
         blocks=blocks, depths=tuple(len(stage.blocks) for stage in model.layers),
@@ -322,7 +322,7 @@ def analyze(model: CrossFormer, x: torch.Tensor, index: int = 0) -> CrossFormerA
                           for stage in model.layers),
         heads=tuple(int(stage.blocks[0].attn.num_heads) if len(stage.blocks) else 0
                     for stage in model.layers),
-        scale_layers=cross_scale_layers(model), logits=captured.logits[index].numpy().copy(),
+        scale_layers=cross_scale_layers(model), logits=captured.logits[index].cpu().numpy().copy(),
         input_shape=tuple(x.shape))
 
 

@@ -201,13 +201,13 @@ def analyze(model: VisionTransformer, x: torch.Tensor, index: int = 0) -> DinoAn
     rows, cols = capture.grid
     if last.shape[-1] != prefix + rows * cols:
         raise RuntimeError(f"{last.shape[-1]} tokens do not make {prefix} prefix tokens + a {rows}×{cols} grid")
-    cls_row = last[:, 0].numpy()
+    cls_row = last[:, 0].cpu().numpy()
     return DinoAnalysis(
         attention=cls_row[:, prefix:].reshape(-1, rows, cols).astype(np.float32),
         prefix_attention=cls_row[:, :prefix].astype(np.float32),
         grid=(rows, cols), patch_size=tuple(int(p) for p in model.patch_embed.patch_size),
         prefix_names=prefix_token_names(model), block=len(model.blocks) - 1,
-        logits=capture.logits[index].numpy().copy(), input_shape=tuple(x.shape))
+        logits=capture.logits[index].cpu().numpy().copy(), input_shape=tuple(x.shape))
 
 
 def analyze_image(loaded: LoadedModel, image: LoadedImage, geometry: str = "native") -> DinoAnalysis:

@@ -33,6 +33,8 @@ from timm.models.deit import VisionTransformerDistilled
 from timm.models.vision_transformer import Block, VisionTransformer
 from torch import nn
 
+from explorer.core.devices import device_of
+
 
 def available() -> bool:
     try:
@@ -68,7 +70,8 @@ def unsupported(model: nn.Module) -> str | None:
 
 @dataclass
 class Relevance:
-    """Where the target's logit went, by AttnLRP: per token (..., C), before summing channels."""
+    """Where the target's logit went, by AttnLRP: per token (..., C), before summing channels
+    (on the model's device)."""
 
     logits: torch.Tensor  # (K,) what this forward computed: the model's own logits
     patches: torch.Tensor  # (N, C) at the patch embedding's output
@@ -131,6 +134,7 @@ def relevance(model: VisionTransformer, x: torch.Tensor, target: int) -> Relevan
     from the target's logit, for the single image ``x`` (1, 3, H, W). Parameters get no ``.grad``."""
     import lxt.explicit.functional as lf
 
+    x = x.to(device_of(model))
     with torch.enable_grad():
         patches = model.patch_embed(x).detach().requires_grad_(True)  # (1, N, C), or (1, h, w, C)
         tokens = patches.reshape(1, -1, patches.shape[-1])

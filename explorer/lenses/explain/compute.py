@@ -39,6 +39,7 @@ import torch
 from timm.layers import Attention
 from torch import nn
 
+from explorer.core.devices import device_of
 from explorer.core.images import LoadedImage
 from explorer.core.predictions import Prediction, top_predictions
 from explorer.core.preprocess import preprocess
@@ -58,9 +59,9 @@ def gae_relevance(attentions: list[torch.Tensor], gradients: list[torch.Tensor])
     """Chefer et al. 2021 (their rules 5 and 6): per block, in order, Ā = mean over heads of
     (∇A ⊙ A)⁺ and R ← R + Ā·R, from R = I. ``attentions`` and ``gradients``: (heads, N, N) each."""
     n = attentions[0].shape[-1]
-    relevance = torch.eye(n, dtype=torch.float64)
+    relevance = torch.eye(n, dtype=torch.float64)  # float64 on the CPU: MPS has none
     for attention, gradient in zip(attentions, gradients, strict=True):
-        weighted = (gradient.double() * attention.double()).clamp(min=0).mean(0)
+        weighted = (gradient.cpu().double() * attention.cpu().double()).clamp(min=0).mean(0)
         relevance = relevance + weighted @ relevance
     return relevance
 
@@ -180,6 +181,7 @@ def explained_pass(private: nn.Module, x: torch.Tensor, target: int | None) -> P
     from pytorch_grad_cam.utils.model_targets import ClassifierOutputTarget
 
     prefix, grid = _prefix(private), _grid_of(private, x)
+    x = x.to(device_of(private))
     saved: list[torch.Tensor] = []
     handles = []
     for module in private.modules():
@@ -225,13 +227,13 @@ def maps_of(result: Pass, prefix: int, grid: tuple[int, int]) -> dict[str, np.nd
     whole-image attention, has Grad-CAM's and the random map)."""
     if not result.attentions:
         return {"gradcam": result.gradcam, "random": random_map(grid)}
-    attention = torch.stack(result.attentions).numpy()
+    attention = torch.stack(result.attentions).cpu().numpy()
     relevance = gae_relevance(result.attentions, result.gradients)
     patches = slice(prefix, None)
     maps = {
         "attention": attention[-1].mean(0)[0, patches].reshape(grid).astype(np.float32),
         "rollout": attention_rollout(attention, "mean")[0, patches].reshape(grid).astype(np.float32),
-        "gae": relevance[0, patches].reshape(grid).float().numpy(),
+        "gae": relevance[0, patches].reshape(grid).float().cpu().numpy(),
         "gradcam": result.gradcam,
         "attnlrp": result.attnlrp,
         "random": random_map(grid),
@@ -245,6 +247,7 @@ def perturbation_curves(model: nn.Module, x: torch.Tensor, maps: dict[str, np.nd
     0 … S, where step k has the ⌊k·P/S⌋ most relevant patches set to 0 in the normalised input
     (deletion) or restored into an all-zero input (insertion). All inputs run in batches."""
     (h, w), (ph, pw) = token_grid(model, x)
+    x = x.to(device_of(model))
     height, width = x.shape[-2:]
     counts = step_counts(h * w, steps)
     inputs, index = [], []
@@ -261,8 +264,8 @@ def perturbation_curves(model: nn.Module, x: torch.Tensor, maps: dict[str, np.nd
     with torch.inference_mode():
         for start in range(0, len(inputs), batch_size):
             logits = model(torch.stack(inputs[start:start + batch_size]))
-            probabilities.append(logits.float().softmax(-1)[:, target].cpu())
-    probs = torch.cat(probabilities).numpy()
+            probabilities.append(logits.float().softmax(-1)[:, target])
+    probs = torch.cat(probabilities).cpu().numpy()
     curves: dict[str, dict[str, np.ndarray]] = {}
     for (name, kind), start in zip(index[::steps + 1], range(0, len(probs), steps + 1)):
         curves.setdefault(name, {})[kind] = probs[start:start + steps + 1].astype(np.float32)

@@ -22,6 +22,7 @@ import numpy as np
 import torch
 from einops import rearrange
 
+from explorer.core.devices import device_of
 from explorer.core.errors import UserFacingError
 from explorer.core.images import LoadedImage
 from explorer.core.preprocess import preprocess
@@ -170,7 +171,7 @@ def _require_mae(loaded: LoadedModel) -> MaskedAutoencoderViT:
 def _to_uint8(x: torch.Tensor, mean: torch.Tensor, std: torch.Tensor) -> np.ndarray:
     """(3, H, W) normalised -> (H, W, 3) uint8, as the official demo's show_image."""
     pixels = (x * std + mean).clamp(0, 1).mul(255).round().byte()
-    return rearrange(pixels, "c h w -> h w c").numpy()
+    return rearrange(pixels, "c h w -> h w c").cpu().numpy()
 
 
 def reconstruct(loaded: LoadedModel, image: LoadedImage, strategy: str = "random", ratio: float = 0.75,
@@ -179,20 +180,20 @@ def reconstruct(loaded: LoadedModel, image: LoadedImage, strategy: str = "random
     model = _require_mae(loaded)
     p, g = model.patch_size, model.grid_size
     pre = preprocess(image.image, loaded.data_config, "model", (p, p))
-    x = pre.tensor
+    x = pre.tensor.to(device_of(model))
     if tuple(x.shape[-2:]) != (g * p, g * p):
         raise UserFacingError(f"the MAE expects {g * p}×{g * p} inputs, got {x.shape[-1]}×{x.shape[-2]}",
                               f"该 MAE 需要 {g * p}×{g * p} 的输入，实际为 {x.shape[-1]}×{x.shape[-2]}")
     choice = choose_mask(strategy, (g, g), ratio, seed, painted)
     with torch.inference_mode():
-        loss, pred, mask = model(x, mask_ratio=choice.mask_ratio, noise=choice.noise[None])
+        loss, pred, mask = model(x, mask_ratio=choice.mask_ratio, noise=choice.noise[None].to(x.device))
         patch_loss = model.patch_loss(x, pred)[0]
         patches = model.patchify(x)
         mean_p, var_p = patches.mean(-1, keepdim=True), patches.var(-1, keepdim=True)
         leaked = pred * (var_p + 1.0e-6) ** 0.5 + mean_p  # undo norm_pix with the TRUE statistics
 
-    mean = torch.tensor(loaded.data_config["mean"]).view(3, 1, 1)
-    std = torch.tensor(loaded.data_config["std"]).view(3, 1, 1)
+    mean = torch.tensor(loaded.data_config["mean"], device=x.device).view(3, 1, 1)
+    std = torch.tensor(loaded.data_config["std"], device=x.device).view(3, 1, 1)
     hidden_px = model.mask_pixels(mask)[0]  # (3, H, W), 1 = removed
 
     def pictures(prediction: torch.Tensor) -> tuple[dict[str, np.ndarray], torch.Tensor]:
@@ -219,10 +220,10 @@ def reconstruct(loaded: LoadedModel, image: LoadedImage, strategy: str = "random
                                f"模型输入 {g * p}×{g * p} 像素 = {g}×{g} 个 {p}×{p} 像素的 patch"))
     return MAEResult(
         model_image=pre.model_image, steps=steps, grid=(g, g), patch=p, strategy=strategy,
-        mask_ratio=choice.mask_ratio, mask=mask[0].numpy().astype(np.float32),
-        pred=pred[0].numpy().astype(np.float32), reconstruction=y.numpy().astype(np.float32),
-        panels=panels, leak_panels=leak_panels, patch_loss=patch_loss.reshape(g, g).numpy(),
-        patch_mse=patch_mse.numpy(), loss=float(loss), masked_mse=masked_mse, baseline_mse=baseline,
+        mask_ratio=choice.mask_ratio, mask=mask[0].cpu().numpy().astype(np.float32),
+        pred=pred[0].cpu().numpy().astype(np.float32), reconstruction=y.cpu().numpy().astype(np.float32),
+        panels=panels, leak_panels=leak_panels, patch_loss=patch_loss.reshape(g, g).cpu().numpy(),
+        patch_mse=patch_mse.cpu().numpy(), loss=float(loss), masked_mse=masked_mse, baseline_mse=baseline,
         norm_pix_loss=bool(model.norm_pix_loss))
 
 

@@ -117,7 +117,7 @@ def analyze(model: NaViT, pictures: list[tuple[str, Image.Image]], mean, std, cl
         array = np.array(picture.convert("RGB").resize((w, h), Image.BICUBIC))
         pixels.append(array)
         tensors.append(_tensor(array, mean, std))
-    with torch.inference_mode():
+    with torch.inference_mode():  # packed on the CPU; the model moves it to its device
         batch: PackedBatch = model.pack(tensors, token_dropout=token_dropout,
                                         generator=torch.Generator().manual_seed(seed))
         packed, weights = model.forward_packed(batch, return_pool_weights=True)
@@ -125,23 +125,24 @@ def analyze(model: NaViT, pictures: list[tuple[str, Image.Image]], mean, std, cl
         for i in range(batch.num_images):  # the same kept tokens, in a pack of one
             seq, where = batch.tokens_of(i)
             single = PackedBatch(batch.patches[seq:seq + 1, where], batch.positions[seq:seq + 1, where],
-                                 torch.zeros(1, len(where), dtype=torch.long), [(0, 0)], [batch.grids[i]],
+                                 torch.zeros(1, len(where), dtype=torch.long, device=where.device),
+                                 [(0, 0)], [batch.grids[i]],
                                  [batch.kept[i]], batch.max_seq_len)
             alone.append(model.forward_packed(single)[0])
     owner = np.full(batch.image_ids.shape, -1, dtype=np.int64)
     images = []
     for i, (name, picture) in enumerate(pictures):
         seq, where = batch.tokens_of(i)
-        owner[seq, where.numpy()] = i
-        logits = packed[i].float().numpy()
+        owner[seq, where.cpu().numpy()] = i
+        logits = packed[i].float().cpu().numpy()
         images.append(NaViTImage(
             name=name, source_size=picture.size, pixels=pixels[i], grid=batch.grids[i],
-            kept=batch.kept[i].numpy(), sequence=seq, slot=batch.placement[i][1],
-            positions=where.numpy(), logits_packed=logits, logits_alone=alone[i].float().numpy(),
-            pool_weights=weights[seq, :, batch.placement[i][1], where].float().numpy(),
+            kept=batch.kept[i].cpu().numpy(), sequence=seq, slot=batch.placement[i][1],
+            positions=where.cpu().numpy(), logits_packed=logits, logits_alone=alone[i].float().cpu().numpy(),
+            pool_weights=weights[seq, :, batch.placement[i][1], where.to(weights.device)].float().cpu().numpy(),
             predictions=top_predictions(logits, class_names)))
-    return NaViTAnalysis(images=images, image_ids=batch.image_ids.numpy(), owner=owner,
-                         positions=batch.positions.numpy(), mask=batch.attention_mask().numpy(),
+    return NaViTAnalysis(images=images, image_ids=batch.image_ids.cpu().numpy(), owner=owner,
+                         positions=batch.positions.cpu().numpy(), mask=batch.attention_mask().cpu().numpy(),
                          patch=p, max_seq_len=batch.max_seq_len, token_dropout=token_dropout, seed=seed)
 
 

@@ -477,18 +477,18 @@ def analyze(model: nn.Module, x: torch.Tensor, index: int = 0) -> SwinAnalysis:
                                f"expects {x.shape[0]}×{nw}")
         layout = window_layout(*geo.resolution, geo.window, geo.shift)
         take = slice(index * nw, (index + 1) * nw)
-        own = (lambda t: t.numpy()) if x.shape[0] == 1 else (lambda t: t.numpy().copy())
+        own = (lambda t: t.cpu().numpy()) if x.shape[0] == 1 else (lambda t: t.cpu().numpy().copy())
         blocks.append(BlockAttention(
             geometry=geo,
             probs=own(cap.probs[take]),
             content=own(cap.content[take]),
-            bias=cap.bias.numpy(),
-            mask=None if cap.mask is None else cap.mask.numpy(),
+            bias=cap.bias.cpu().numpy(),
+            mask=None if cap.mask is None else cap.mask.cpu().numpy(),
             layout=layout,
             slots=token_slots(layout, *geo.resolution),
         ))
     return SwinAnalysis(
-        stages=stages, blocks=blocks, logits=capture.logits[index].numpy(),
+        stages=stages, blocks=blocks, logits=capture.logits[index].cpu().numpy(),
         input_shape=tuple(x.shape), patch_size=_pair(model.patch_embed.patch_size),
         cosine=any(isinstance(m, WindowAttentionV2) for m in model.modules()),
     )

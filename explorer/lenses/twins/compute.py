@@ -202,7 +202,7 @@ def analyze(model: Twins, x: torch.Tensor, index: int = 0) -> TwinsAnalysis:
             name = f"blocks.{s}.{b}.attn"
             attn = blk.attn
             grid = capture.sizes[name]
-            probs = capture.probs[name][index].numpy().copy()
+            probs = capture.probs[name][index].cpu().numpy().copy()
             if isinstance(attn, LocallyGroupedAttn):
                 windows, padded = lsa_windows(grid, attn.ws)
                 item = TwinsBlock(s, b, name, "LSA", attn.num_heads, grid, probs, ws=attn.ws,
@@ -220,12 +220,12 @@ def analyze(model: Twins, x: torch.Tensor, index: int = 0) -> TwinsAnalysis:
     pegs = []
     for s, (inp, added) in sorted(capture.peg.items()):
         h, w = grids[s]
-        pegs.append(PEGEffect(s, grids[s], added[index].norm(dim=-1).reshape(h, w).numpy(),
-                              inp[index].norm(dim=-1).reshape(h, w).numpy()))
+        pegs.append(PEGEffect(s, grids[s], added[index].norm(dim=-1).reshape(h, w).cpu().numpy(),
+                              inp[index].norm(dim=-1).reshape(h, w).cpu().numpy()))
     variant = "SVT" if any(b.kind == "LSA" for b in blocks) else "PCPVT"
     return TwinsAnalysis(blocks=blocks, depths=tuple(len(s) for s in model.blocks), stage_grids=grids,
                          token_px=token_px, peg=pegs, shapes=capture.shapes,
-                         logits=capture.logits[index].numpy().copy(), input_shape=tuple(x.shape),
+                         logits=capture.logits[index].cpu().numpy().copy(), input_shape=tuple(x.shape),
                          variant=variant)
 
 
