@@ -98,21 +98,17 @@ def _cmd_add(args: argparse.Namespace) -> int:
     """Copy a checkpoint into checkpoints/ for good, in timm's layout (torchvision's converted),
     with a card beside it: its architecture, classes and preprocessing. It is checked by loading
     it first, and it then appears in `models`, the page's pickers and every command."""
-    import json
     import re
     from pathlib import Path
 
-    from safetensors.torch import save_file
-
-    from explorer.core.checkpoints import card_beside
+    from explorer.core.checkpoints import card_beside, check_user_model_name, save_user_model
+    from explorer.core.devices import resolve_device
     from explorer.core.weights import load_model
     from explorer.core.zoo import CHECKPOINT_DIR, all_entries, timm_entry, torchvision_entry, user_entries
     from explorer.lenses.exporting import card_from_args
 
     source = Path(args.file)
-    name = args.name or re.sub(r"[^A-Za-z0-9_.-]+", "_", source.stem).strip("._") or "my_model"
-    if not re.fullmatch(r"[A-Za-z0-9][A-Za-z0-9_.-]{0,79}", name) or name.startswith("demo_"):
-        raise UserFacingError(f"--name {name[:80]!r}: use letters, digits, '_', '-' and '.', not starting with demo_.")
+    name = check_user_model_name(args.name or re.sub(r"[^A-Za-z0-9_.-]+", "_", source.stem).strip("._") or "my_model")
     target = CHECKPOINT_DIR / f"{name}.safetensors"
     mine = any(e.key == name for e in user_entries())
     if not mine and (any(e.key == name for e in all_entries()) or timm_entry(name) or torchvision_entry(name)):
@@ -121,26 +117,14 @@ def _cmd_add(args: argparse.Namespace) -> int:
         raise UserFacingError(f"{target} exists" + (" (--force replaces your model of that name)." if mine else
                                                     "; --name picks another name."))
     card = card_from_args(args)
-    loaded = load_model(args.model, weights_file=source, allow_download=False, card=card)
-    given = {}  # class names only where the user gave them (a card beside the file, --labels)
-    beside = card_beside(source)
-    if any(c is not None and c.class_names for c in (card, beside)):
-        given["class_names"] = list(loaded.class_names)
-    config = loaded.data_config  # the preprocessing as checked, written out: it reopens the same
-    given.update(mean=list(config["mean"]), std=list(config["std"]), input_size=list(config["input_size"]),
-                 interpolation=config.get("interpolation", "bicubic"), crop_pct=float(config.get("crop_pct", 1.0)),
-                 crop_mode=config.get("crop_mode", "center"))
-    CHECKPOINT_DIR.mkdir(parents=True, exist_ok=True)
-    state = {k: v.contiguous() for k, v in loaded.model.state_dict().items()}
-    part = target.with_name(target.name + ".part")
-    save_file(state, str(part))
-    part.replace(target)
+    loaded = load_model(args.model, weights_file=source, allow_download=False, card=card,
+                        device=resolve_device(args.device))
+    beside = card_beside(source)  # class names only where the user gave them (a card beside the file, --labels)
+    names = loaded.class_names if any(c is not None and c.class_names for c in (card, beside)) else None
     # the model as checked: its timm name with the tag (default preprocessing, family) and the
     # arguments it was built with (input size, classes), so that it reopens as the same model
-    kwargs = {k: list(v) if isinstance(v, tuple) else v for k, v in loaded.shown.model_kwargs.items()}
-    record = {"name": name, "timm_model": loaded.shown.timm_model, "model_kwargs": kwargs,
-              "num_classes": int(getattr(loaded.model, "num_classes", 0)), **given}
-    target.with_suffix(".json").write_text(json.dumps(record, ensure_ascii=False, indent=1), encoding="utf-8")
+    record = save_user_model(target, loaded.model.state_dict(), loaded.shown.timm_model, loaded.shown.model_kwargs,
+                             int(getattr(loaded.model, "num_classes", 0)), loaded.data_config, names)
     print(loaded.banner.en if loaded.banner is not None else "")
     print(f"added {name}: {target} and {target.with_suffix('.json').name} ({record['timm_model']}, "
           f"{record['num_classes']} classes); open it with --model {name} or pick it in the page")
@@ -187,40 +171,35 @@ def _cmd_convert_dpb(args: argparse.Namespace) -> int:
 
 
 def _cmd_evaluate(args: argparse.Namespace) -> int:
-    """Top-1/top-5 on an ImageFolder (e.g. ImageNet val), for CrossFormer also after DPB -> RPB."""
-    import torch
-    from timm.data import create_transform
-    from torchvision.datasets import ImageFolder
-
+    """Top-1/top-5 on a labelled folder (class folders or ImageNet's flat val), on any device,
+    alone or under torchrun; CrossFormer also after DPB -> RPB, SwinV2 after CPB -> table."""
     from explorer.core.weights import load_model
     from explorer.lenses.exporting import card_from_args
-    from explorer.models.crossformer import dpb_to_rpb
+    from explorer.train import distributed
+    from explorer.train.evaluate import evaluate
+    from explorer.train.folders import read_folder
 
-    loaded = load_model(args.model, weights_file=args.weights, allow_download=False, card=card_from_args(args))
-    if loaded.banner is not None:
-        print(loaded.banner.en, file=sys.stderr)
-    dataset = ImageFolder(args.data, transform=create_transform(**loaded.data_config))
-    names = loaded.class_names or ()
-    # Folders named after the model's classes map by name; otherwise sorted order = index.
-    by_name = all(c in names for c in dataset.classes)
-    target_of = [names.index(c) if by_name else i for i, c in enumerate(dataset.classes)]
-    models = {"as loaded": loaded.model}
-    if loaded.shown.family == "crossformer":
-        models["DPB -> RPB"] = dpb_to_rpb(loaded.model).eval()
-    loader = torch.utils.data.DataLoader(dataset, batch_size=args.batch_size, num_workers=args.workers)
-    counts = {name: [0, 0] for name in models}
-    total = 0
-    with torch.inference_mode():
-        for images, labels in loader:
-            targets = torch.tensor([target_of[i] for i in labels])
-            total += len(targets)
-            for name, model in models.items():
-                top5 = model(images).topk(min(5, len(names) or 5), dim=-1).indices
-                counts[name][0] += int((top5[:, 0] == targets).sum())
-                counts[name][1] += int((top5 == targets[:, None]).any(-1).sum())
-    for name, (top1, top5) in counts.items():
-        print(f"{loaded.shown.key} [{name}]: top-1 {100 * top1 / total:.2f}%  "
-              f"top-5 {100 * top5 / total:.2f}%  ({total} images)")
+    group = distributed.join(args.device)
+    try:
+        card = card_from_args(args)
+        loaded = load_model(args.model, weights_file=args.weights, allow_download=False, card=card, device=group.device)
+        data = read_folder(args.data, loaded.class_names, int(getattr(loaded.model, "num_classes", 0)),
+                           loaded.shown.key, synsets=args.synsets)
+        say = print if group.is_main else (lambda *a, **k: None)
+        if loaded.banner is not None:
+            say(loaded.banner.en, file=sys.stderr)
+        report = evaluate(loaded, data, group, batch_size=args.batch_size, workers=args.workers, amp=args.amp,
+                          progress=not args.no_progress, data_dir=args.data, card=card)
+        say(f"{report.model} on {report.data}: {report.images} images, {report.layout}, classes {report.mapping}")
+        say(f"preprocessing: {report.preprocessing}")
+        say(f"device: {report.device} × {report.processes} process(es), batch {report.batch_size}"
+            f"{', autocast ' + report.amp if report.amp else ''}; {report.wall_s:.1f} s, {report.images_per_s:.1f} images/s")
+        say(report.table())
+        if args.json and group.is_main:
+            report.write_json(args.json)
+            say(f"wrote {args.json}")
+    finally:
+        distributed.leave(group)
     return 0
 
 
@@ -244,7 +223,9 @@ def build_parser() -> argparse.ArgumentParser:
                        help="ViT-S/16, DeiT-S, Swin-T, Twins-SVT-S, DINO S/16 and S/8, the MAE-B decoder")
     fetch.set_defaults(fn=_cmd_fetch)
 
+    from explorer.core.devices import add_device_argument
     from explorer.lenses.exporting import add_card_arguments, add_common_arguments
+    from explorer.train.distributed import default_workers
 
     add = sub.add_parser("add", help="copy your checkpoint (with its classes and preprocessing) into checkpoints/")
     add.add_argument("file", help="a .safetensors/.pth checkpoint (timm, timm train.py or torchvision layout)")
@@ -252,6 +233,7 @@ def build_parser() -> argparse.ArgumentParser:
                      "a torchvision one (vit_b_16)")
     add.add_argument("--name", help="the model's name in checkpoints/ (default: the file's)")
     add.add_argument("--force", action="store_true", help="replace a file of that name")
+    add_device_argument(add)
     add_card_arguments(add)
     add.set_defaults(fn=_cmd_add)
 
@@ -273,12 +255,22 @@ def build_parser() -> argparse.ArgumentParser:
     convert.add_argument("--model", default="crossformer_tiny", help="architecture (crossformer_tiny...)")
     convert.set_defaults(fn=_cmd_convert_dpb)
 
-    evaluate = sub.add_parser("evaluate", help="top-1/top-5 on an ImageFolder directory")
+    evaluate = sub.add_parser("evaluate", help="top-1/top-5 on a labelled folder, alone or under torchrun",
+                              description="Top-1/top-5 of a model on a labelled image folder. Run it under "
+                              "`torchrun --nproc_per_node N -m explorer evaluate ...` to split the images over N "
+                              "processes (GPUs, or CPU processes with gloo).")
     evaluate.add_argument("--model", required=True)
     evaluate.add_argument("--weights")
-    evaluate.add_argument("--data", required=True, help="ImageFolder root (one folder per class)")
-    evaluate.add_argument("--batch-size", type=int, default=32)
-    evaluate.add_argument("--workers", type=int, default=2)
+    evaluate.add_argument("--data", required=True, help="one folder per class (WordNet ids or class names), or "
+                          "ImageNet's flat val folder with LOC_val_solution.csv or ILSVRC2012_validation_ground_truth.txt")
+    evaluate.add_argument("--synsets", help="for ILSVRC2012_validation_ground_truth.txt: the devkit's data/meta.mat, "
+                          "or a text file with one WordNet id per line in ILSVRC2012_ID order")
+    evaluate.add_argument("--batch-size", type=int, default=64)
+    evaluate.add_argument("--workers", type=int, default=default_workers(),
+                          help="data-loading processes per process (default: one less than the cores, at most 8)")
+    evaluate.add_argument("--json", help="also write the results here")
+    evaluate.add_argument("--no-progress", action="store_true", help="no progress bar")
+    add_device_argument(evaluate, amp=True)
     add_card_arguments(evaluate)
     evaluate.set_defaults(fn=_cmd_evaluate)
 

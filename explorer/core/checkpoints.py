@@ -229,6 +229,40 @@ _TV_IN_BLOCK = {"ln_1": "norm1", "ln_2": "norm2", "self_attention.in_proj_": "at
                 "mlp.linear_1": "mlp.fc1", "mlp.linear_2": "mlp.fc2"}  # linear_*: torchvision < 0.13
 
 
+USER_MODEL_NAME = re.compile(r"[A-Za-z0-9][A-Za-z0-9_.-]{0,79}")
+
+
+def check_user_model_name(name: str) -> str:
+    """A name for ``checkpoints/<name>.safetensors``: letters, digits, ``_ - .``; not ``demo_``."""
+    if not USER_MODEL_NAME.fullmatch(name) or name.startswith("demo_"):
+        raise UserFacingError(f"{name[:80]!r}: name the model with letters, digits, '_', '-' and '.', not starting "
+                              "with demo_.", f"{name[:80]!r}：模型名只能用字母、数字、'_'、'-' 和 '.'，且不能以 demo_ 开头。")
+    return name
+
+
+def save_user_model(target: Path, state: dict[str, torch.Tensor], timm_model: str, model_kwargs: dict,
+                    num_classes: int, data_config: dict, class_names=None, extra: dict | None = None) -> dict:
+    """Write ``target`` (safetensors, atomically) and its card beside it, as ``add`` and
+    ``train finetune`` make them: the timm name and arguments that rebuild the model, its classes
+    (``class_names`` where known) and the preprocessing as checked, so that it reopens the same."""
+    from safetensors.torch import save_file
+
+    target.parent.mkdir(parents=True, exist_ok=True)
+    part = target.with_name(target.name + ".part")
+    save_file({k: v.detach().cpu().contiguous() for k, v in state.items()}, str(part))
+    part.replace(target)
+    kwargs = {k: list(v) if isinstance(v, tuple) else v for k, v in model_kwargs.items()}
+    record = {"name": target.stem, "timm_model": timm_model, "model_kwargs": kwargs, "num_classes": int(num_classes)}
+    if class_names is not None:
+        record["class_names"] = list(class_names)
+    c = data_config
+    record.update(mean=list(c["mean"]), std=list(c["std"]), input_size=list(c["input_size"]),
+                  interpolation=c.get("interpolation", "bicubic"), crop_pct=float(c.get("crop_pct", 1.0)),
+                  crop_mode=c.get("crop_mode", "center"), **(extra or {}))
+    target.with_suffix(".json").write_text(json.dumps(record, ensure_ascii=False, indent=1), encoding="utf-8")
+    return record
+
+
 def is_torchvision_vit(state: dict) -> bool:
     return "conv_proj.weight" in state and "encoder.pos_embedding" in state and "class_token" in state
 

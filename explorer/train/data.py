@@ -349,3 +349,22 @@ def write_aspect_gallery(out_dir: str | Path = "assets/navit", seed: int = 23456
 if __name__ == "__main__":
     for p in write_gallery() + write_aspect_gallery():
         print(p)
+
+
+def write_class_folders(out_dir: str | Path, per_class: int, seed: int, size: int | tuple[int, int] = 64,
+                        classes: tuple[int, ...] | None = None) -> list[Path]:
+    """A labelled folder as ``evaluate`` and ``train finetune`` read it: ``<class name>/<i>.png``,
+    ``per_class`` generated images of each class in ``classes`` (default: all)."""
+    from PIL import Image
+
+    out_dir = Path(out_dir)
+    classes = tuple(range(NUM_CLASSES)) if classes is None else tuple(classes)
+    labels = np.repeat(np.array(classes), per_class)
+    shapes = generate(len(labels), seed, size, labels=labels)
+    paths = []
+    for i, (img, label) in enumerate(zip(shapes.images, shapes.labels)):
+        folder = out_dir / CLASS_NAMES[label]
+        folder.mkdir(parents=True, exist_ok=True)
+        paths.append(folder / f"{i:05d}.png")
+        Image.fromarray(img).save(paths[-1])
+    return paths
