@@ -483,8 +483,14 @@ def _jsonable(obj):
 
 
 def main(argv: list[str] | None = None) -> int:
+    argv = sys.argv[1:] if argv is None else argv
+    if argv[:1] == ["finetune"]:  # the user's model on the user's folder (train/finetune.py)
+        from explorer.train import finetune
+
+        return finetune.run(argv[1:])
     parser = argparse.ArgumentParser(prog="python -m explorer train",
-                                     description="Train a bundled demo model on the synthetic shapes.")
+                                     description="Train a bundled demo model on the synthetic shapes "
+                                     "(or fine-tune any model on your folder: train finetune --help).")
     parser.add_argument("family", choices=[*RECIPES, "all"])
     parser.add_argument("--out", default="checkpoints", help="output folder (default: checkpoints)")
     parser.add_argument("--quick", action="store_true", help="a few steps only (smoke test)")
