@@ -104,14 +104,14 @@ def _cmd_add(args: argparse.Namespace) -> int:
     from explorer.core.checkpoints import card_beside, check_user_model_name, save_user_model
     from explorer.core.devices import resolve_device
     from explorer.core.weights import load_model
-    from explorer.core.zoo import CHECKPOINT_DIR, all_entries, timm_entry, torchvision_entry, user_entries
+    from explorer.core.zoo import CHECKPOINT_DIR, name_taken, user_entries
     from explorer.lenses.exporting import card_from_args
 
     source = Path(args.file)
     name = check_user_model_name(args.name or re.sub(r"[^A-Za-z0-9_.-]+", "_", source.stem).strip("._") or "my_model")
     target = CHECKPOINT_DIR / f"{name}.safetensors"
     mine = any(e.key == name for e in user_entries())
-    if not mine and (any(e.key == name for e in all_entries()) or timm_entry(name) or torchvision_entry(name)):
+    if name_taken(name):
         raise UserFacingError(f"{name} already names a model (of the zoo, timm or torchvision): --name picks another.")
     if target.exists() and not (mine and args.force):
         raise UserFacingError(f"{target} exists" + (" (--force replaces your model of that name)." if mine else

@@ -146,6 +146,8 @@ def test_models_it_cannot_read_are_named_and_the_lens_leaves_attnlrp_out(monkeyp
     qk_norm = timm.create_model("vit_tiny_patch16_224", img_size=32, patch_size=8, depth=1, num_classes=3,
                                 qk_norm=True).eval()
     assert attnlrp.unsupported(qk_norm) == "ex_lrp_other"
+    headless = timm.create_model("vit_tiny_patch16_224", img_size=32, patch_size=8, depth=1, num_classes=0).eval()
+    assert attnlrp.unsupported(headless) == "ex_lrp_other"
     assert "attnlrp" not in compute.methods_of(qk_norm) and compute.missing_notes(qk_norm) == ("ex_lrp_other",)
     plain = perturbed("vit_tiny_patch16_224", img_size=32, patch_size=8, depth=1)
     assert "attnlrp" in compute.methods_of(plain) and compute.missing_notes(plain) == ()

@@ -27,6 +27,7 @@ def test_a_typed_timm_name_opens_in_the_attention_tab(chromium, app):
         # offline: no weights for it here, so the bundled demo ViT stands in, and the banner says so first
         expect(banner).to_contain_text("instead of deit3_small_patch16_224.fb_in1k", timeout=60_000)
         expect(banner).to_contain_text("python -m explorer fetch deit3_small_patch16_224.fb_in1k")
+        expect(banner).to_contain_text("Device: cpu")  # where it runs (EXPLORER_DEVICE)
         assert page.locator(".toast-body").count() == 0
         type_model(page, "resnet18")
         expect(page.locator(".toast-body").first).to_contain_text("No lens reads resnet18", timeout=30_000)

@@ -49,9 +49,14 @@ def test_class_folders_map_by_name_whatever_the_case_or_separators(tmp_path):
     assert data.mapping == "by class name" and len(data) == 4
     by_file = {p.relative_to(tmp_path).as_posix(): label for p, label in zip(data.paths, data.labels)}
     assert by_file == {"Square/a.png": 1, "circle/a.png": 0, "circle/b.jpeg": 0, "hexagon/a.png": 6}
-    # ImageNet's descriptions: any comma-separated synonym names the class
-    mapping, _ = class_mapping(["tench", "goldfish", "great_white_shark"], imagenet_names(), 1000)
-    assert mapping == {"tench": 0, "goldfish": 1, "great_white_shark": 2}
+    # ImageNet's descriptions: a comma-separated synonym names the class where only one class has it;
+    # an exact name wins over another class's synonym ("harp" is 594, not 593 "harmonica, …, harp")
+    mapping, _ = class_mapping(["tench", "goldfish", "great_white_shark", "harp", "cardigan"], imagenet_names(), 1000)
+    assert mapping == {"tench": 0, "goldfish": 1, "great_white_shark": 2, "harp": 594, "cardigan": 474}
+    with pytest.raises(UserFacingError, match="crane name several classes"):  # 134 the bird, 517 the machine
+        class_mapping(["crane"], imagenet_names(), 1000)
+    with pytest.raises(UserFacingError, match="Folders Circle, circle name the same class"):
+        class_mapping(["circle", "Circle"], CLASS_NAMES, 8)
 
 
 def test_wordnet_folders_map_to_imagenet_order_and_a_stray_folder_is_named(tmp_path):
@@ -103,6 +108,9 @@ def test_flat_val_with_the_devkits_ids_and_its_synset_order(tmp_path):
     with pytest.raises(UserFacingError, match="synset list"):
         read_folder(tmp_path / "val", imagenet_names(), 1000)
     synsets = tmp_path / "synsets.txt"
+    synsets.write_text("\n".join(f"{w} some name" for w in ids) + "\n")  # Caffe's sorted list: not the devkit's
+    with pytest.raises(UserFacingError, match="sorted order"):
+        read_folder(tmp_path / "val", imagenet_names(), 1000, synsets=synsets)
     synsets.write_text("\n".join(f"{w} some name" for w in devkit_order) + "\n")
     assert read_folder(tmp_path / "val", imagenet_names(), 1000, synsets=synsets).labels == tuple(want)
     from scipy.io import savemat  # the devkit's own data/meta.mat, found beside the images
@@ -147,6 +155,11 @@ def test_a_device_that_is_not_there_is_an_error_not_a_fallback(monkeypatch):
             devices.resolve_device(spec)
     with pytest.raises(UserFacingError, match="bf16 or fp16"):
         devices.amp_dtype("fp8")
+    from explorer.ui.page import prepare_server  # the app stops at start, with the one message
+
+    monkeypatch.setenv("EXPLORER_DEVICE", "cuda:1")
+    with pytest.raises(SystemExit, match="EXPLORER_DEVICE=cuda:1: this machine has no usable CUDA"):
+        prepare_server()
 
 
 # --------------------------------------------------------------------------- the command, alone and under torchrun
@@ -212,3 +225,38 @@ def test_a_bad_device_or_folder_is_one_line_not_a_traceback(tmp_path):
     assert done.returncode == 2 and "no such folder" in done.stderr and "Traceback" not in done.stderr
     done = run_explorer(["evaluate", "--model", "demo_vit", "--data", str(tmp_path), "--device", "tpu"])
     assert done.returncode == 2 and "not one of" in done.stderr and "Traceback" not in done.stderr
+
+
+def test_bf16_autocast_on_the_cpu_keeps_the_demo_models_answers(shapes_folder):
+    from explorer.core.weights import get_model
+    from explorer.train.distributed import Group
+    from explorer.train.evaluate import evaluate
+
+    loaded = get_model("demo_vit", allow_download=False)
+    data = read_folder(shapes_folder, loaded.class_names, 8)
+    alone = Group(0, 1, 0, torch.device("cpu"))
+    full, half = (evaluate(loaded, data, alone, batch_size=16, workers=0, amp=amp, progress=False) for amp in (None, "bf16"))
+    assert half.amp == "bf16" and abs(half.rows[0].top1 - full.rows[0].top1) <= 100 * 2 / 35  # ≤ 2 answers differ
+
+
+def test_converted_variants_score_in_the_same_pass_and_equal_the_original(shapes_folder, tmp_path):
+    """CrossFormer's DPB -> RPB and SwinV2's CPB -> table are exact: same top-1 and top-5 rows."""
+    from explorer.core.weights import get_model, load_model
+    from explorer.train.distributed import Group
+    from explorer.train.evaluate import evaluate
+
+    alone = Group(0, 1, 0, torch.device("cpu"))
+    crossformer = get_model("demo_crossformer", allow_download=False)
+    data = read_folder(shapes_folder, crossformer.class_names, 8)
+    report = evaluate(crossformer, data, alone, batch_size=16, workers=0, progress=False)
+    assert [r.variant for r in report.rows] == ["as loaded", "DPB -> RPB"]
+    assert (report.rows[0].top1, report.rows[0].top5) == (report.rows[1].top1, report.rows[1].top5)
+    assert report.rows[0].top1 > 80 and report.images == 35
+    (tmp_path / "none").mkdir()  # no checkpoints: SwinV2-T with random weights, 4 of the images
+    swinv2 = load_model("swinv2_tiny_window8_256", allow_download=False, checkpoint_dir=tmp_path / "none",
+                        device=torch.device("cpu"))
+    some = read_folder(shapes_folder, (*CLASS_NAMES, *(f"other {i}" for i in range(992))), 1000)
+    some = type(some)(some.paths[::9], some.labels[::9], some.layout, some.mapping, some.class_names)
+    report = evaluate(swinv2, some, alone, batch_size=4, workers=0, progress=False)
+    assert [r.variant for r in report.rows] == ["as loaded", "CPB -> table"] and report.images == 4
+    assert (report.rows[0].top1, report.rows[0].top5) == (report.rows[1].top1, report.rows[1].top5)

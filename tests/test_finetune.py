@@ -29,10 +29,16 @@ def finetune(folders, out, *extra, torchrun: int = 0, env=None):
                          "--no-progress", "--out", str(out), *extra], torchrun=torchrun, env=env)
 
 
-def test_a_tiny_run_learns_and_opens_with_its_class_names(folders, tmp_path):
-    out = tmp_path / "checkpoints" / "my_shapes.safetensors"
+@pytest.fixture(scope="module")
+def two_epochs(folders, tmp_path_factory):
+    out = tmp_path_factory.mktemp("fresh") / "checkpoints" / "my_shapes.safetensors"
     done = finetune(folders, out, "--epochs", "2")
     assert done.returncode == 0, done.stderr
+    return out
+
+
+def test_a_tiny_run_learns_and_opens_with_its_class_names(folders, two_epochs, tmp_path):
+    out = two_epochs
     card = json.loads(out.with_suffix(".json").read_text())
     assert card["class_names"] == ["circle", "square", "star", "triangle"] and card["num_classes"] == 4
     assert card["model_kwargs"]["num_classes"] == 4 and card["finetune"]["processes"] == 1
@@ -47,7 +53,9 @@ def test_a_tiny_run_learns_and_opens_with_its_class_names(folders, tmp_path):
     assert report["mapping"] == "by class name" and report["rows"][0]["top1"] == history[-1]["val_top1"]
 
 
-def test_it_resumes_from_the_last_epoch(folders, tmp_path):
+def test_it_resumes_from_the_last_epoch_on_the_new_schedule(folders, two_epochs, tmp_path):
+    """One epoch, then --resume with --epochs 2: epoch 2 starts at the learning rate a 2-epoch run
+    has there (the schedule follows this run's arguments, not the saved one's end)."""
     out = tmp_path / "resumed.safetensors"
     assert finetune(folders, out, "--epochs", "1").returncode == 0
     first = json.loads(out.with_suffix(".json").read_text())["finetune"]["history"]
@@ -56,6 +64,10 @@ def test_it_resumes_from_the_last_epoch(folders, tmp_path):
     history = json.loads(out.with_suffix(".json").read_text())["finetune"]["history"]
     assert [h["epoch"] for h in history] == [1, 2] and history[0] == first[0]
     assert "epoch 1," not in done.stdout and "epoch 2," in done.stdout  # epoch 1 was not run again
+    fresh = json.loads(two_epochs.with_suffix(".json").read_text())["finetune"]["history"]
+    assert history[1]["lr_start"] == pytest.approx(fresh[1]["lr_start"]) and history[1]["lr_start"] > 1e-5
+    done = finetune(folders, out, "--epochs", "3", "--resume", "--amp", "bf16")
+    assert done.returncode == 2 and "resume with the same" in done.stderr
 
 
 def test_two_torchrun_processes_fine_tune_together(folders, tmp_path):
@@ -74,3 +86,6 @@ def test_what_cannot_be_fine_tuned_is_said_in_one_line(folders, tmp_path):
     done = run_explorer(["train", "finetune", "--model", "demo_vit", "--data", str(folders / "train" / "circle"),
                          "--epochs", "1", "--device", "cpu", "--out", str(tmp_path / "x.safetensors")])
     assert done.returncode == 2 and "one folder of images per class" in done.stderr
+    done = run_explorer(["train", "finetune", "--model", "demo_vit", "--data", str(folders / "train"), "--epochs", "1",
+                         "--device", "cpu", "--out", str(tmp_path / "vit_small_patch16_224.safetensors")])
+    assert done.returncode == 2 and "already names a model" in done.stderr

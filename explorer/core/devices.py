@@ -26,9 +26,11 @@ def _mps_available() -> bool:
     return bool(backend is not None and backend.is_available())
 
 
-def resolve_device(spec: str | None = "auto") -> torch.device:
-    """The ``torch.device`` for ``spec`` (None or "" mean auto), checked to be usable here."""
+def resolve_device(spec: str | None = "auto", what: str = "--device {spec}") -> torch.device:
+    """The ``torch.device`` for ``spec`` (None or "" mean auto), checked to be usable here;
+    ``what`` names the setting in messages."""
     spec = (spec or "auto").strip().lower()
+    setting = what.format(spec=spec[:40])
     if spec == "auto":
         if torch.cuda.is_available():
             return torch.device("cuda", torch.cuda.current_device())
@@ -37,28 +39,28 @@ def resolve_device(spec: str | None = "auto") -> torch.device:
         return torch.device("cpu")
     if spec == "mps":
         if not _mps_available():
-            raise UserFacingError("--device mps: this machine has no usable Apple MPS device (torch.backends.mps).",
-                                  "--device mps：本机没有可用的 Apple MPS 设备（torch.backends.mps）。")
+            raise UserFacingError(f"{setting}: this machine has no usable Apple MPS device (torch.backends.mps).",
+                                  f"{setting}：本机没有可用的 Apple MPS 设备（torch.backends.mps）。")
         return torch.device("mps")
     match = re.fullmatch(r"cuda(?::(\d{1,3}))?", spec)
     if match is None:
         raise UserFacingError(f"Device {spec[:40]!r} is not one of {CHOICES}.", f"设备 {spec[:40]!r} 不是 {CHOICES} 之一。")
     if not torch.cuda.is_available():
-        raise UserFacingError(f"--device {spec}: this machine has no usable CUDA device (torch.cuda.is_available() "
+        raise UserFacingError(f"{setting}: this machine has no usable CUDA device (torch.cuda.is_available() "
                               "is False: no GPU, or a CPU-only build of PyTorch).",
-                              f"--device {spec}：本机没有可用的 CUDA 设备（torch.cuda.is_available() 为 False："
+                              f"{setting}：本机没有可用的 CUDA 设备（torch.cuda.is_available() 为 False："
                               "没有 GPU，或 PyTorch 是仅 CPU 版本）。")
     index = int(match.group(1)) if match.group(1) is not None else torch.cuda.current_device()
     count = torch.cuda.device_count()
     if index >= count:
-        raise UserFacingError(f"--device {spec}: this machine has {count} CUDA device(s), cuda:0 to cuda:{count - 1}.",
-                              f"--device {spec}：本机有 {count} 个 CUDA 设备（cuda:0 到 cuda:{count - 1}）。")
+        raise UserFacingError(f"{setting}: this machine has {count} CUDA device(s), cuda:0 to cuda:{count - 1}.",
+                              f"{setting}：本机有 {count} 个 CUDA 设备（cuda:0 到 cuda:{count - 1}）。")
     return torch.device("cuda", index)
 
 
 def app_device() -> torch.device:
     """The app's device: ``EXPLORER_DEVICE`` (default auto)."""
-    return resolve_device(os.environ.get("EXPLORER_DEVICE", "auto"))
+    return resolve_device(os.environ.get("EXPLORER_DEVICE", "auto"), "EXPLORER_DEVICE={spec}")
 
 
 def device_of(model: nn.Module) -> torch.device:

@@ -325,13 +325,19 @@ def _data_config(entry: ModelEntry, model: nn.Module) -> dict[str, Any]:
     return config
 
 
+@functools.lru_cache(maxsize=1)
+def imagenet_class_names() -> tuple[str, ...]:
+    """ImageNet-1k's 1000 class descriptions in the models' order (timm's ``ImageNetInfo``)."""
+    info = timm.data.ImageNetInfo()
+    return tuple(info.index_to_description(i) for i in range(1000))
+
+
 def _class_names(entry: ModelEntry, model: nn.Module) -> tuple[str, ...] | None:
     if entry.class_names is not None:
         return entry.class_names
     classes = getattr(model, "num_classes", 0)
     if classes == 1000:
-        info = timm.data.ImageNetInfo()
-        return tuple(info.index_to_description(i) for i in range(1000))
+        return imagenet_class_names()
     if classes:  # a classifier without names (a fine-tuned head, no card): its classes by number
         return tuple(f"class {i}" for i in range(classes))
     return None

@@ -343,3 +343,11 @@ def stand_in_for(entry: ModelEntry) -> ModelEntry | None:
         if demo.family == entry.family and demo.key != entry.key:
             return demo
     return None
+
+
+def name_taken(name: str) -> bool:
+    """Whether ``name`` already names a model that is not the user's own (the zoo's, a timm or a
+    torchvision architecture): a user's file of that name would pass for its weights."""
+    mine = any(e.key == name for e in user_entries())
+    return not mine and (any(e.key == name for e in all_entries()) or timm_entry(name) is not None
+                         or torchvision_entry(name) is not None)

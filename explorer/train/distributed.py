@@ -64,6 +64,9 @@ def join(device_spec: str | None) -> Group:
                                   f"--device {device_spec}：在 torchrun 下每个进程使用 cuda:LOCAL_RANK；请用 --device cuda（或 auto）。")
         device = torch.device("cuda", local_rank)
         torch.cuda.set_device(device)
+    if device.type == "mps":  # gloo reduces CPU tensors only, and MPS has one device per machine
+        raise UserFacingError("Under torchrun use CUDA (nccl) or the CPU (gloo): MPS cannot be shared by processes.",
+                              "在 torchrun 下请使用 CUDA（nccl）或 CPU（gloo）：MPS 不能由多个进程共享。")
     if not dist.is_initialized():
         dist.init_process_group("nccl" if device.type == "cuda" else "gloo")
     return Group(rank, world, local_rank, device)

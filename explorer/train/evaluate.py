@@ -11,6 +11,7 @@ folder's own and equal a single process's.
 from __future__ import annotations
 
 import json
+import math
 import sys
 import time
 from dataclasses import asdict, dataclass, field
@@ -73,7 +74,7 @@ def preprocessing_line(loaded: LoadedModel, card=None) -> str:
     size = tuple(c["input_size"][1:])
     crop = c.get("crop_pct", 1.0)
     resize = (f"resize to {size[0]}×{size[1]} ignoring the aspect ratio" if c.get("crop_mode") == "squash"
-              else f"resize the short side to {round(min(size) / crop)} ({c.get('interpolation', 'bicubic')}), "
+              else f"resize the short side to {math.floor(min(size) / crop)} ({c.get('interpolation', 'bicubic')}), "
                    f"centre crop {size[0]}×{size[1]} (crop_pct {crop:g})")
     mean = ", ".join(f"{m:.4g}" for m in c["mean"])
     std = ", ".join(f"{s:.4g}" for s in c["std"])

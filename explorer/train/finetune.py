@@ -23,7 +23,7 @@ from torch import nn
 from torch.utils.data import DataLoader, DistributedSampler, RandomSampler
 
 from explorer.core.checkpoints import check_user_model_name, save_user_model
-from explorer.core.devices import CHOICES, amp_dtype, autocast, describe
+from explorer.core.devices import add_device_argument, amp_dtype, autocast, describe
 from explorer.core.errors import UserFacingError
 from explorer.train import distributed
 from explorer.train.evaluate import ImageFiles, shard_loader, top_k_hits
@@ -46,8 +46,7 @@ def parser() -> argparse.ArgumentParser:
     p.add_argument("--label-smoothing", type=float, default=0.1)
     p.add_argument("--batch-size", type=int, default=64, help="per process")
     p.add_argument("--workers", type=int, default=distributed.default_workers(), help="data-loading processes")
-    p.add_argument("--device", default="auto", help=f"{CHOICES} (auto: CUDA, then MPS, then the CPU)")
-    p.add_argument("--amp", choices=("bf16", "fp16"), help="mixed precision through torch.autocast")
+    add_device_argument(p, amp=True)
     p.add_argument("--seed", type=int, default=0)
     p.add_argument("--out", required=True, help="the fine-tuned weights, e.g. checkpoints/my_vit.safetensors")
     p.add_argument("--resume", action="store_true", help="go on from <out>.resume.pt")
@@ -80,10 +79,14 @@ def _start(args, group):
     if loaded.shown.key != loaded.entry.key:
         raise UserFacingError(f"No weights for {args.model} on this machine (the app would show "
                               f"{loaded.shown.key} instead): `python -m explorer fetch {args.model}` first, "
-                              "or give --weights.")
+                              "or give --weights (or --from-scratch).",
+                              f"本机没有 {args.model} 的权重（应用会改为显示 {loaded.shown.key}）：请先运行 "
+                              f"`python -m explorer fetch {args.model}`，或给出 --weights（或 --from-scratch）。")
     if loaded.source == "random" and not args.from_scratch:
         raise UserFacingError(f"{args.model} has no pretrained weights here: fine-tuning would start from random "
-                              "ones. Give --weights, fetch them, or say --from-scratch.")
+                              "ones. Give --weights, fetch them, or say --from-scratch.",
+                              f"这里没有 {args.model} 的预训练权重：微调会从随机权重开始。请给出 --weights、先下载，"
+                              "或注明 --from-scratch。")
     classes = class_folders(args.data)
     if len(classes) < 2:
         raise UserFacingError(f"--data {args.data}: fine-tuning reads one folder of images per class, at least two.",
@@ -104,7 +107,14 @@ def run(argv: list[str]) -> int:
     out = Path(args.out)
     check_user_model_name(out.stem)
     if out.suffix != ".safetensors":
-        raise UserFacingError("--out: a .safetensors file (its card is written beside it).")
+        raise UserFacingError("--out: a .safetensors file (its card is written beside it).",
+                              "--out：应为 .safetensors 文件（它的 card 写在旁边）。")
+    from explorer.core.zoo import name_taken
+
+    if name_taken(out.stem):  # in checkpoints/ it would pass for that model's own weights
+        raise UserFacingError(f"--out {out.name}: {out.stem} already names a model (of the zoo, timm or torchvision); "
+                              "pick another name.", f"--out {out.name}：{out.stem} 已是某个模型（模型库、timm 或 "
+                              "torchvision）的名字；请换一个名字。")
     group = distributed.join(args.device)
     try:
         if group.is_main:
@@ -128,7 +138,7 @@ def run(argv: list[str]) -> int:
         resume_path = out.with_suffix(".resume.pt")
         first_epoch, history = 0, []
         if args.resume:
-            first_epoch, history = _resume(resume_path, model, optimizer, scheduler, scaler, classes, group)
+            first_epoch, history = _resume(resume_path, model, optimizer, scaler, classes, args, group)
         criterion = nn.CrossEntropyLoss(label_smoothing=args.label_smoothing)
         say = print if group.is_main else (lambda *a, **k: None)
         say(f"fine-tuning {loaded.shown.key} ({loaded.banner.en if loaded.banner else loaded.source}) for "
@@ -137,12 +147,14 @@ def run(argv: list[str]) -> int:
             f"{steps_per_epoch} steps on {describe(group.device)} × {group.world} process(es)")
         start = time.perf_counter()
         step = first_epoch * steps_per_epoch
+        scheduler.step_update(step)
         for epoch in range(first_epoch, args.epochs):
             loader, sampler = _loader(train, train_transform, args, group, args.seed + epoch)
             if isinstance(sampler, DistributedSampler):
                 sampler.set_epoch(epoch)
             net.train()
             sums = torch.zeros(3, device=group.device)  # loss · n, hits, n
+            first_lr = max(g["lr"] for g in optimizer.param_groups)  # the peak group (layer decay lowers the others)
             bar = _bar(args, group, steps_per_epoch, f"epoch {epoch + 1}/{args.epochs}")
             for images, labels in loader:
                 images = images.to(group.device, non_blocking=True)
@@ -162,19 +174,19 @@ def run(argv: list[str]) -> int:
                                      torch.tensor(float(len(labels)), device=group.device)])
                 if bar is not None:
                     bar.set_postfix(loss=f"{float(sums[0] / sums[2]):.3f}", acc=f"{float(sums[1] / sums[2]):.1%}",
-                                    lr=f"{optimizer.param_groups[0]['lr']:.2e}")
+                                    lr=f"{max(g['lr'] for g in optimizer.param_groups):.2e}")
                     bar.update(1)
             if bar is not None:
                 bar.close()
             group.all_reduce_sum(sums)
-            record = {"epoch": epoch + 1, "train_loss": round(float(sums[0] / sums[2]), 4),
+            record = {"epoch": epoch + 1, "lr_start": float(f"{first_lr:.4g}"), "train_loss": round(float(sums[0] / sums[2]), 4),
                       "train_top1": round(100 * float(sums[1] / sums[2]), 2)}
             if val is not None:
                 record.update(_validate(model, val, config, args, group))
             history.append(record)
             say("  " + ", ".join(f"{k} {v}" for k, v in record.items()))
             if group.is_main:
-                _save_resume(resume_path, model, optimizer, scheduler, scaler, classes, epoch + 1, history)
+                _save_resume(resume_path, model, optimizer, scaler, classes, epoch + 1, history, args.amp)
             group.barrier()
         wall = time.perf_counter() - start
         if group.is_main:
@@ -221,22 +233,27 @@ def _validate(model: nn.Module, val: LabelledImages, config: dict, args, group) 
     return scores
 
 
-def _save_resume(path: Path, model, optimizer, scheduler, scaler, classes, epochs_done: int, history) -> None:
+def _save_resume(path: Path, model, optimizer, scaler, classes, epochs_done: int, history, amp) -> None:
     part = path.with_name(path.name + ".part")
-    torch.save({"model": model.state_dict(), "optimizer": optimizer.state_dict(), "scheduler": scheduler.state_dict(),
-                "scaler": scaler.state_dict(), "classes": list(classes), "epochs_done": epochs_done,
-                "history": history}, part)
+    torch.save({"model": model.state_dict(), "optimizer": optimizer.state_dict(), "scaler": scaler.state_dict(),
+                "classes": list(classes), "epochs_done": epochs_done, "history": history, "amp": amp}, part)
     part.replace(path)
 
 
-def _resume(path: Path, model, optimizer, scheduler, scaler, classes, group) -> tuple[int, list]:
+def _resume(path: Path, model, optimizer, scaler, classes, args, group) -> tuple[int, list]:
     if not path.is_file():
-        raise UserFacingError(f"--resume: {path} is not there (it is written after each epoch).")
+        raise UserFacingError(f"--resume: {path} is not there (it is written after each epoch).",
+                              f"--resume：{path} 不存在（它在每个 epoch 之后写入）。")
     state = torch.load(path, map_location=group.device, weights_only=True)
     if tuple(state["classes"]) != tuple(classes):
-        raise UserFacingError(f"--resume: {path.name} was trained on other classes ({', '.join(state['classes'][:5])} …).")
+        raise UserFacingError(f"--resume: {path.name} was trained on other classes ({', '.join(state['classes'][:5])} …).",
+                              f"--resume：{path.name} 是在其他类别上训练的（{', '.join(state['classes'][:5])} …）。")
+    if state.get("amp") != args.amp:
+        raise UserFacingError(f"--resume: {path.name} was trained with --amp {state.get('amp')}: resume with the same.",
+                              f"--resume：{path.name} 训练时使用 --amp {state.get('amp')}：请用相同的设置继续。")
     model.load_state_dict(state["model"])
     optimizer.load_state_dict(state["optimizer"])
-    scheduler.load_state_dict(state["scheduler"])
     scaler.load_state_dict(state["scaler"])
+    # the schedule is not restored: it is rebuilt from this run's arguments and follows the step
+    # count, so a resume with more epochs goes on along the new cosine instead of the old one's end
     return int(state["epochs_done"]), list(state["history"])

@@ -49,7 +49,7 @@ def _images_in(folder: Path) -> list[Path]:
 
 
 def _norm(name: str) -> str:
-    return re.sub(r"[\s_\-]+", " ", name.strip().lower())
+    return re.sub(r"[\s_\-]+", " ", name.lower()).strip()
 
 
 def _imagenet_wnids() -> tuple[str, ...]:
@@ -59,15 +59,42 @@ def _imagenet_wnids() -> tuple[str, ...]:
 
 
 def _is_imagenet(model_names: tuple[str, ...]) -> bool:
-    from timm.data import ImageNetInfo
+    from explorer.core.weights import imagenet_class_names
 
-    info = ImageNetInfo()
-    return len(model_names) == 1000 and model_names == tuple(info.index_to_description(i) for i in range(1000))
+    return len(model_names) == 1000 and model_names == imagenet_class_names()
+
+
+def _by_name(names: list[str], model_names: tuple[str, ...]) -> tuple[dict[str, int], list[str], list[str]]:
+    """(name -> index, names matching nothing, names matching several classes): the exact name
+    first, then the normalised one, then a comma-separated synonym (ImageNet's "tench, Tinca
+    tinca") only where one class has it (ImageNet has two "crane"s, and "harp" is not harmonica)."""
+    exact: dict[str, set[int]] = {}
+    full: dict[str, set[int]] = {}
+    alias: dict[str, set[int]] = {}
+    for index, name in enumerate(model_names):
+        exact.setdefault(name, set()).add(index)
+        full.setdefault(_norm(name), set()).add(index)
+        for part in name.split(",")[1:] if "," in name else ():
+            alias.setdefault(_norm(part), set()).add(index)
+        if "," in name:
+            alias.setdefault(_norm(name.split(",")[0]), set()).add(index)
+    mapping, missing, ambiguous = {}, [], []
+    for name in names:
+        key = _norm(name)
+        found = exact.get(name) or full.get(key) or alias.get(key)
+        if not found:
+            missing.append(name)
+        elif len(found) > 1:
+            ambiguous.append(name)
+        else:
+            mapping[name] = next(iter(found))
+    return mapping, missing, ambiguous
 
 
 def class_mapping(names: list[str], model_names: tuple[str, ...], num_classes: int,
                   model: str = "the model") -> tuple[dict[str, int], str]:
-    """Each of ``names`` (folders or WordNet ids) -> the model's class index, and how."""
+    """Each of ``names`` (folders or WordNet ids) -> the model's class index, and how; two names
+    for one class, or a name of several, are refused (they would mislabel images silently)."""
     if names and all(WNID.fullmatch(n) for n in names) and _is_imagenet(model_names):
         wnids = _imagenet_wnids()
         unknown = [n for n in names if n not in wnids]
@@ -76,15 +103,20 @@ def class_mapping(names: list[str], model_names: tuple[str, ...], num_classes: i
                                   f"{', '.join(unknown[:5])}.", f"有 {len(unknown)} 个 WordNet id 不在 ImageNet-1k 的 1000 "
                                   f"个类别中，例如 {', '.join(unknown[:5])}。")
         return {n: wnids.index(n) for n in names}, "by WordNet id (ImageNet-1k)"
-    lookup: dict[str, int] = {}
-    for index, name in enumerate(model_names):
-        for alias in (name, *name.split(",")):  # ImageNet's "tench, Tinca tinca": either name
-            lookup.setdefault(_norm(alias), index)
     named = bool(model_names) and not all(UNNAMED.fullmatch(n) for n in model_names)
     if named:
-        missing = [n for n in names if _norm(n) not in lookup]
+        mapping, missing, ambiguous = _by_name(names, model_names)
+        if ambiguous:
+            raise UserFacingError(f"Folder(s) {', '.join(ambiguous[:6])} name several classes of {model}: use the "
+                                  "full class name (or the WordNet id for an ImageNet model).",
+                                  f"文件夹 {', '.join(ambiguous[:6])} 对应 {model} 的多个类别：请使用完整的类别名"
+                                  "（ImageNet 模型也可用 WordNet id）。")
+        clashes = sorted({n for n in mapping if list(mapping.values()).count(mapping[n]) > 1})
+        if clashes:
+            raise UserFacingError(f"Folders {', '.join(clashes[:6])} name the same class of {model}: merge them.",
+                                  f"文件夹 {', '.join(clashes[:6])} 对应 {model} 的同一个类别：请合并它们。")
         if not missing:
-            return {n: lookup[_norm(n)] for n in names}, "by class name"
+            return mapping, "by class name"
         shown = ", ".join(model_names[:8]) + (" …" if len(model_names) > 8 else "")
         raise UserFacingError(
             f"{len(missing)} of {len(names)} folder(s) name no class of {model}: {', '.join(missing[:6])}"
@@ -110,18 +142,30 @@ def _find(data: Path, name: str) -> Path | None:
 
 
 def read_synsets(path: Path) -> list[str]:
-    """The devkit's synsets in ILSVRC2012_ID order: ``meta.mat`` or one WordNet id per line."""
-    if path.suffix == ".mat":
-        from scipy.io import loadmat
+    """The devkit's synsets in ILSVRC2012_ID order: ``meta.mat`` or one WordNet id per line —
+    1000 distinct ids, and not the sorted order (that list is another file: Caffe's synsets.txt)."""
+    try:
+        if path.suffix == ".mat":
+            from scipy.io import loadmat
 
-        synsets = loadmat(str(path), squeeze_me=True)["synsets"]
-        by_id = {int(s["ILSVRC2012_ID"]): str(s["WNID"]) for s in synsets}
-        return [by_id[i] for i in range(1, 1001)]
-    lines = [line.split()[0] for line in path.read_text(encoding="utf-8").splitlines() if line.strip()]
-    if not all(WNID.fullmatch(w) for w in lines):
-        raise UserFacingError(f"{path.name}: expected one WordNet id (n01440764 …) per line, first on the line.",
-                              f"{path.name}：每行开头应是一个 WordNet id（n01440764 …）。")
-    return lines
+            synsets = loadmat(str(path), squeeze_me=True)["synsets"]
+            by_id = {int(s["ILSVRC2012_ID"]): str(s["WNID"]) for s in synsets}
+            order = [by_id.get(i, "") for i in range(1, 1001)]
+        else:
+            order = [line.split()[0] for line in path.read_text(encoding="utf-8").splitlines() if line.strip()]
+    except (OSError, ValueError, KeyError, TypeError, UnicodeDecodeError) as err:
+        raise UserFacingError(f"{path.name}: cannot be read as the devkit's synset list ({type(err).__name__}).",
+                              f"{path.name}：无法作为开发包的 synset 列表读取（{type(err).__name__}）。") from None
+    if len(order) != 1000 or len(set(order)) != 1000 or not all(WNID.fullmatch(w) for w in order):
+        raise UserFacingError(f"{path.name}: expected the 1000 ImageNet WordNet ids (n01440764 …), one per line, "
+                              "in ILSVRC2012_ID order.",
+                              f"{path.name}：应为 ImageNet 的 1000 个 WordNet id（n01440764 …），每行一个，按 ILSVRC2012_ID 排序。")
+    if order == sorted(order):
+        raise UserFacingError(f"{path.name} lists the synsets in sorted order, not the devkit's ILSVRC2012_ID order "
+                              "(ID 1 is n02119789): give the devkit's data/meta.mat.",
+                              f"{path.name} 按字母顺序列出 synset，而不是开发包的 ILSVRC2012_ID 顺序（ID 1 是 n02119789）："
+                              "请给出开发包中的 data/meta.mat。")
+    return order
 
 
 def _flat_truth(data: Path, images: list[Path], synsets: Path | None) -> tuple[dict[str, str], str]:
@@ -138,10 +182,11 @@ def _flat_truth(data: Path, images: list[Path], synsets: Path | None) -> tuple[d
             "put the images into one folder per class, or the ground-truth file into the folder (or its parent).",
             f"{data} 中有图片但没有类别文件夹，旁边也没有 {KAGGLE_FILE} 或 {DEVKIT_FILE}：请把图片按类别放进各自的文件夹，"
             "或把标注文件放进该文件夹（或其上一级）。")
-    synsets = synsets or _find(data, "meta.mat") or _find(data, "synsets.txt")
+    synsets = synsets or _find(data, "meta.mat")
     if synsets is None:
         raise UserFacingError(f"{DEVKIT_FILE} numbers the classes by the devkit's ILSVRC2012_ID: give its synset "
-                              "list (--synsets data/meta.mat from the devkit, or a text file, one WordNet id per line).",
+                              "list (--synsets data/meta.mat from the devkit, or a text file, one WordNet id per line "
+                              "in that order).",
                               f"{DEVKIT_FILE} 用开发包的 ILSVRC2012_ID 编号类别：请给出它的 synset 列表"
                               "（--synsets 开发包中的 data/meta.mat，或每行一个 WordNet id 的文本文件）。")
     order = read_synsets(Path(synsets))

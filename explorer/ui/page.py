@@ -9,6 +9,7 @@ import os
 import gradio as gr
 from starlette.middleware import Middleware
 
+from explorer.core.errors import UserFacingError
 from explorer.core.images import MAX_FILE_BYTES
 from explorer.core.memory import map_large_allocations
 from explorer.core.text import is_chinese
@@ -39,8 +40,16 @@ MAX_SESSIONS = int(os.environ.get("EXPLORER_MAX_SESSIONS", "240"))
 
 
 def prepare_server() -> None:
-    """Before serving: delete uploads older than UPLOAD_TTL_S that an earlier run left behind,
-    and have large buffers (decoded uploads) returned to the OS as soon as they are freed."""
+    """Before serving: check EXPLORER_DEVICE (a device that is not there stops the start, with
+    its one message, instead of failing every request), delete uploads older than UPLOAD_TTL_S
+    that an earlier run left behind, and have large buffers (decoded uploads) returned to the OS
+    as soon as they are freed."""
+    from explorer.core.devices import app_device, describe
+
+    try:
+        logging.getLogger("explorer").info("models run on %s (EXPLORER_DEVICE)", describe(app_device()))
+    except UserFacingError as err:
+        raise SystemExit(err.args[0]) from None
     sweep_uploads(UPLOAD_TTL_S)
     map_large_allocations()
 

@@ -53,9 +53,12 @@ def unsupported(model: nn.Module) -> str | None:
     if not isinstance(model, VisionTransformer):
         return "ex_lrp_other"
     norms = (model.norm_pre, model.norm, model.fc_norm)
+    heads = (model.head, getattr(model, "head_dist", model.head))
     if (model.global_pool != "token" or model.attn_pool is not None or model.cls_token is None or model.pos_embed is None
-            or not all(isinstance(n, (nn.LayerNorm, nn.Identity)) for n in norms)):
-        return "ex_lrp_other"
+            or not all(isinstance(n, (nn.LayerNorm, nn.Identity)) for n in norms)
+            or not all(isinstance(h, nn.Linear) for h in heads)  # a headless model has no logit to explain
+            or (isinstance(model, VisionTransformerDistilled) and not isinstance(model.fc_norm, nn.Identity))):
+        return "ex_lrp_other"  # (timm's distilled head skips fc_norm)
     for block in model.blocks:
         attention, mlp = getattr(block, "attn", None), getattr(block, "mlp", None)
         if (type(block) is not Block or type(attention) is not Attention or type(mlp) is not Mlp
