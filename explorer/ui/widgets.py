@@ -189,14 +189,15 @@ def read_upload(path: str | None, lang: str) -> tuple[LoadedImage | None, str]:
 
 def banner_markdown(loaded: LoadedModel, lang: str) -> str:
     source = t(f"source_{loaded.source}", lang)
-    line = f"**{t('weights_source', lang)}:** {source}"
+    colon = pick((":", "："), lang)  # Chinese text takes the full-width colon
+    line = f"**{t('weights_source', lang)}{colon}** {source}"
     if loaded.weights_path is not None:
         line += f" · `{Path(loaded.weights_path).name}`"
-    line += f" · **{t('device', lang)}:** {describe(loaded.device)}"
+    line += f" · **{t('device', lang)}{colon}** {describe(loaded.device)}"
     if loaded.banner is None:
         return line
     level = t("banner_warning" if loaded.banner.level == "warning" else "banner_note", lang)
-    return f"{line}\n\n**{level}:** {loaded.banner.text(lang)}"
+    return f"{line}\n\n**{level}{colon}** {loaded.banner.text(lang)}"
 
 
 def demo_note(loaded: LoadedModel, lang: str) -> str:
