@@ -18,14 +18,14 @@ from test_browser import (FIRST_PLOT_TIMEOUT, Browser, browser, close_toasts, ex
 pytestmark = [pytest.mark.browser, pytest.mark.slow]
 
 TAB = "DINO"  # tab labels are kept short so that all eight tabs fit in one row (changed by the lead)
-PLOTS = ("#dn-heads-plot", "#dn-overlay-plot", "#dn-masks-plot", "#dn-compare-plot", "#dn-crops-plot",
-         "#dn-views-plot")
-SCALED = ("#dn-heads-plot", "#dn-overlay-plot", "#dn-masks-plot", "#dn-compare-plot")  # plots with a colour bar
+PLOTS = ("#dn-heads-plot", "#dn-overlay-plot", "#dn-masks-plot", "#dn-compare-plot", "#dn-features-plot",
+         "#dn-crops-plot", "#dn-views-plot")
+SCALED = ("#dn-heads-plot", "#dn-overlay-plot", "#dn-masks-plot", "#dn-compare-plot", "#dn-features-plot")  # with a colour bar
 
 
-def set_threshold(b: Browser, value: float) -> None:
-    """Type into the number box of the threshold slider and press Enter."""
-    number = b.page.locator("#dn-threshold input[type=number]")
+def set_threshold(b: Browser, value: float, slider: str = "#dn-threshold") -> None:
+    """Type into the number box of a threshold slider and press Enter."""
+    number = b.page.locator(f"{slider} input[type=number]")
     number.fill(f"{value:g}")
     number.press("Enter")
 
@@ -84,6 +84,12 @@ def test_dino_tab_masks_follow_the_threshold_without_running_a_model(browser):
     assert panel_titles(b, "#dn-masks-plot") != masks_before  # fewer patches hold 30% than 60%
     assert heatmap_pixels(b, "#dn-masks-plot") != pixels_before
     assert forward_count() == before + 2, "moving the threshold re-ran a model"
+    # the tokens themselves: DINOv2's PCA and the token norms; its threshold redraws them alone
+    expect(b.title("#dn-features-plot")).to_contain_text("DINOv2 PCA (foreground: first component > 0.50)")
+    expect(page.locator("#dn-features-info")).to_contain_text("have a norm above 2× the median")
+    set_threshold(b, 0.7, "#dn-pca-threshold")
+    expect_update(b, b.title("#dn-features-plot"), "first component > 0.70")
+    assert forward_count() == before + 2, "moving the PCA threshold re-ran a model"
     save_screenshot(b, "dino.png")
 
     page.locator("#language").get_by_text("简体中文", exact=True).click()

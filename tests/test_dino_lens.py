@@ -279,10 +279,10 @@ def test_bad_crop_settings_are_messages(n_local, seed):
 # --------------------------------------------------------------------------- the tab
 
 def controls(image, lang="en", threshold=0.6, head=-1, compare="demo_vit", model="demo_dino", geometry="native",
-             n_local=8, seed=0):
+             n_local=8, seed=0, pca_threshold=None):
     from explorer.lenses.dino import tab
 
-    return tab.Controls(image, model, geometry, False, compare, threshold, head, n_local, seed, lang)
+    return tab.Controls(image, model, geometry, False, compare, threshold, head, n_local, seed, pca_threshold, lang)
 
 
 def titles_of(fig: go.Figure) -> list[str]:
@@ -364,7 +364,7 @@ def test_tab_builds_in_a_page():
                           translations=Translations(), active_tab=gr.State("dino"))
         tab.build(ctx)
     lens = ctx.lenses[-1]
-    assert lens.tab_id == "dino" and lens.inputs[0] is ctx.image and len(lens.outputs) == 11
+    assert lens.tab_id == "dino" and lens.inputs[0] is ctx.image and len(lens.outputs) == 13
     ids = [c.elem_id for c in lens.outputs if getattr(c, "elem_id", None)]
     assert ids and all(i.startswith("dn-") for i in ids)
     assert tab.model_entries()[0].key == "demo_dino" and tab.default_compare(tab.model_entries()) == "demo_vit"

@@ -414,7 +414,7 @@ def test_page_seeds_are_checked_before_a_model_loads(seed, monkeypatch):
     for controls in (mae, navit):
         with pytest.raises(ArgumentError, match=r"0 到 2147483647|0 to 2147483647"):
             controls.analysis()
-    dino = DinoControls(image, "demo_dino", "native", False, None, 0.6, None, 8, seed, "en")
+    dino = DinoControls(image, "demo_dino", "native", False, None, 0.6, None, 8, seed, None, "en")
     with pytest.raises(ArgumentError, match=r"The seed must be a whole number from 0 to 2147483647"):
         dino.crop_settings()
 

@@ -50,6 +50,8 @@ class _Recorder:
     wanted: frozenset[str] | None = None  # attention modules to record (None: all)
     records: dict[str, object] = field(default_factory=dict)  # module name -> what its adapter saw
     pending: dict[str, object] = field(default_factory=dict)  # values in flight inside one module's call
+    keep: frozenset[str] = frozenset()  # stage modules whose outputs to keep (names as in ``stages``)
+    outputs: dict[str, torch.Tensor] = field(default_factory=dict)
 
     def wants(self, name: str) -> bool:
         return self.wanted is None or name in self.wanted
@@ -69,6 +71,7 @@ class Capture:
     stages: list[tuple[str, tuple[int, ...]]]  # (module name, output shape) in execution order
     num_prefix_tokens: int
     grid: tuple[int, int]  # patch grid (rows, cols) of this input
+    outputs: dict[str, torch.Tensor] = field(default_factory=dict)  # the stage outputs asked for (``keep``)
 
 
 def _after(target: nn.Module, fn) -> None:
@@ -323,6 +326,8 @@ def _stage_hook(name: str):
         out = out[0] if isinstance(out, tuple) else out
         if rec is not None and isinstance(out, torch.Tensor):
             rec.stages.append((name, tuple(out.shape)))
+            if name in rec.keep:
+                rec.outputs[name] = out
 
     return record_shape
 
@@ -370,8 +375,8 @@ def install_hooks(model: nn.Module) -> nn.Module:
 
 
 @contextlib.contextmanager
-def _recording(wanted: frozenset[str] | None = None):
-    rec = _Recorder(wanted=wanted)
+def _recording(wanted: frozenset[str] | None = None, keep: frozenset[str] = frozenset()):
+    rec = _Recorder(wanted=wanted, keep=keep)
     token = _ACTIVE.set(rec)
     try:
         yield rec
@@ -395,19 +400,21 @@ def capture(model: nn.Module, x: torch.Tensor, wanted: frozenset[str] | None = N
     return out.float(), rec
 
 
-def capture_attention(model: nn.Module, x: torch.Tensor, blocks: tuple[int, ...] | None = None) -> Capture:
+def capture_attention(model: nn.Module, x: torch.Tensor, blocks: tuple[int, ...] | None = None,
+                      keep: tuple[str, ...] = ()) -> Capture:
     """Run one no-grad forward pass of an eval-mode timm ViT and record its attention.
 
     Returns the logits, the softmax attention of every block — or only of ``blocks`` (indices,
     negative from the end), which saves their memory and time — (float32, rows sum to 1, N
-    includes the prefix tokens) and the shape of each stage's output; tensors stay on the model's
-    device (``x`` is moved there), for the caller to bring to the CPU.
+    includes the prefix tokens), the shape of each stage's output and the outputs of the stages
+    named in ``keep`` (e.g. ``"blocks.11"``, ``"norm"``); tensors stay on the model's device
+    (``x`` is moved there), for the caller to bring to the CPU.
     """
     install_hooks(model)
     names = [n for n, m in model.named_modules() if isinstance(m, Attention)]
     if blocks is not None:
         names = [names[i] for i in blocks]
-    with torch.inference_mode(), _recording(None if blocks is None else frozenset(names)) as rec:
+    with torch.inference_mode(), _recording(None if blocks is None else frozenset(names), frozenset(keep)) as rec:
         logits = model(x.to(device_of(model)))
     missing = [n for n in names if n not in rec.attentions]
     if missing:
@@ -418,6 +425,7 @@ def capture_attention(model: nn.Module, x: torch.Tensor, blocks: tuple[int, ...]
         stages=list(rec.stages),
         num_prefix_tokens=int(getattr(model, "num_prefix_tokens", 0)),
         grid=_patch_grid(model, x),
+        outputs=dict(rec.outputs),
     )
 
 

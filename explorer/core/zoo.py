@@ -92,6 +92,8 @@ HUB_ENTRIES: tuple[ModelEntry, ...] = (
          "DINO ViT-S/16（自监督，无分类头）", **_DYN),
     _hub("vit_small_patch8_224.dino", "DINO ViT-S/8 (self-supervised, no classifier)",
          "DINO ViT-S/8（自监督，无分类头）", **_DYN),
+    _hub("vit_small_patch14_dinov2.lvd142m", "DINOv2 ViT-S/14, no registers (at 224 px)",
+         "DINOv2 ViT-S/14，无 register token（224 像素）", img_size=224, **_DYN),
     _hub("vit_small_patch14_reg4_dinov2.lvd142m", "DINOv2 ViT-S/14 + 4 registers (at 224 px)",
          "DINOv2 ViT-S/14 + 4 个 register token（224 像素）",
          note_en="Register tokens are extra prefix tokens; attention maps skip them.",

@@ -29,6 +29,7 @@ from explorer.core.images import LoadedImage
 from explorer.core.predictions import Prediction, top_predictions
 from explorer.core.preprocess import preprocess
 from explorer.core.weights import LoadedModel
+from explorer.lenses.dino.features import DEFAULT_PCA_THRESHOLD, first_component, high_norm, pca_rgb
 from explorer.models.geometry import Pair
 
 __all__ = ["DinoAnalysis", "CropBox", "analyze", "analyze_image", "threshold_masks", "upsample_nearest",
@@ -149,6 +150,23 @@ class DinoAnalysis:
     model_image: np.ndarray | None = None  # (H, W, 3) uint8: the pixels the model saw
     steps: tuple[tuple[str, str], ...] = ()  # preprocessing, (en, zh)
     predictions: tuple[Prediction, ...] = ()  # top-5; empty without a classifier
+    features: np.ndarray | None = None  # (rows·cols, C) float32: the patch tokens after the final norm
+    token_norms: np.ndarray | None = None  # (rows, cols) float32: patch token norms at the last block's output
+    prefix_norms: np.ndarray | None = None  # (prefix,) the same for the CLS (distillation, register) tokens
+
+    @property
+    def first_component(self) -> np.ndarray:
+        """(rows, cols) in 0–1: the first principal component of the patch features (see features.py)."""
+        return first_component(self.features, self.grid)
+
+    def pca_rgb(self, threshold: float = DEFAULT_PCA_THRESHOLD) -> np.ndarray:
+        """(rows, cols, 3): the DINOv2 figure's PCA colours over the foreground at ``threshold``."""
+        return pca_rgb(self.features, self.first_component, check_threshold(threshold))
+
+    @property
+    def high_norm(self) -> np.ndarray:
+        """(rows, cols) bool: the high-norm patch tokens (Darcet et al.)."""
+        return high_norm(self.token_norms)
 
     @property
     def num_heads(self) -> int:
@@ -195,19 +213,26 @@ def analyze(model: VisionTransformer, x: torch.Tensor, index: int = 0) -> DinoAn
     of the CLS query (token 0) over the patch keys, ``attn[index, :, 0, prefix:]`` reshaped to
     (heads, rows, cols), as ``get_last_selfattention`` + ``visualize_attention.py`` take it."""
     _check_vit(model)
-    capture = capture_attention(model, x, blocks=(-1,))  # the last block only
+    last_block = f"blocks.{len(model.blocks) - 1}"
+    # the last block only, and in the same pass its output tokens and the final norm's
+    capture = capture_attention(model, x, blocks=(-1,), keep=(last_block, "norm"))
     last = capture.attentions[0][index]  # (heads, N, N)
     prefix = capture.num_prefix_tokens
     rows, cols = capture.grid
     if last.shape[-1] != prefix + rows * cols:
         raise RuntimeError(f"{last.shape[-1]} tokens do not make {prefix} prefix tokens + a {rows}×{cols} grid")
     cls_row = last[:, 0].cpu().numpy()
+    tokens = capture.outputs[last_block][index].float().cpu()  # (N, C)
+    normed = capture.outputs.get("norm", capture.outputs[last_block])[index].float().cpu()
+    norms = tokens.norm(dim=-1).numpy()
     return DinoAnalysis(
         attention=cls_row[:, prefix:].reshape(-1, rows, cols).astype(np.float32),
         prefix_attention=cls_row[:, :prefix].astype(np.float32),
         grid=(rows, cols), patch_size=tuple(int(p) for p in model.patch_embed.patch_size),
         prefix_names=prefix_token_names(model), block=len(model.blocks) - 1,
-        logits=capture.logits[index].cpu().numpy().copy(), input_shape=tuple(x.shape))
+        logits=capture.logits[index].cpu().numpy().copy(), input_shape=tuple(x.shape),
+        features=normed[prefix:].numpy().astype(np.float32), token_norms=norms[prefix:].reshape(rows, cols),
+        prefix_norms=norms[:prefix].astype(np.float32))
 
 
 def analyze_image(loaded: LoadedModel, image: LoadedImage, geometry: str = "native") -> DinoAnalysis:
@@ -313,10 +338,12 @@ def crop_view(image: Image.Image, box: CropBox) -> np.ndarray:
 
 # --------------------------------------------------------------------------- export
 
-def export_arrays(a: DinoAnalysis, threshold: float | None = None) -> dict[str, np.ndarray]:
+def export_arrays(a: DinoAnalysis, threshold: float | None = None,
+                  pca_threshold: float = DEFAULT_PCA_THRESHOLD) -> dict[str, np.ndarray]:
     """Arrays for ``np.savez``: ``attention`` (heads, rows, cols) float32 of the last block's CLS
     query over the patch keys, its mean over heads, the CLS weight on the prefix tokens, the grid
-    and patch size; with a threshold, ``masks`` (heads, rows·ph, cols·pw) bool as the official
+    and patch size; ``pca_rgb`` (rows, cols, 3) and ``token_norms`` (rows, cols) with the prefix
+    tokens' norms; with a threshold, ``masks`` (heads, rows·ph, cols·pw) bool as the official
     script saves them, the patch-level masks and the mass each keeps."""
     out: dict[str, np.ndarray] = {
         "attention": a.attention.astype(np.float32),
@@ -327,6 +354,12 @@ def export_arrays(a: DinoAnalysis, threshold: float | None = None) -> dict[str, 
         "patch_size": np.array(a.patch_size, dtype=np.int64),
         "block": np.array(a.block, dtype=np.int64),
         "logits": a.logits.astype(np.float32),
+        "pca_rgb": a.pca_rgb(pca_threshold),
+        "pca_first": a.first_component.astype(np.float32),
+        "pca_threshold": np.array(pca_threshold, dtype=np.float32),
+        "token_norms": a.token_norms.astype(np.float32),
+        "prefix_norms": a.prefix_norms.astype(np.float32),
+        "high_norm": a.high_norm,
     }
     if a.model_image is not None:
         out["model_image"] = a.model_image

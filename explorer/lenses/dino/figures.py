@@ -17,7 +17,7 @@ from explorer.lenses.plotting import FONT_SIZE, base_layout, colorbar, image_dat
 from explorer.ui.i18n import t
 
 __all__ = ["head_colors", "head_gallery_figure", "attention_overlay_figure", "masks_figure",
-           "compare_figure", "crops_figure", "crop_views_figure"]
+           "compare_figure", "crops_figure", "crop_views_figure", "features_figure"]
 
 # Saturated colours that stay visible over photographs (one per head, cycled)
 _HEAD_PALETTE = plotly.colors.qualitative.Plotly
@@ -167,6 +167,8 @@ def attention_overlay_figure(a: DinoAnalysis, head: int | None, lang: str = "en"
 # --------------------------------------------------------------------------- threshold masks
 
 _CLEAR = [[0, "rgba(0,0,0,0)"], [1, "rgba(0,0,0,0)"]]
+# plotly.js knows Viridis by name but not Magma: the figures here skip validation, which would expand it
+_MAGMA = plotly.colors.make_colorscale(plotly.colors.sequential.Magma)
 
 
 def _mask_traces(a: DinoAnalysis, masks: np.ndarray, above: np.ndarray, head: int, axis: int, lang: str, *,
@@ -335,3 +337,58 @@ def crop_views_figure(views: list[np.ndarray], boxes: list[CropBox], lang: str =
     title = t("fig_dn_views", lang, g=len(globals_), n=n_local, total=len(places),
               gs=globals_[0][1].output_size if globals_ else 0, ls=locals_[0][1].output_size if locals_ else 0)
     return base_layout(fig, title, t("dn_x_view", lang), t("dn_y_view", lang), height=200 + int(height * 0.9))
+
+
+# --------------------------------------------------------------------------- the tokens themselves
+
+def features_figure(models: list[tuple[str, DinoAnalysis]], pca_threshold: float, lang: str = "en") -> go.Figure:
+    """The last block's tokens, one row per model (e.g. DINOv2 with and without registers), three
+    panels each: the DINOv2 PCA colours of the foreground patches, each patch token's norm with
+    the high-norm tokens marked (Darcet et al.), and the CLS attention (mean of heads) next to
+    them — where the high-norm tokens are, the attention goes."""
+    titles = []
+    for label, a in models:
+        foreground = a.first_component > pca_threshold
+        titles += [t("dn_pca_panel", lang, model=label, k=int(foreground.sum()), n=a.num_patches),
+                   t("dn_norm_panel", lang, k=int(a.high_norm.sum())), t("dn_attn_panel", lang, n=a.num_heads)]
+    spacing = 0.11  # room for the two colour bars between the panels
+    block = models[0][1].block
+    layout = _grid(t("fig_dn_features", lang, t=pca_threshold, block=block), titles, 3,
+                   max(_aspect(a) for _, a in models), lang, spacing=spacing, extra_height=30)
+    width = (1 - 2 * spacing) / 3
+    traces = []
+    for m, (label, a) in enumerate(models):
+        first = a.first_component
+        x, y = _patch_axes(a)
+        r, c = _patch_index(a)
+        tokens = a.num_prefix_tokens + r * a.grid[1] + c
+        (ph, pw) = a.patch_size
+        panel = 3 * m
+        axes = dict(xaxis=f"x{_axis(panel)}", yaxis=f"y{_axis(panel)}")
+        traces += [dict(  # the PCA colours, one cell per patch; hover from the clear heatmap above it
+            type="image", z=np.round(a.pca_rgb(pca_threshold) * 255).astype(np.uint8), x0=pw / 2, dx=pw,
+            y0=ph / 2, dy=ph, hoverinfo="skip", **axes),
+            dict(type="heatmap", z=first, x=x, y=y, customdata=np.stack([r, c, tokens], -1),
+                 text=np.where(first > pca_threshold, t("dn_foreground", lang), t("dn_background", lang)),
+                 colorscale=_CLEAR, showscale=False, hovertemplate=t("hover_dn_pca", lang) + "<extra></extra>",
+                 **axes)]
+        low, high = layout[f"yaxis{_axis(panel)}"]["domain"]
+        for i, (values, name, scale) in enumerate(((a.token_norms, t("dn_token_norm", lang), _MAGMA),
+                                                   (a.mean_attention, t("dn_cls_attention", lang), "Viridis")), 1):
+            traces.append(dict(
+                type="heatmap", z=values, x=x, y=y, customdata=np.stack([r, c, tokens], -1), colorscale=scale,
+                zmin=0.0, colorbar={**colorbar(name), "x": i * (width + spacing) + width + 0.005, "xanchor": "left",
+                                    "y": (low + high) / 2, "yanchor": "middle", "len": high - low, "thickness": 12},
+                hovertemplate=t("hover_dn_norm" if i == 1 else "hover_dn_mean", lang) + "<extra></extra>",
+                xaxis=f"x{_axis(panel + i)}", yaxis=f"y{_axis(panel + i)}"))
+        marked = a.high_norm
+        if marked.any():
+            traces.append(dict(type="scatter", mode="markers", x=x[c[marked]], y=y[r[marked]],
+                               xaxis=f"x{_axis(panel + 1)}", yaxis=f"y{_axis(panel + 1)}",
+                               marker=dict(symbol="x-thin-open", size=14, color="#00e5ff", line=dict(width=3)),
+                               name=t("dn_high_norm", lang), showlegend=m == 0, legendgroup="high", hoverinfo="skip"))
+        for i in range(panel, panel + 3):
+            layout[f"xaxis{_axis(i)}"]["range"] = [0, a.grid[1] * pw]
+            layout[f"yaxis{_axis(i)}"]["range"] = [a.grid[0] * ph, 0]
+    layout["legend"] = dict(orientation="h", x=0, y=-0.08, yanchor="top")
+    return _figure(traces, layout)

@@ -20,6 +20,7 @@ from explorer.core.weights import LoadedModel
 from explorer.core.zoo import ModelEntry
 from explorer.lenses.registry import entries_for_lens
 from explorer.lenses.dino import figures
+from explorer.lenses.dino.features import DEFAULT_PCA_THRESHOLD
 from explorer.lenses.dino.compute import (DEFAULT_LOCAL_CROPS, DEFAULT_THRESHOLD, MAX_LOCAL_CROPS, DinoAnalysis,
                                           analyze_image, check_threshold, crop_view, kept_mass, multi_crop_boxes)
 from explorer.ui.i18n import t
@@ -69,6 +70,7 @@ class Controls:
     head: int | None
     n_local: float | None
     seed: float | None
+    pca_threshold: float | None
     lang: str
 
     def require_image(self) -> LoadedImage:
@@ -88,6 +90,9 @@ class Controls:
 
     def threshold_value(self) -> float:
         return check_threshold(DEFAULT_THRESHOLD if self.threshold is None else self.threshold)
+
+    def pca_threshold_value(self) -> float:
+        return check_threshold(DEFAULT_PCA_THRESHOLD if self.pca_threshold is None else self.pca_threshold)
 
     def head_index(self, heads: int) -> int | None:
         head = MEAN if self.head is None else int(self.head)
@@ -150,6 +155,31 @@ def threshold_outputs(c: Controls) -> dict:
             "compare_plot": figures.compare_figure(models, threshold, c.lang)}
 
 
+def features_markdown(loaded: LoadedModel | None, a: DinoAnalysis, lang: str) -> str:
+    """How many high-norm tokens, and where the registers' norms and attention go."""
+    norms = a.token_norms
+    lines = [t("dn_norms_line", lang, k=int(a.high_norm.sum()), n=a.num_patches, share=float(a.high_norm.mean()),
+               median=float(np.median(norms)), top=float(norms.max()))]
+    registers = [i for i, name in enumerate(a.prefix_names) if name.startswith("REG")]
+    if registers:
+        share = float(a.prefix_attention[:, registers].sum(-1).mean())
+        values = ", ".join(f"{a.prefix_norms[i]:.1f}" for i in registers)
+        lines.append(t("dn_registers_line", lang, r=len(registers), norms=values, share=share))
+    else:
+        lines.append(t("dn_no_registers", lang))
+    return " ".join(lines)
+
+
+def features_outputs(c: Controls) -> dict:
+    """What the PCA threshold redraws: the tokens' figure for both models and its lines (no model runs)."""
+    loaded, a = c.analysis()
+    other_loaded, other = c.comparison()
+    models = [(loaded.shown.label(c.lang), a), (other_loaded.shown.label(c.lang), other)]
+    lines = [f"**{label}**: {features_markdown(None, analysis, c.lang)}" for label, analysis in models]
+    return {"features_plot": figures.features_figure(models, c.pca_threshold_value(), c.lang),
+            "features_info": "\n\n".join(lines)}
+
+
 def crop_outputs(c: Controls) -> dict:
     """The crop boxes on the image and the views: no model involved."""
     image = c.require_image()
@@ -173,6 +203,7 @@ def render(c: Controls) -> dict:
         "overlay_plot": figures.attention_overlay_figure(a, head, c.lang),
         "other_banner": compare_banner(other_loaded, c.lang),
         **threshold_outputs(c),
+        **features_outputs(c),
         **crop_outputs(c),
     }
 
@@ -188,6 +219,11 @@ def change_threshold(c: Controls) -> dict:
 
 
 @user_errors
+def change_pca_threshold(c: Controls) -> dict:
+    return features_outputs(c)
+
+
+@user_errors
 def change_head(c: Controls) -> dict:
     _, a = c.analysis()
     return {"overlay_plot": figures.attention_overlay_figure(a, c.head_index(a.num_heads), c.lang)}
@@ -197,7 +233,7 @@ def change_head(c: Controls) -> dict:
 def change_compare(c: Controls) -> dict:
     other_loaded, _ = c.comparison()
     return {"other_banner": compare_banner(other_loaded, c.lang),
-            "compare_plot": threshold_outputs(c)["compare_plot"]}
+            "compare_plot": threshold_outputs(c)["compare_plot"], **features_outputs(c)}
 
 
 @user_errors
@@ -235,6 +271,12 @@ def build(ctx: PageContext) -> None:
         masks_plot = gr.Plot(elem_id="dn-masks-plot", show_label=False)
         other_banner = gr.Markdown(elem_id="dn-compare-banner")
         compare_plot = gr.Plot(elem_id="dn-compare-plot", show_label=False)
+        tr.add(gr.Markdown(t("dn_features_help", "en")), "dn_features_help", "value")
+        pca_threshold = tr.add(gr.Slider(0.0, 1.0, value=DEFAULT_PCA_THRESHOLD, step=0.05,
+                                         label=t("dn_pca_threshold", "en"), elem_id="dn-pca-threshold"),
+                               "dn_pca_threshold")
+        features_info = gr.Markdown(elem_id="dn-features-info")
+        features_plot = gr.Plot(elem_id="dn-features-plot", show_label=False)
         tr.add(gr.Markdown(t("dn_crops_help", "en")), "dn_crops_help", "value")
         with gr.Row():
             n_local = tr.add(gr.Slider(0, MAX_LOCAL_CROPS, value=DEFAULT_LOCAL_CROPS, step=1,
@@ -244,13 +286,14 @@ def build(ctx: PageContext) -> None:
         crops_plot = gr.Plot(elem_id="dn-crops-plot", show_label=False)
         views_plot = gr.Plot(elem_id="dn-views-plot", show_label=False)
 
-    controls = [ctx.image, model, geometry, allow, compare, threshold, head, n_local, seed, ctx.lang]
+    controls = [ctx.image, model, geometry, allow, compare, threshold, head, n_local, seed, pca_threshold, ctx.lang]
     parts = dict(head=head, banner=banner, info=info, steps=steps, heads_plot=heads_plot, overlay_plot=overlay_plot,
-                 masks_plot=masks_plot, other_banner=other_banner, compare_plot=compare_plot, crops_plot=crops_plot,
-                 views_plot=views_plot)
+                 masks_plot=masks_plot, other_banner=other_banner, compare_plot=compare_plot,
+                 features_info=features_info, features_plot=features_plot, crops_plot=crops_plot, views_plot=views_plot)
     outputs = list(parts.values())
-    redraw, on_threshold, on_head, on_compare, on_crops = (
-        by_component(parts, step) for step in (refresh, change_threshold, change_head, change_compare, change_crops))
+    redraw, on_threshold, on_pca, on_head, on_compare, on_crops = (
+        by_component(parts, step) for step in (refresh, change_threshold, change_pca_threshold, change_head,
+                                               change_compare, change_crops))
 
     def analyse(*values, progress=None):
         return redraw(Controls(*values))
@@ -261,9 +304,11 @@ def build(ctx: PageContext) -> None:
     for trigger in (model.change, geometry.input, allow.input):
         trigger(with_progress(analyse), controls, outputs, api_visibility="private")
     compare.change(with_progress(lambda *values, progress=None: on_compare(Controls(*values))), controls,
-                   [other_banner, compare_plot], api_visibility="private")
+                   [other_banner, compare_plot, features_plot, features_info], api_visibility="private")
     threshold.input(lambda *values: on_threshold(Controls(*values)), controls, [info, masks_plot, compare_plot],
                     api_visibility="private", show_progress="hidden", trigger_mode="always_last")
+    pca_threshold.input(lambda *values: on_pca(Controls(*values)), controls, [features_plot, features_info],
+                        api_visibility="private", show_progress="hidden", trigger_mode="always_last")
     head.input(lambda *values: on_head(Controls(*values)), controls, [overlay_plot], api_visibility="private",
                show_progress="hidden")
     for control in (n_local, seed):

@@ -121,4 +121,45 @@ STRINGS: dict[str, Bilingual] = {
                      "（其中 {n} 个局部视图为 {ls} 像素）；↔ = 已翻转"),
     "dn_x_view": ("x (pixels of the resized views)", "x（缩放后视图的像素）"),
     "dn_y_view": ("y (pixels of the resized views)", "y（缩放后视图的像素）"),
+    "dn_features_help": (
+        "**The tokens themselves.** Left: the DINOv2 paper's picture — the patch features (after the last "
+        "LayerNorm) projected on their first principal component, cut at the threshold to keep the foreground, "
+        "then a PCA of the foreground alone whose first three components are its red, green and blue: parts "
+        "that look alike to the model get alike colours. Middle: each patch token's norm at the last block's "
+        "output; × marks the high-norm tokens (above 2× the median), where Darcet et al. found ViTs store "
+        "global information. Right: the CLS attention. The second row is the model picked for comparison above: "
+        "try DINOv2 with registers against DINOv2 without.",
+        "**token 本身。** 左：DINOv2 论文的图——把 patch 特征（最后一个 LayerNorm 之后）投影到第一主成分上，按阈值切出前景，"
+        "再只对前景做 PCA，前三个主成分分别作为红、绿、蓝：模型看来相似的部分颜色也相似。中：每个 patch token 在最后一个块"
+        "输出处的范数；× 标出高范数 token（超过中位数的 2 倍），Darcet 等发现 ViT 在这些 token 中存放全局信息。右：CLS 注意力"
+        "。第二行是上面选来对比的模型：试试带寄存器（register）和不带寄存器的 DINOv2 对比。"),
+    "dn_pca_threshold": ("PCA foreground threshold (first component, 0–1)", "PCA 前景阈值（第一主成分，0–1）"),
+    "fig_dn_features": ("Block {block}'s tokens: DINOv2 PCA (foreground: first component > {t:.2f}), token norms, "
+                        "CLS attention", "第 {block} 块的 token：DINOv2 PCA（前景：第一主成分 > {t:.2f}）、token 范数、CLS 注意力"),
+    "dn_pca_panel": ("{model}<br>PCA → RGB ({k} of {n} patches foreground)",
+                     "{model}<br>PCA → RGB（{n} 个 patch 中 {k} 个为前景）"),
+    "dn_norm_panel": ("token norms ({k} high-norm ×)", "token 范数（{k} 个高范数 ×）"),
+    "dn_token_norm": ("‖token‖", "‖token‖（范数）"),
+    "dn_attn_panel": ("CLS attention (mean of {n} heads)", "CLS 注意力（{n} 个头的平均）"),
+    "dn_high_norm": ("high-norm token (> 2× median)", "高范数 token（> 中位数的 2 倍）"),
+    "hover_dn_pca": ("patch (row %{customdata[0]}, col %{customdata[1]}) · token #%{customdata[2]}<br>"
+                     "first component %{z:.3f} · %{text}",
+                     "patch（第 %{customdata[0]} 行，第 %{customdata[1]} 列）· token #%{customdata[2]}<br>"
+                     "第一主成分 %{z:.3f} · %{text}"),
+    "dn_foreground": ("foreground", "前景"),
+    "dn_background": ("background", "背景"),
+    "hover_dn_norm": ("patch (row %{customdata[0]}, col %{customdata[1]}) · token #%{customdata[2]}<br>"
+                      "‖token‖ = %{z:.2f}",
+                      "patch（第 %{customdata[0]} 行，第 %{customdata[1]} 列）· token #%{customdata[2]}<br>"
+                      "‖token‖ = %{z:.2f}"),
+    "dn_norms_line": ("**{k} of {n} patch tokens** ({share:.1%}) have a norm above 2× the median ({median:.1f}); "
+                      "the largest is {top:.1f}.", "**{n} 个 patch token 中有 {k} 个**（{share:.1%}）的范数超过中位数"
+                      "（{median:.1f}）的 2 倍；最大为 {top:.1f}。"),
+    "dn_registers_line": ("Its {r} registers have norms {norms}; the CLS token gives them {share:.1%} of its "
+                          "attention (mean of heads).", "它的 {r} 个寄存器的范数为 {norms}；CLS token 把 {share:.1%} 的"
+                          "注意力（各头平均）给了它们。"),
+    "dn_no_registers": ("This model has no registers (Darcet et al. add a few extra tokens, e.g. "
+                        "vit_small_patch14_reg4_dinov2, and the high-norm tokens move there).",
+                        "此模型没有寄存器（Darcet 等增加几个额外的 token，例如 vit_small_patch14_reg4_dinov2，"
+                        "高范数 token 就转移到那里）。"),
 }
