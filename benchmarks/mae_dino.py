@@ -4,7 +4,8 @@ MAE: one masked reconstruction (encoder on the visible patches + decoder on all)
 bare encoder forward on the whole, unmasked image — at ratio 0.75 the encoder sees a quarter of
 the tokens, which is why MAE pre-training is cheap — and the lab's full step (preprocess, mask,
 forward, pictures), and a redraw (leak toggle, language) with the model runs it caused.
-DINO: the lens's full analysis against one bare forward, and a threshold change (no model run).
+DINO: the lens's full analysis against one bare forward, and a threshold change (no model run),
+and a PCA threshold change (the foreground's PCA re-fitted for both models, no model run).
 Architectures without their weights on disk run with random weights (timings do not depend on
 them). Run: ``.venv/bin/python benchmarks/mae_dino.py``.
 """
@@ -88,7 +89,7 @@ def report_dino(key: str, picture: str) -> None:
     loaded = get_model(key, allow_download=False)
     x = preprocess(image.image, loaded.data_config, "native", loaded.patch_size).tensor
     controls = dict(image=image, model_key=key, geometry="native", allow_download=False, compare_key="demo_vit",
-                    head=None, n_local=8, seed=0, lang="en")
+                    head=None, n_local=8, seed=0, pca_threshold=None, lang="en")
     dino_tab.render(dino_tab.Controls(threshold=0.6, **controls))  # both models analysed once
     thresholds = iter(range(10**6))
 
@@ -99,6 +100,14 @@ def report_dino(key: str, picture: str) -> None:
 
     report_lens(f"{loaded.shown.label_en} (aspect ratio kept)", loaded, x, "dino",
                 lambda: analyze_image(loaded, image, "native"), threshold_change)
+
+    def pca_change():  # the foreground PCA re-fitted for both models, and the figure JSON
+        values = {**controls, "pca_threshold": 0.3 + 0.05 * (next(thresholds) % 8)}
+        return dino_tab.change_pca_threshold(dino_tab.Controls(threshold=0.6, **values))["features_plot"].to_json()
+
+    from benchmarks.attention_lens import median_seconds
+
+    print(f"  PCA threshold change (2 models)  {median_seconds(pca_change) * 1e3:8.1f} ms   model re-runs: none\n")
 
 
 def main() -> None:

@@ -13,6 +13,7 @@ that another request could reseed mid-draw. numpy/torch only; drawing lives in `
 
 from __future__ import annotations
 
+import functools
 import math
 from dataclasses import dataclass, replace
 
@@ -154,9 +155,11 @@ class DinoAnalysis:
     token_norms: np.ndarray | None = None  # (rows, cols) float32: patch token norms at the last block's output
     prefix_norms: np.ndarray | None = None  # (prefix,) the same for the CLS (distillation, register) tokens
 
-    @property
+    @functools.cached_property
     def first_component(self) -> np.ndarray:
-        """(rows, cols) in 0–1: the first principal component of the patch features (see features.py)."""
+        """(rows, cols) in 0–1: the first principal component of the patch features (see
+        features.py); computed once per analysis, so that a threshold change only re-fits the
+        foreground's PCA."""
         return first_component(self.features, self.grid)
 
     def pca_rgb(self, threshold: float = DEFAULT_PCA_THRESHOLD) -> np.ndarray:
