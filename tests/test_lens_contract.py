@@ -59,7 +59,8 @@ def test_which_models_a_lens_reads_comes_from_their_modules():
     families = {"attention": {"vit", "dino"}, "swin": {"swin"}, "bias": {"swin", "crossformer"},
                 "crossformer": {"crossformer"}, "twins": {"twins"}, "navit": {"navit"}, "dino": {"vit", "dino"},
                 "mae": {"mae"}, "explain": {"vit", "swin"}}
-    without_classifier = {"vit_base_patch16_224.mae", "vit_small_patch14_reg4_dinov2.lvd142m"}  # backbones: no logit to explain
+    without_classifier = {"vit_base_patch16_224.mae", "vit_small_patch14_dinov2.lvd142m",
+                          "vit_small_patch14_reg4_dinov2.lvd142m"}  # backbones: no logit to explain
     for lens in LENSES:
         expected = [e.key for e in all_entries() if e.family in families[lens.key]
                     and not (lens.key == "explain" and e.key in without_classifier)]
