@@ -92,7 +92,7 @@ def test_a_pca_threshold_change_redraws_without_a_model_run():
     assert "0.80" in figure.layout.title.text and "0.50" in out["features_plot"].layout.title.text
     panels = [a.text for a in figure.layout.annotations]  # a row per model: the DINO one, the compared one
     assert len(panels) == 6 and "PCA → RGB" in panels[0] and panels[1].startswith("token norms")
-    assert panels[0].startswith("Demo DINO") and panels[3].startswith("Demo ViT")
+    assert panels[0].startswith("demo_dino") and panels[3].startswith("demo_vit")
     zh = tab.change_pca_threshold(controls(image, pca_threshold=0.8, lang="zh"))
     assert "前景" in zh["features_plot"].layout.title.text and "范数" in zh["features_info"]
 

@@ -225,16 +225,16 @@ def analyze(model: VisionTransformer, x: torch.Tensor, index: int = 0) -> DinoAn
     if last.shape[-1] != prefix + rows * cols:
         raise RuntimeError(f"{last.shape[-1]} tokens do not make {prefix} prefix tokens + a {rows}×{cols} grid")
     cls_row = last[:, 0].cpu().numpy()
-    tokens = capture.outputs[last_block][index].float().cpu()  # (N, C)
-    normed = capture.outputs.get("norm", capture.outputs[last_block])[index].float().cpu()
-    norms = tokens.norm(dim=-1).numpy()
+    tokens = capture.outputs[last_block][index].float()  # (N, C), on the model's device
+    normed = capture.outputs.get("norm", capture.outputs[last_block])[index].float()
+    norms = tokens.norm(dim=-1).cpu().numpy()
     return DinoAnalysis(
         attention=cls_row[:, prefix:].reshape(-1, rows, cols).astype(np.float32),
         prefix_attention=cls_row[:, :prefix].astype(np.float32),
         grid=(rows, cols), patch_size=tuple(int(p) for p in model.patch_embed.patch_size),
         prefix_names=prefix_token_names(model), block=len(model.blocks) - 1,
         logits=capture.logits[index].cpu().numpy().copy(), input_shape=tuple(x.shape),
-        features=normed[prefix:].numpy().astype(np.float32), token_norms=norms[prefix:].reshape(rows, cols),
+        features=normed[prefix:].cpu().numpy().astype(np.float32), token_norms=norms[prefix:].reshape(rows, cols),
         prefix_norms=norms[:prefix].astype(np.float32))
 
 

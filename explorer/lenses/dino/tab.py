@@ -174,8 +174,10 @@ def features_outputs(c: Controls) -> dict:
     """What the PCA threshold redraws: the tokens' figure for both models and its lines (no model runs)."""
     loaded, a = c.analysis()
     other_loaded, other = c.comparison()
-    models = [(loaded.shown.label(c.lang), a), (other_loaded.shown.label(c.lang), other)]
-    lines = [f"**{label}**: {features_markdown(None, analysis, c.lang)}" for label, analysis in models]
+    rows = [(loaded, a), (other_loaded, other)]
+    lines = [f"**{m.shown.label(c.lang)}**: {features_markdown(None, analysis, c.lang)}" for m, analysis in rows]
+    # the panels name each row by its key: a full label is wider than a third of the figure
+    models = [(m.shown.key, analysis) for m, analysis in rows]
     return {"features_plot": figures.features_figure(models, c.pca_threshold_value(), c.lang),
             "features_info": "\n\n".join(lines)}
 
