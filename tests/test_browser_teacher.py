@@ -172,3 +172,35 @@ def test_a_figure_is_on_the_first_screen_and_no_title_is_cut(chromium, app, lang
         assert not cut, "titles wider than their figure or covered by its title at 1280 px:\n" + "\n".join(cut)
     finally:
         page.context.close()
+
+
+def test_a_student_opens_the_guide_and_the_lesson_opens_each_tab(chromium, app):
+    """The guide's button opens the lens's three sentences under the banner (hidden, the first
+    figure stays on the first screen) and they follow the language switch while open; the lesson
+    tab lists the course's path and its buttons open the lens tabs, drawn as on a click."""
+    page = fresh_page(chromium, app)
+    try:
+        guide = page.locator("#att-guide")
+        expect(guide).to_be_hidden()
+        page.locator("#att-guide-button").click()
+        expect(guide).to_be_visible()
+        expect(guide).to_contain_text("What you see:")
+        expect(guide).to_contain_text("Try this:")
+        save(page, "guide_en")
+        page.locator("#language").get_by_text("简体中文", exact=True).click()
+        expect(guide).to_contain_text("你看到的：")
+        expect(page.locator("#att-guide-button")).to_have_text("学生导读")
+        expect(guide).to_be_visible()  # the switch redraws the text, not the open state
+        page.locator("#att-guide-button").click()
+        expect(guide).to_be_hidden()
+        page.get_by_role("tab", name="课程", exact=True).click()
+        for tab in ("attention", "swin", "bias", "crossformer", "mae", "dino"):
+            expect(page.locator(f"#lesson-{tab}")).to_be_visible()
+        expect(page.locator("#lesson-swin")).to_contain_text("提问")
+        save(page, "lesson_zh")
+        page.locator("#lesson-open-swin").click()
+        expect(page.locator("button[role=tab][aria-selected=true]")).to_have_text("Swin 窗口")
+        page.wait_for_selector("#swin-windows-plot .js-plotly-plot .gtitle", timeout=FIRST_PLOT)
+        expect(page.locator("#swin-guide-button")).to_be_visible()
+    finally:
+        page.context.close()

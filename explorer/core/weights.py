@@ -431,9 +431,9 @@ def _demo_banner(entry: ModelEntry) -> Banner:
     classes = len(entry.class_names or ())
     how_en, how_zh = (f"{classes} classes", f"{classes} 类") if classes else (
         "self-supervised, no labels", "自监督，不用标签")
-    return Banner("info", f"{entry.label_en}: trained offline on the project's synthetic "
-                  f"shapes ({how_en}), not on ImageNet.",
-                  f"{entry.label_zh}：在本项目的合成形状数据上离线训练（{how_zh}），不是 ImageNet 模型。")
+    # the model's name is in the picker right above; the line says what it was trained on
+    return Banner("info", f"Trained offline on the project's synthetic shapes ({how_en}), not on ImageNet.",
+                  f"在本项目的合成形状数据上离线训练（{how_zh}），不是 ImageNet 模型。")
 
 
 def _failed(path: Path, err: WeightsError) -> tuple[str, str]:

@@ -27,6 +27,53 @@ PAGE_STRINGS: dict[str, Bilingual] = {
         "上传一张图片，选择一个视觉 Transformer，看看它在关注什么。所有计算都在本机完成；"
         "缺少权重时，页面会告诉你该把哪个文件放到哪里。"),
     "language": ("Language / 语言", "Language / 语言"),
+    # the student guide's button on every lens's banner line (the guides are in each lens's text)
+    "guide_button": ("For students", "学生导读"),
+    # the suggested lesson (ui/lesson.py)
+    "tab_lesson": ("Lesson", "课程"),
+    "lesson_intro": (
+        "**A suggested lesson, about 45 minutes.** Six tabs in order, from the plain ViT to "
+        "self-supervised DINO; each step says what to show and what to ask. Every tab works on the "
+        "example images and the bundled models, with no network.",
+        "**建议的课程，约 45 分钟。** 按顺序走过六个标签页，从最基本的 ViT 到自监督的 DINO；"
+        "每一步都写明要展示什么、要提什么问题。每个标签页都能用示例图片和内置模型运行，不需要网络。"),
+    "lesson_open": ("Open →", "打开 →"),
+    "lesson_vit": (
+        "**1 · ViT — Attention.** An image becomes a sequence of patch tokens plus a CLS token. "
+        "Click a patch and move through the layers: early heads look nearby, late ones at the object. "
+        "*Ask:* why does the CLS token's attention end up on the object?",
+        "**1 · ViT — 注意力。** 图片变成一串 patch token 加上一个 CLS token。点击一个 patch 并逐层查看："
+        "浅层的头看附近，深层的头看物体。*提问：* 为什么 CLS token 的注意力最后落在物体上？"),
+    "lesson_swin": (
+        "**2 · Swin — windows.** Attention only inside windows makes the cost linear in the image "
+        "size; the shifted blocks roll the map so information crosses the window borders, and the mask "
+        "keeps rolled-in regions apart. *Ask:* what would go wrong without the mask?",
+        "**2 · Swin — 窗口。** 只在窗口内计算注意力，计算量随图像大小线性增长；移位块循环移动特征图，"
+        "让信息跨过窗口边界，掩码则把移入的区域隔开。*提问：* 没有掩码会出什么问题？"),
+    "lesson_bias": (
+        "**3 · Position bias.** Inside a window, each head adds a learned number per relative offset "
+        "to the attention logits; CrossFormer's DPB computes that table with a small network, and "
+        "converts to it exactly. *Ask:* why can a DPB serve group sizes it was not trained on?",
+        "**3 · 位置偏置。** 在窗口内，每个头按相对偏移给注意力 logit 加上一个学到的数；CrossFormer 的 DPB "
+        "用一个小网络算出这张表，并能精确转换成它。*提问：* 为什么 DPB 能用于没训练过的组大小？"),
+    "lesson_crossformer": (
+        "**4 · CrossFormer.** Each token is embedded at several scales at once, and attention alternates "
+        "between nearby groups (SDA) and groups spread across the image (LDA). *Ask:* how does LDA reach "
+        "far without attending to every token?",
+        "**4 · CrossFormer。** 每个 token 同时以几种尺度嵌入，注意力在相邻分组（SDA）和分散在全图的分组"
+        "（LDA）之间交替。*提问：* LDA 怎样在不关注所有 token 的情况下看到远处？"),
+    "lesson_mae": (
+        "**5 · MAE.** Hide three quarters of the patches and let the decoder redraw them: the encoder "
+        "learns without labels. Raise the mask ratio and change the seed. *Ask:* why can so much be "
+        "hidden from images, and not from text?",
+        "**5 · MAE。** 遮住四分之三的 patch，让解码器把它们重新画出来：编码器无需标签就能学习。"
+        "调高遮挡比例、换一个随机种子。*提问：* 为什么图像可以遮住这么多，而文本不行？"),
+    "lesson_dino": (
+        "**6 · DINO.** Trained without a single label, the last block's CLS attention finds the "
+        "object; the patch features' PCA colours its parts. Compare with a supervised model. *Ask:* "
+        "what does self-distillation teach the model to look at?",
+        "**6 · DINO。** 没有用过一个标签，最后一个块的 CLS 注意力却能找到物体；patch 特征的 PCA 给物体的"
+        "各部分上色。与监督训练的模型对比。*提问：* 自蒸馏教会了模型去看什么？"),
     "image_input": ("Upload an image", "上传图片"),
     "examples": ("Examples", "示例图片"),
     "model": ("Model", "模型"),

@@ -17,7 +17,7 @@ from explorer.core.uploaded import MAX_CHECKPOINT_BYTES, UPLOADS
 from explorer.core.zoo import REPO_ROOT
 from explorer.lenses.registry import LENSES
 from explorer.ui.i18n import LANGUAGES, t
-from explorer.ui import own_model
+from explorer.ui import lesson, own_model
 from explorer.ui.limits import BodyLimit
 from explorer.ui.uploads import discard_upload, not_uploaded, sweep_uploads
 from explorer.ui.widgets import (PageContext, Translations, api_errors, example_paths, image_notes_markdown,
@@ -231,6 +231,7 @@ def build_demo() -> gr.Blocks:
                 with gr.Tabs():
                     for lens in LENSES:
                         lens.tab.build(ctx)
+                    lesson.build(ctx)
         uploaded = gr.State(None, time_to_live=SESSION_TTL_S)  # the session's checkpoint (own_model.py)
         pickers = [(hooks.tab_id, picker, tr.pickers[picker]) for hooks in ctx.lenses
                    for picker in hooks.inputs if picker in tr.pickers]

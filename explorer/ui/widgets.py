@@ -23,7 +23,7 @@ from explorer.core.images import LoadedImage
 from explorer.core.text import numbered, pick
 from explorer.core.weights import LoadedModel
 from explorer.core.zoo import REPO_ROOT, ModelEntry
-from explorer.ui.i18n import LANGUAGES, t
+from explorer.ui.i18n import LANGUAGES, STRINGS, t
 from explorer.ui.uploads import open_uploaded_image
 
 log = logging.getLogger("explorer.ui")
@@ -224,7 +224,8 @@ def geometry_choices(lang: str, geometries: tuple[str, ...]) -> list[tuple[str, 
 def model_controls(tr: Translations, entries: tuple[ModelEntry, ...], default: str, prefix: str,
                    geometries: tuple[str, ...] = ("model", "native")):
     """The row every lens starts with: model picker, input geometry, hub downloads; and the
-    banner under it that says which weights are shown. Returns (model, geometry, allow, banner)."""
+    banner under it that says which weights are shown, with the button that opens the lens's
+    student guide (``<prefix>_guide`` in its text) under it. Returns (model, geometry, allow, banner)."""
     with gr.Row():
         # the lens's zoo models to pick from, and any timm model name typed in (checked by the lens)
         model = tr.add(gr.Dropdown(model_choices(entries, "en"), value=default, label=t("model", "en"),
@@ -240,7 +241,18 @@ def model_controls(tr: Translations, entries: tuple[ModelEntry, ...], default: s
                                                    choices=geometry_choices(lang, geometries)))
         allow = tr.add(gr.Checkbox(value=os.environ.get("HF_HUB_OFFLINE", "0") in ("0", ""),
                                    label=t("allow_download", "en"), scale=1), "allow_download")
-    banner = gr.Markdown(elem_id=f"{prefix}-banner")
+    key = f"{prefix}_guide"
+    with gr.Row(equal_height=False, elem_classes="banner-row"):
+        banner = gr.Markdown(elem_id=f"{prefix}-banner")
+        # the lens's three sentences for a student, behind a button on the banner's line (the
+        # first figure stays on a 1280×720 screen until a student asks)
+        button = tr.add(gr.Button(t("guide_button", "en"), size="sm", scale=0, min_width=120,
+                                  elem_id=f"{prefix}-guide-button", elem_classes="guide-button"),
+                        "guide_button", "value") if key in STRINGS else None
+    if button is not None:
+        tr.add(gr.Markdown(t(key, "en"), elem_id=f"{prefix}-guide", elem_classes="student-guide"), key, "value")
+        # shown and hidden in the browser alone (no server round trip, nothing to queue)
+        button.click(None, None, None, js=f"() => {{ document.getElementById('{prefix}-guide').classList.toggle('open'); }}")
     return model, geometry, allow, banner
 
 

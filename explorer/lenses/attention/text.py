@@ -7,6 +7,9 @@ from __future__ import annotations
 from explorer.core.text import Bilingual
 
 STRINGS: dict[str, Bilingual] = {
+    "att_guide": (
+        "**What you see:** the picture cut into patches, and how much one query token — the CLS token, or the patch you click — looks at every patch in the layer and head you choose. **The colour bar:** bright is a large share of that query's attention (its weights sum to 1), dark is almost none; the mark at 1/N is what an even spread would give. **Try this:** click a patch on the object, then move the layer slider from 0 to the last layer and watch the attention spread from the patch's neighbours to the whole object.",
+        '**你看到的：** 图片被切成 patch；一个查询 token（CLS，或你点击的 patch）在所选层和头里对每个 patch 的关注程度。**怎么读色标：** 越亮表示分到该查询的注意力越多（一个查询的权重之和为 1），越暗越少；色标上的 1/N 是平均分配时的份额。**试一试：** 点击物体上的一个 patch，再把层滑块从 0 拖到最后一层，看注意力怎样从邻近的 patch 扩散到整个物体。'),
     "att_caption": ("Each colour is one patch's share of the query's attention: one query's weights sum to 1 over all its tokens, and the colour bar marks the equal share 1/N. Hover a patch for its number.",
         "颜色表示每个 patch 分到的查询注意力：一个查询对所有 token 的权重之和为 1，色标上标出了平均份额 1/N。把鼠标悬停在 patch 上可以看到具体数值。"),
     "uniform_mark": ("1/{n} uniform", "1/{n} 均匀"),

@@ -7,6 +7,9 @@ from __future__ import annotations
 from explorer.core.text import Bilingual
 
 STRINGS: dict[str, Bilingual] = {
+    "bias_guide": (
+        "**What you see:** the relative position bias tables: the number each head adds to the attention logit of a (query, key) pair, by their offset (Δh, Δw), and CrossFormer's DPB network turned into the same table exactly. **The colour bar:** red raises that pair's attention, blue lowers it, white adds nothing; the centre cell is the query attending to itself. **Try this:** change the group size and compare DPB with its converted table — they are equal, and the DPB still works for sizes it was not trained on.",
+        '**你看到的：** 相对位置偏置表：每个头按 (query, key) 的相对偏移 (Δh, Δw) 加到注意力 logit 上的数，以及把 CrossFormer 的 DPB 网络精确转换成的同样的表。**怎么读色标：** 红色提高这对 token 的注意力，蓝色降低它，白色不加任何值；中心格是查询关注自己。**试一试：** 改变组大小，对比 DPB 和转换后的表——两者相等，而且 DPB 对没训练过的大小也能用。'),
     "bias_caption": ("Each cell is the number added to the logit of a (query, key) pair at that offset (Δh, Δw): red raises that pair's attention, blue lowers it. Hover for numbers.",
         "每个格子是偏移 (Δh, Δw) 处一对 (query, key) 的 logit 上所加的数：红色使该对的注意力增大，蓝色使其减小。悬停可以看到具体数值。"),
     "tab_bias": ("Position bias", "位置偏置"),

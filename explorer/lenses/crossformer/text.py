@@ -7,6 +7,9 @@ from __future__ import annotations
 from explorer.core.text import Bilingual
 
 STRINGS: dict[str, Bilingual] = {
+    "cf_guide": (
+        "**What you see:** CrossFormer's cross-scale embedding (several kernel sizes read each token) and its two group attentions: SDA groups neighbouring tokens, LDA groups tokens spread at a fixed interval across the image. **The colour bar:** the clicked token's weights over the members of its group sum to 1; tokens outside the group are blank. **Try this:** click the same token in an SDA block and in the LDA block after it: short-distance attention stays local, long-distance attention reaches across the picture.",
+        '**你看到的：** CrossFormer 的跨尺度嵌入（几种卷积核大小共同读取每个 token）和两种分组注意力：SDA 把相邻的 token 分成一组，LDA 把按固定间隔分散在全图的 token 分成一组。**怎么读色标：** 被点击 token 对本组成员的权重之和为 1；组外的 token 留白。**试一试：** 在一个 SDA 块和它后面的 LDA 块里点击同一个 token：短距离注意力停在局部，长距离注意力跨越整张图。'),
     "cf_caption": ("The clicked token attends only to the members of its group (SDA: a square; LDA: spread out): their weights sum to 1, other tokens are blank. Hover for numbers.",
         "所点 token 只关注它所在组的成员（SDA：一个方块；LDA：分散开）：这些权重之和为 1，其他 token 为空白。悬停可以看到具体数值。"),
     "tab_crossformer": ("CrossFormer", "CrossFormer"),

@@ -7,6 +7,9 @@ from __future__ import annotations
 from explorer.core.text import Bilingual
 
 STRINGS: dict[str, Bilingual] = {
+    "dn_guide": (
+        "**What you see:** the CLS token's attention in the last block of a self-supervised DINO model, head by head — it finds the object without ever being given a label — and, further down, the patch features' PCA and token norms. **The colour bar:** bright patches get a large share of the CLS token's attention (one head's weights sum to 1 with the prefix tokens); the threshold keeps the patches that hold that share of the mass. **Try this:** move the threshold and compare the masks of the heads, then pick a second model to compare with: supervised attention is usually far less clean.",
+        '**你看到的：** 自监督 DINO 模型最后一个块里 CLS token 的注意力，逐个头显示——它从未见过标签却能找到物体；往下是 patch 特征的 PCA 和 token 范数。**怎么读色标：** 越亮的 patch 分到的 CLS 注意力越多（一个头的权重连同前缀 token 之和为 1）；阈值保留占这部分注意力质量的 patch。**试一试：** 移动阈值，比较各个头的掩码；再选第二个模型来对比：监督训练的注意力通常没有这么干净。'),
     "dn_caption": ("A head's map is the CLS token's attention over the patches in the last block: the weights of that one query sum to 1 (with the prefix tokens). Hover for numbers.",
         "每个头的图是最后一块中 CLS token 对各 patch 的注意力：这一个查询的权重（连同前缀 token）之和为 1。悬停可以看到具体数值。"),
     "preprocessing": ("What was done to the image", "图像预处理步骤"),

@@ -6,6 +6,9 @@ from __future__ import annotations
 from explorer.core.text import Bilingual
 
 STRINGS: dict[str, Bilingual] = {
+    "ex_guide": (
+        "**What you see:** several explanation methods for one class side by side — raw attention, rollout, GAE, Grad-CAM, AttnLRP and a random map — on the same image. **The colour bar:** bright patches matter most for the chosen class according to that method; the maps share one scale choice, so compare where they are bright, not their absolute numbers. **Try this:** press the faithfulness button and see which method's deletion curve falls fastest — a method that does no better than the random map is not explaining the model.",
+        '**你看到的：** 同一张图上、针对同一个类别的几种解释方法并排显示：原始注意力、rollout、GAE、Grad-CAM、AttnLRP 和一张随机图。**怎么读色标：** 越亮的 patch 按该方法对所选类别越重要；各图使用同一种色标设置，应比较亮的位置，而不是绝对数值。**试一试：** 按下忠实度按钮，看哪种方法的删除曲线下降得最快——不比随机图好的方法并没有解释模型。'),
     "tab_explain": ("Explain", "解释"),
     "ex_help": (
         "**Attention is not explanation.** Attention says where a token looks, not which pixels made the "

@@ -7,6 +7,9 @@ from __future__ import annotations
 from explorer.core.text import Bilingual
 
 STRINGS: dict[str, Bilingual] = {
+    "mae_guide": (
+        '**What you see:** MAE hides most patches of the picture from the encoder, and the decoder redraws the hidden ones from the few it saw. **The colour bar:** on the error map, bright hidden patches are the ones the decoder got most wrong; grey patches in the masked image are the hidden ones. **Try this:** move the mask ratio from 25% to 90% and change the seed: the reconstruction stays recognisable far longer than you would expect.',
+        '**你看到的：** MAE 对编码器隐藏图片中的大部分 patch，解码器根据看到的少数 patch 重新画出被隐藏的部分。**怎么读色标：** 在误差图上，越亮的被遮 patch 表示解码器错得越多；遮挡图中的灰色 patch 就是被隐藏的部分。**试一试：** 把遮挡比例从 25% 调到 90%，再换一个随机种子：重建结果在很高的比例下仍然能认出来。'),
     "mae_caption": ("Grey patches were hidden from the encoder; the reconstruction is the decoder's guess of their pixels from the visible ones. Hover a patch for its error.",
         "灰色 patch 对编码器是隐藏的；重建是解码器根据可见 patch 对它们像素的猜测。悬停在 patch 上可以看到误差。"),
     "tab_mae": ("MAE", "MAE"),

@@ -7,6 +7,9 @@ from __future__ import annotations
 from explorer.core.text import Bilingual
 
 STRINGS: dict[str, Bilingual] = {
+    "nv_guide": (
+        "**What you see:** NaViT's patch-n'-pack: images of different sizes and aspect ratios cut into patches and packed into one sequence, with the attention mask that keeps each image to itself. **The colour bar:** in the mask, a coloured cell means that row's token may attend to that column's token — only the blocks on the diagonal, one per image. **Try this:** raise the token dropout and see how many fewer tokens each image needs, while the prediction barely changes.",
+        "**你看到的：** NaViT 的 patch-n'-pack：大小和宽高比不同的图片被切成 patch，打包进同一个序列，并用注意力掩码让每张图只看自己。**怎么读色标：** 掩码中有颜色的格子表示这一行的 token 可以关注这一列的 token——只有对角线上的块，每张图一块。**试一试：** 调高 token dropout，看每张图需要的 token 少了多少，而预测几乎不变。"),
     "nv_caption": ("One row of the mask is one token: it may attend only to tokens of its own image, the blocks on the diagonal. Hover for the token's image and position.",
         "掩码的一行对应一个 token：它只能关注同一张图像的 token，也就是对角线上的方块。悬停可以看到 token 所属的图像和位置。"),
     "tab_navit": ("NaViT", "NaViT"),

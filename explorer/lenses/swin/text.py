@@ -7,6 +7,9 @@ from __future__ import annotations
 from explorer.core.text import Bilingual
 
 STRINGS: dict[str, Bilingual] = {
+    "swin_guide": (
+        "**What you see:** how Swin splits the tokens into windows, how the shifted blocks roll the map so windows cross the old borders, the mask that keeps rolled-in regions apart, and the clicked token's attention inside its window. **The colour bar:** inside the window the weights sum to 1 (bright = attended); cells outside the window stay blank because the token cannot see them at all. **Try this:** click a token near the bottom-right corner and switch between an even (W-MSA) and an odd (SW-MSA) block: the window moves and the mask cuts it into regions.",
+        '**你看到的：** Swin 如何把 token 分到窗口里，移位块如何循环移动特征图让窗口跨过原来的边界，隔开移入区域的掩码，以及被点击 token 在窗口内的注意力。**怎么读色标：** 窗口内的权重之和为 1（越亮关注越多）；窗口外的格子留白，因为这个 token 根本看不到那里。**试一试：** 点击右下角附近的 token，在偶数块（W-MSA）和奇数块（SW-MSA）之间切换：窗口移动了，掩码把它切成几个区域。'),
     "swin_caption": ("Coloured cells are the clicked token's attention weights: inside its window they sum to 1; everything outside the window is blank, because the token cannot see there. Hover for numbers.",
         "着色的格子是所点 token 的注意力权重：在它所在的窗口内之和为 1；窗口外是空白，因为该 token 看不到那里。悬停可以看到具体数值。"),
     "tab_swin": ("Swin windows", "Swin 窗口"),

@@ -7,6 +7,9 @@ from __future__ import annotations
 from explorer.core.text import Bilingual
 
 STRINGS: dict[str, Bilingual] = {
+    "tw_guide": (
+        "**What you see:** Twins-SVT's two attentions: locally-grouped attention (LSA) inside small windows, and global sub-sampled attention (GSA) over a coarse summary of the whole map, plus its position generator. **The colour bar:** LSA's weights over the token's own window, or GSA's over the sub-sampled key cells; each sums to 1. **Try this:** click a token and step from an LSA block to the GSA block that follows it: the first looks only nearby, the second at every part of the image at once.",
+        '**你看到的：** Twins-SVT 的两种注意力：在小窗口内的局部分组注意力（LSA），和在整张特征图粗略摘要上的全局下采样注意力（GSA），以及它的位置编码生成器。**怎么读色标：** LSA 是该 token 在自己窗口内的权重，GSA 是它在下采样后的 key 格子上的权重；各自之和为 1。**试一试：** 点击一个 token，从 LSA 块切到紧随其后的 GSA 块：前者只看附近，后者同时看到图像的每个部分。'),
     "tw_caption": ("LSA: the clicked token's weights over its own window; GSA: its weights over the sub-sampled key cells. Each sums to 1. Hover for numbers.",
         "LSA：所点 token 在它自己窗口内的权重；GSA：它在下采样后的 key 单元上的权重。两者各自之和为 1。悬停可以看到具体数值。"),
     "tab_twins": ("Twins", "Twins"),
