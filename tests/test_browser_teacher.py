@@ -5,6 +5,7 @@ title is wider than its figure. Screenshots go to artifacts/screenshots/teacher_
 
 from __future__ import annotations
 
+import re
 import time
 from pathlib import Path
 
@@ -204,3 +205,55 @@ def test_a_student_opens_the_guide_and_the_lesson_opens_each_tab(chromium, app):
         expect(page.locator("#swin-guide-button")).to_be_visible()
     finally:
         page.context.close()
+
+
+PLOT_DATA = """(plot) => JSON.stringify(document.querySelector(plot + ' .js-plotly-plot').data.map(t => t.z || t.y))"""
+
+
+def test_a_link_reopens_the_same_view_and_presenter_mode_reads_from_the_back(chromium, app):
+    """Pick an example, click a patch, move the layer, ask for the link: a fresh page opened on it
+    shows the same figure (title and numbers), in the same tab. Presenter mode hides the image
+    column, enlarges the text and keeps its switch in view (screenshot at 1280×720)."""
+    page = fresh_page(chromium, app)
+    try:
+        page.locator("#examples .thumbnail-item").nth(2).click()
+        expect(page.locator("#image-info")).to_contain_text("×")
+        page.wait_for_timeout(1500)
+        box = page.locator("#att-picker img").bounding_box()
+        page.mouse.click(box["x"] + box["width"] * 0.7, box["y"] + box["height"] * 0.3)
+        expect(page.locator("#att-query-plot .gtitle")).to_contain_text("patch (2,5)")
+        layer = page.locator("#att-layer input[type=number]")
+        layer.fill("2")
+        layer.press("Enter")
+        expect(page.locator("#att-query-plot .gtitle")).to_contain_text("Layer 2")
+        title = page.locator("#att-query-plot .gtitle").text_content()
+        numbers = page.evaluate(PLOT_DATA, "#att-query-plot")
+        page.locator("#link-button").click()
+        link_box = page.locator("#link textarea, #link input").first
+        expect(link_box).to_have_value(re.compile(r"^http://127\.0\.0\.1:\d+/\?tab=attention&"))
+        link = link_box.input_value()
+        assert "image=example-2" in link and "att-layer=2" in link and "%22query%22%3A22" in link
+        assert page.url == link  # the address bar holds it too
+    finally:
+        page.context.close()
+    context = chromium.new_context(viewport=VIEWPORT, locale="en-US")
+    try:
+        again = context.new_page()
+        again.goto(link)
+        again.wait_for_selector("#att-query-plot .js-plotly-plot svg.main-svg", timeout=FIRST_PLOT)
+        expect(again.locator("#att-query-plot .gtitle")).to_have_text(title)
+        assert again.evaluate(PLOT_DATA, "#att-query-plot") == numbers
+        # another tab, the language and a threshold, and presenter mode, from a hand-written link
+        again.goto(link.split("?")[0] + "?tab=dino&lang=zh&image=example-1&dn-threshold=0.3&presenter=1")
+        again.wait_for_selector("#dn-heads-plot .js-plotly-plot .gtitle", timeout=FIRST_PLOT)
+        expect(again.locator("#dn-threshold input[type=number]")).to_have_value("0.3")
+        expect(again.locator("#header")).to_contain_text("可视化探索器")
+        expect(again.locator("#upload")).to_be_hidden()
+        expect(again.locator("#presenter")).to_be_in_viewport()
+        size = again.evaluate("() => parseFloat(getComputedStyle(document.querySelector('#dn-banner p')).fontSize)")
+        assert size >= 18, size
+        save(again, "presenter_dino_zh")
+        again.locator("#presenter input").uncheck()
+        expect(again.locator("#upload")).to_be_visible()
+    finally:
+        context.close()

@@ -29,6 +29,13 @@ PAGE_STRINGS: dict[str, Bilingual] = {
     "language": ("Language / 语言", "Language / 语言"),
     # the student guide's button on every lens's banner line (the guides are in each lens's text)
     "guide_button": ("For students", "学生导读"),
+    # links and presenter mode (ui/share.py)
+    "presenter": ("Presenter mode (large text, no image column)", "演示模式（大字号，隐藏图片栏）"),
+    "link_button": ("Link to this view", "生成本视图的链接"),
+    "link": ("Opens this tab, image and settings again (uploads: while this server keeps them)",
+             "再次打开这个标签页、这张图和这些设置（上传的图片：在服务器保留期间有效）"),
+    "link_rejected": ("This link's values for {names} could not be used and were left out.",
+                      "链接中 {names} 的值无法使用，已忽略。"),
     # the suggested lesson (ui/lesson.py)
     "tab_lesson": ("Lesson", "课程"),
     "lesson_intro": (

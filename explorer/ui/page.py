@@ -17,7 +17,7 @@ from explorer.core.uploaded import MAX_CHECKPOINT_BYTES, UPLOADS
 from explorer.core.zoo import REPO_ROOT
 from explorer.lenses.registry import LENSES
 from explorer.ui.i18n import LANGUAGES, t
-from explorer.ui import lesson, own_model
+from explorer.ui import lesson, own_model, share
 from explorer.ui.limits import BodyLimit
 from explorer.ui.uploads import discard_upload, not_uploaded, sweep_uploads
 from explorer.ui.widgets import (PageContext, Translations, api_errors, example_paths, image_notes_markdown,
@@ -219,7 +219,8 @@ def build_demo() -> gr.Blocks:
                             label=t("language"), scale=0, min_width=300, elem_id="language")
         ctx = PageContext(image=gr.State(None, time_to_live=SESSION_TTL_S), lang=lang, translations=tr, active_tab=gr.State("attention"))
         with gr.Row():
-            with gr.Column(scale=1, min_width=260):
+            with gr.Column(scale=1, min_width=260, elem_id="image-column"):
+                share_panel = share.build(tr)
                 upload = tr.add(gr.File(label=t("image_input", "en"), file_types=["image"],
                                         type="filepath", elem_id="upload", height=140), "image_input")
                 gallery = tr.add(gr.Gallery(examples, label=t("examples", "en"), columns=2,
@@ -228,7 +229,7 @@ def build_demo() -> gr.Blocks:
                 image_info = gr.Markdown(elem_id="image-info")
                 panel = own_model.build(tr)
             with gr.Column(scale=4):
-                with gr.Tabs():
+                with gr.Tabs() as tabs:
                     for lens in LENSES:
                         lens.tab.build(ctx)
                     lesson.build(ctx)
@@ -243,10 +244,43 @@ def build_demo() -> gr.Blocks:
             index = evt.index if isinstance(evt.index, int) and 0 <= evt.index < len(examples) else None
             return load_upload(None if index is None else examples[index], lang=lang_value, example=True)
 
+        linkables = share.linkable_controls(ctx)
+        tab_ids = [hooks.tab_id for hooks in ctx.lenses]
+
         def on_start(request: gr.Request):
-            lang_value = browser_language(request)
-            image, info = read_upload(examples[0], lang_value) if examples else (None, "")
-            return lang_value, image, info
+            """The first image and the browser's language — or what the page's link asks for."""
+            link = share.restore(dict(request.query_params), linkables, tab_ids, len(examples))
+            lang_value = link.lang or browser_language(request)
+            if link.rejected:
+                gr.Warning(t("link_rejected", lang_value, names=", ".join(link.rejected)))
+            image = link.image
+            if image is None and examples:
+                image = read_upload(examples[link.example or 0], lang_value)[0]
+            updates = {lang: lang_value, ctx.image: image, image_info: image_notes_markdown(image, lang_value),
+                       share_panel.presenter: link.presenter}
+            if link.tab_id is not None:
+                updates[ctx.active_tab] = link.tab_id
+                updates[tabs] = gr.Tabs(selected=link.tab_id)
+            for control in linkables:
+                if control.name in link.values:
+                    value = link.values[control.name]
+                    component = control.component
+                    if isinstance(component, gr.Slider) and value > component.maximum:
+                        updates[component] = gr.update(value=value, maximum=value)
+                    else:
+                        updates[component] = value
+            return updates
+
+        def link_to_view(active, image, lang_value, presenter, *values):
+            named = {c.name: v for c, v in zip(linkables, values) if c.tab_id == active}
+            query = share.link_query(active, lang_value, image, share.example_digests(tuple(examples)), named,
+                                     presenter)
+            return gr.update(value=query, visible=True)
+
+        share_panel.link_button.click(
+            link_to_view, [ctx.active_tab, ctx.image, lang, share_panel.presenter, *(c.component for c in linkables)],
+            share_panel.link, api_visibility="private", show_progress="hidden").then(
+            None, share_panel.link, share_panel.link, js=share.LINK_JS, api_visibility="private")
 
         # a new upload is no longer the example that was picked: the gallery lets go of it (its
         # frontend ignores a null selected_index; -1 selects no thumbnail)
@@ -254,7 +288,8 @@ def build_demo() -> gr.Blocks:
                       queue=False)
         new_image = [upload.upload(on_upload, [upload, lang], [ctx.image, image_info], api_name="upload_image"),
                      gallery.select(on_example, [lang], [ctx.image, image_info], api_visibility="private"),
-                     demo.load(on_start, None, [lang, ctx.image, image_info], api_visibility="private")]
+                     demo.load(on_start, None, [lang, ctx.image, image_info, share_panel.presenter, ctx.active_tab,
+                                                tabs, *(c.component for c in linkables)], api_visibility="private")]
         # Only the visible lens runs its model; the others catch up when their tab is opened.
         shown = {lens.tab_id: gr.State(None) for lens in ctx.lenses}  # what each tab shows: shown_key
         opened = own_checkpoint_events(panel, uploaded, ctx, pickers)

@@ -217,12 +217,25 @@ def run_analysis(c: Controls, progress=None) -> dict:
     loaded, analysis = c.analysis()
     layer = analysis.num_layers - 1 if c.layer is None else min(int(c.layer), analysis.num_layers - 1)
     head = c.head if _head(c.head) is not None and _head(c.head) < analysis.num_heads else MEAN
-    return {
+    query = linked_query(c.view, analysis)
+    outputs = {
         "layer": gr.update(maximum=analysis.num_layers - 1, value=layer),
         "head": gr.update(choices=head_choices(analysis.num_heads, c.lang), value=head),
-        **static_outputs(loaded, analysis, 0, c.lang),
-        **slider_figures(analysis, layer, head, 0, c.fusion, c.scale, c.lang, c.fixed),
+        **static_outputs(loaded, analysis, query, c.lang),
+        **slider_figures(analysis, layer, head, query, c.fusion, c.scale, c.lang, c.fixed),
     }
+    if query:  # a linked query stays linked until a click picks another: the page's first
+        outputs["view"] = {**outputs["view"], "linked": True}  # events may analyse more than once
+    return outputs
+
+
+def linked_query(view: dict | None, analysis: AttentionAnalysis) -> int:
+    """A new image or model starts from CLS — unless a link (``ui/share.py``) brought the query
+    token, and this analysis has it."""
+    query = (view or {}).get("query") if (view or {}).get("linked") else None
+    if isinstance(query, int) and 0 <= query < analysis.attention.shape[-1]:
+        return query
+    return 0
 
 
 @user_errors
