@@ -15,6 +15,9 @@ def add_arguments(parser: argparse.ArgumentParser) -> None:
     parser.add_argument("--head", type=int, default=-1, help="head for the figures (-1 = mean)")
     parser.add_argument("--query", type=int, default=0, help="query token (0 = CLS)")
     parser.add_argument("--fusion", choices=("mean", "max", "min"), default="mean")
+    parser.add_argument("--step", type=int, nargs=3, metavar=("LAYER", "HEAD", "QUERY"),
+                        help="also write one head's arithmetic for one query token (step_x, step_q, step_k, "
+                             "step_v, step_logits, step_bias, step_mask, step_probs, step_out)")
 
 
 def run(args: argparse.Namespace) -> int:
@@ -25,7 +28,20 @@ def run(args: argparse.Namespace) -> int:
 
     loaded = exporting.load(args, verbose=True)
     analysis = analyze(loaded, exporting.image(args), args.geometry)
-    exporting.save_npz(args.out, export_arrays(analysis), loaded)
+    arrays = export_arrays(analysis)
+    if args.step:
+        from explorer.lenses.attention.step import step_for
+
+        layer, head, query = args.step
+        try:
+            step = step_for(loaded, exporting.image(args), args.geometry, layer, head, query)
+        except ValueError as err:
+            raise SystemExit(f"--step: {err}") from None
+        arrays.update(step.arrays())
+        gap = float(abs(step.projected - step.model_projected).max())
+        print(f"step: layer {layer}, head {head}, query {query} ({step.key_labels[query]}): {step.num_keys} keys, "
+              f"stepped output = the block's attention output to {gap:.1e}")
+    exporting.save_npz(args.out, arrays, loaded)
     print(f"wrote {args.out} (model {loaded.shown.key}, weights: {loaded.source}, grid {analysis.grid})")
     if analysis.predictions:
         print("top-5: " + "; ".join(f"{p.label} {p.probability:.3f}" for p in analysis.predictions))
