@@ -99,3 +99,22 @@ def test_export_writes_the_steps_arrays(tmp_path):
     with pytest.raises(SystemExit, match="--step: layer 9 is out of range"):
         main(["export", "attention", "--model", "demo_vit", "--image", "assets/examples/chelsea.jpg",
               "--step", "9", "0", "0", "--out", str(out)])
+
+
+def test_every_step_has_a_titled_figure_with_axes_and_a_colour_bar_and_a_formula_in_both_languages():
+    from explorer.lenses.attention.step import STEPS
+    from explorer.lenses.attention.step_view import step_figure, step_markdown
+
+    model = _random(timm.create_model("vit_tiny_patch16_224", pretrained=False, img_size=32, depth=2))
+    s = step_through(model, torch.randn(1, 3, 32, 32), 1, 2, 3)
+    image = np.zeros((32, 32, 3), np.uint8)
+    for i, name in enumerate(STEPS):
+        for lang in ("en", "zh"):
+            fig = step_figure(s, i, image, (16, 16), lang).to_dict()
+            layout = fig["layout"]
+            assert layout["title"]["text"] and layout["xaxis"]["title"]["text"] and layout["yaxis"]["title"]["text"]
+            assert any("colorbar" in (tr.get("marker") or {}) or tr.get("type") == "heatmap" for tr in fig["data"])
+            text = step_markdown(s, i, lang)
+            assert f"**{i + 1} · " in text
+            # the prefix keys' values, which the image cannot show, are in words where keys are drawn
+            assert ("Prefix keys" in text or "前缀 key" in text) == (name in ("dot", "scale", "softmax"))

@@ -257,3 +257,42 @@ def test_a_link_reopens_the_same_view_and_presenter_mode_reads_from_the_back(chr
         expect(again.locator("#upload")).to_be_visible()
     finally:
         context.close()
+
+
+def test_a_student_steps_through_one_head_for_the_clicked_patch(chromium, app):
+    """Open the step-through, walk to the softmax with Next, move the layer and the head, switch
+    the language: each step shows its formula with this image's numbers and its figure."""
+    page = fresh_page(chromium, app)
+    try:
+        box = page.locator("#att-picker img").bounding_box()
+        page.mouse.click(box["x"] + box["width"] * 0.7, box["y"] + box["height"] * 0.3)
+        expect(page.locator("#att-query-plot .gtitle")).to_contain_text("patch (2,5)")
+        page.locator("#att-step").get_by_text("Step through one head").click()
+        title = page.locator("#att-step-plot .gtitle")
+        expect(title).to_contain_text("Step 1: x after LayerNorm")
+        text = page.locator("#att-step-text")
+        expect(text).to_contain_text("query #22 · (2, 5)")
+        expect(text).to_contain_text("stepping through head 0")  # the mean of heads has no arithmetic
+        for _ in range(4):
+            page.locator("#att-step-next").click()
+        expect(title).to_contain_text("Step 5: softmax weight")
+        expect(text).to_contain_text(re.compile(r"The weights sum to 1\.000"))
+        expect(page.locator("#att-step-plot .colorbar")).to_have_count(1)
+        page.locator("#att-head input[role=combobox]").click()
+        page.get_by_role("option", name="head 2", exact=True).click()
+        expect(text).to_contain_text("head 2, query #22")
+        layer = page.locator("#att-layer input[type=number]")
+        layer.fill("1")
+        layer.press("Enter")
+        expect(text).to_contain_text("Layer 1, head 2")
+        page.locator("#att-step-prev").click()
+        expect(title).to_contain_text("Step 4: logit")
+        save(page, "step_en")
+        page.locator("#language").get_by_text("简体中文", exact=True).click()
+        expect(title).to_contain_text("第 4 步")
+        expect(text).to_contain_text("第 1 层，第 2 个头")
+        expect(page.locator("#header")).to_contain_text("可视化探索器")
+        page.locator("#att-step-plot").scroll_into_view_if_needed()
+        save(page, "step_zh")
+    finally:
+        page.context.close()

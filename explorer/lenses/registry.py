@@ -133,12 +133,14 @@ def lens_source(key: str, model_key: str) -> tuple[ModelEntry, str | None, Card 
     return model_for_lens(key, upload.found.entry.key), str(upload.path), upload.card
 
 
-def lens_analysis(key: str, image, model_key: str, geometry: str, allow_download: bool, compute):
+def lens_analysis(key: str, image, model_key: str, geometry: str, allow_download: bool, compute,
+                  part: str | None = None):
     """``cached_analysis`` for a model lens ``key`` reads (``lens_source``), checked (with one
-    clear message) before anything loads."""
+    clear message) before anything loads; ``part`` names a second result of the lens, cached
+    beside its main one (e.g. the attention lens's block inputs for stepping through a head)."""
     entry, weights_file, card = lens_source(key, model_key)
-    return cached_analysis(key, image, entry.key, geometry, _downloads(entry, allow_download), compute,
-                           weights_file=weights_file, card=card)
+    return cached_analysis(key if part is None else f"{key}:{part}", image, entry.key, geometry,
+                           _downloads(entry, allow_download), compute, weights_file=weights_file, card=card)
 
 
 def lens_model(key: str, model_key: str, allow_download: bool):

@@ -151,14 +151,19 @@ def step_at(model: nn.Module, captured: BlockInputs, layer: int, head: int, quer
         rerun_block_output=np32(rerun))
 
 
-def step_for(loaded, image, geometry: str, layer: int, head: int, query: int) -> HeadStep:
-    """``step_through`` on a loaded model and an image, preprocessed as the lens does."""
+def inputs_for(loaded, image, geometry: str) -> BlockInputs:
+    """``block_inputs`` on a loaded model and an image, preprocessed as the lens does."""
     from explorer.core.preprocess import preprocess
 
     if not is_steppable(loaded.model):
         raise ValueError(f"{loaded.shown.key}: stepping through a head needs a timm ViT (blocks with timm Attention)")
     pre = preprocess(image.image, loaded.data_config, geometry, loaded.patch_size)
-    return step_through(loaded.model, pre.tensor, layer, head, query)
+    return block_inputs(loaded.model, pre.tensor)
+
+
+def step_for(loaded, image, geometry: str, layer: int, head: int, query: int) -> HeadStep:
+    """``step_through`` on a loaded model and an image, preprocessed as the lens does."""
+    return step_at(loaded.model, inputs_for(loaded, image, geometry), layer, head, query)
 
 
 def is_steppable(model: nn.Module) -> bool:
@@ -171,5 +176,5 @@ def is_steppable(model: nn.Module) -> bool:
         for b in blocks)
 
 
-__all__ = ["BlockInputs", "HeadStep", "STEPS", "block_inputs", "step_at", "step_for", "step_through",
+__all__ = ["BlockInputs", "HeadStep", "STEPS", "block_inputs", "inputs_for", "step_at", "step_for", "step_through",
            "is_steppable"]

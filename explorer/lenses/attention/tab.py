@@ -17,7 +17,8 @@ from explorer.core.images import LoadedImage
 from explorer.core.preprocess import check_geometry
 from explorer.core.weights import LoadedModel, vit_depth_and_heads
 from explorer.lenses.registry import entries_for_lens, lens_analysis, model_for_lens
-from explorer.lenses.attention import figures
+from explorer.lenses.attention import figures, step_view
+from explorer.lenses.attention.step import STEPS, inputs_for, is_steppable, step_at
 from explorer.lenses.attention.compute import HEAD_FUSIONS, AttentionAnalysis, analyze
 from explorer.lenses.plotting import SEQUENTIAL_SCALES, clicked_patch, patch_picker_image
 from explorer.ui.i18n import t
@@ -118,6 +119,17 @@ def build(ctx: PageContext, default_model: str | None = None) -> None:
                                               elem_id="att-head"), "head")
                 query_plot = gr.Plot(elem_id="att-query-plot", show_label=False)  # on the first screen
                 tr.add(gr.Markdown(t("att_caption", "en"), elem_classes="caption"), "att_caption", "value")
+                with tr.add(gr.Accordion(t("step_panel", "en"), open=False, elem_id="att-step"),
+                            "step_panel") as step_panel:
+                    with gr.Row(equal_height=True):
+                        prev_step = tr.add(gr.Button(t("step_prev", "en"), size="sm", scale=0, min_width=110,
+                                                     elem_id="att-step-prev"), "step_prev", "value")
+                        step_index = tr.add(gr.Slider(1, len(STEPS), value=1, step=1, label=t("step_index", "en"),
+                                                      elem_id="att-step-index", scale=3), "step_index")
+                        next_step = tr.add(gr.Button(t("step_next", "en"), size="sm", scale=0, min_width=110,
+                                                     elem_id="att-step-next"), "step_next", "value")
+                    step_text = gr.Markdown(elem_id="att-step-text")
+                    step_plot = gr.Plot(elem_id="att-step-plot", show_label=False)
                 with gr.Row():
                     fusion = tr.add(gr.Radio([(t(f"fusion_{f}", "en"), f) for f in HEAD_FUSIONS],
                                              value="mean", label=t("fusion", "en"), elem_id="att-fusion"),
@@ -181,8 +193,37 @@ def build(ctx: PageContext, default_model: str | None = None) -> None:
     for control in (layer, head, fusion, scale, fixed):
         control.input(on_slider, controls, slider_outputs, api_visibility="private",
                       show_progress="hidden", trigger_mode="always_last")
-    picker.select(on_click, controls, click_outputs, api_visibility="private", show_progress="hidden")
-    reset.click(on_reset, controls, click_outputs, api_visibility="private")
+    clicked = picker.select(on_click, controls, click_outputs, api_visibility="private", show_progress="hidden")
+    was_reset = reset.click(on_reset, controls, click_outputs, api_visibility="private")
+
+    # the step-through: drawn when opened and when its step, the layer, the head or the query
+    # changes; from the cached block inputs (one captured forward per image), never the model
+    step_parts = dict(step_index=step_index, step_text=step_text, step_plot=step_plot)
+    show = by_component(step_parts, step_outputs)
+    step_controls = [*controls, step_index]
+
+    def on_step(*values, move: int = 0):
+        return show(Controls(*values[:-1]), int(values[-1] or 1) + move)
+
+    step_out = [step_index, step_text, step_plot]
+    step_panel.expand(on_step, step_controls, step_out, api_visibility="private", show_progress="hidden")
+    step_index.input(on_step, step_controls, step_out, api_visibility="private", show_progress="hidden",
+                     trigger_mode="always_last")
+    prev_step.click(lambda *v: on_step(*v, move=-1), step_controls, step_out, api_visibility="private",
+                    show_progress="hidden")
+    next_step.click(lambda *v: on_step(*v, move=1), step_controls, step_out, api_visibility="private",
+                    show_progress="hidden")
+    for event in (layer.input, head.input):
+        event(on_step, step_controls, step_out, api_visibility="private", show_progress="hidden",
+              trigger_mode="always_last")
+    for event in (clicked, was_reset):  # after the new query is in the view
+        event.then(on_step, step_controls, step_out, api_visibility="private", show_progress="hidden")
+
+    def on_step_language(*values):  # redrawn in the new language once it has been opened
+        return on_step(*values[:-1]) if values[-1] else {}
+
+    ctx.lang.change(on_step_language, [*step_controls, step_text], step_out, api_visibility="private",
+                    show_progress="hidden")
     ctx.lenses.append(TabHooks("attention", tab, analyse, on_language, controls, analyse_outputs,
                                [c for name, c in parts.items() if name != "layer"]))
 
@@ -258,6 +299,24 @@ def set_query(c: Controls, click: tuple[float, float] | None) -> dict:
         query = analysis.token_of_patch(*clicked_patch(analysis.model_image, analysis.grid, click, PICKER_SIDE))
     return {**query_outputs(analysis, query, c.lang),
             **slider_figures(analysis, c.layer, c.head, query, c.fusion, c.scale, c.lang, c.fixed)}
+
+
+@user_errors
+def step_outputs(c: Controls, index: int) -> dict:
+    """The step-through at step ``index`` (1-based, clamped) for the tab's layer, head and query."""
+    if c.image is None:
+        return {}
+    loaded, analysis = c.analysis()
+    if not is_steppable(loaded.model):
+        return {"step_text": t("step_unsupported", c.lang), "step_plot": None}
+    block_inputs = lens_analysis("attention", c.image, c.model_key, c.geometry, c.allow_download, inputs_for,
+                                 part="steps")[1]
+    layer, head, query = _clamp(analysis, c.layer, c.head, c.view["query"])
+    index = min(max(index, 1), len(STEPS))
+    step = step_at(loaded.model, block_inputs, layer, 0 if head is None else head, query)
+    return {"step_index": index,
+            "step_text": step_view.step_markdown(step, index - 1, c.lang, mean_head=head is None),
+            "step_plot": step_view.step_figure(step, index - 1, analysis.model_image, analysis.patch_size, c.lang)}
 
 
 @user_errors
