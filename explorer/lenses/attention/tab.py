@@ -162,7 +162,8 @@ def build(ctx: PageContext, default_model: str | None = None) -> None:
 
     parts = dict(view=view, layer=layer, head=head, banner=banner, picker=picker, query=query_md,
                  predictions=predictions, demo_note=note, steps=steps, distance_plot=distance_plot, pos_plot=pos_plot,
-                 shapes=shapes, query_plot=query_plot, rollout_plot=rollout_plot, matrix_plot=matrix_plot)
+                 shapes=shapes, query_plot=query_plot, rollout_plot=rollout_plot, matrix_plot=matrix_plot,
+                 step_text=step_text, step_plot=step_plot)
     controls = [ctx.image, model, geometry, allow, layer, head, fusion, scale, fixed, view, ctx.lang]
     slider_outputs = [query_plot, rollout_plot, matrix_plot]
     analyse_outputs = list(parts.values())
@@ -213,17 +214,18 @@ def build(ctx: PageContext, default_model: str | None = None) -> None:
                     show_progress="hidden")
     next_step.click(lambda *v: on_step(*v, move=1), step_controls, step_out, api_visibility="private",
                     show_progress="hidden")
-    for event in (layer.input, head.input):
-        event(on_step, step_controls, step_out, api_visibility="private", show_progress="hidden",
-              trigger_mode="always_last")
-    for event in (clicked, was_reset):  # after the new query is in the view
-        event.then(on_step, step_controls, step_out, api_visibility="private", show_progress="hidden")
-
-    def on_step_language(*values):  # redrawn in the new language once it has been opened
+    # the tab's own controls redraw the step-through only once it has been opened (before, its
+    # text is empty): a closed panel costs no forward
+    def follow(*values):
         return on_step(*values[:-1]) if values[-1] else {}
 
-    ctx.lang.change(on_step_language, [*step_controls, step_text], step_out, api_visibility="private",
-                    show_progress="hidden")
+    opened = [*step_controls, step_text]
+    for event in (layer.input, head.input):
+        event(follow, opened, step_out, api_visibility="private", show_progress="hidden",
+              trigger_mode="always_last")
+    for event in (clicked, was_reset):  # after the new query is in the view
+        event.then(follow, opened, step_out, api_visibility="private", show_progress="hidden")
+    ctx.lang.change(follow, opened, step_out, api_visibility="private", show_progress="hidden")
     ctx.lenses.append(TabHooks("attention", tab, analyse, on_language, controls, analyse_outputs,
                                [c for name, c in parts.items() if name != "layer"]))
 
@@ -265,6 +267,9 @@ def run_analysis(c: Controls, progress=None) -> dict:
         **static_outputs(loaded, analysis, query, c.lang),
         **slider_figures(analysis, layer, head, query, c.fusion, c.scale, c.lang, c.fixed),
     }
+    # a new image or model empties an opened step-through (its next step or a click redraws it):
+    # a layer or head change must never run the model for it
+    outputs.update(step_text="", step_plot=None)
     if query:  # a linked query stays linked until a click picks another: the page's first
         outputs["view"] = {**outputs["view"], "linked": True}  # events may analyse more than once
     return outputs
