@@ -16,6 +16,7 @@ CROSS_LENS = {
     ("crossformer", "bias"),  # CrossFormer's SDA/LDA groups on the image are the bias lens's group maps
     ("crossformer", "swin"),  # the logits split into content + bias + mask uses Swin's panels
     ("dino", "attention"),  # DINO reads the same timm VisionTransformers
+    ("stepping", "swin"),  # the step-through places a Swin window's keys with the Swin lens's window layout
 }
 
 

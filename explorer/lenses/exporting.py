@@ -77,3 +77,38 @@ def save_npz(out: str, arrays: dict[str, np.ndarray], loaded: LoadedModel) -> No
     Path(out).parent.mkdir(parents=True, exist_ok=True)
     names = np.array(loaded.class_names or (), dtype=str)
     np.savez_compressed(out, **{"class_names": names, **arrays})
+
+
+def add_step_argument(parser: argparse.ArgumentParser) -> None:
+    """``--step LAYER HEAD QUERY`` of the lenses with attention (``lenses/stepping.py``)."""
+    parser.add_argument("--step", type=int, nargs=3, metavar=("LAYER", "HEAD", "QUERY"),
+                        help="also write one head's arithmetic for one query token (LAYER: block over all stages; "
+                             "QUERY: row·cols + col on the block's map): step_x, step_q, step_k, step_v, "
+                             "step_logits, step_bias, step_mask, step_probs, step_out (+ step_bias_index, "
+                             "step_key_positions)")
+
+
+def step_arrays(args: argparse.Namespace, loaded: LoadedModel, image: LoadedImage,
+                multiple: tuple[int, int] | None = None) -> dict[str, np.ndarray]:
+    """The ``--step`` arrays (none without the flag), from one more captured forward of the image
+    preprocessed as the lens does (``multiple``: what its native geometry cuts the size to)."""
+    if not getattr(args, "step", None):
+        return {}
+    from explorer.core.preprocess import preprocess
+    from explorer.lenses.stepping import step_through
+
+    pre = preprocess(image.image, loaded.data_config, args.geometry, multiple or loaded.patch_size)
+    try:
+        step = step_through(loaded.model, pre.tensor, *args.step)
+    except ValueError as err:
+        raise SystemExit(f"--step: {err}") from None
+    gap = max(float(np.abs(step.projected - step.model_projected).max()),
+              float(np.abs(step.residual - step.model_residual).max()))
+    print(f"step ({step.family}): block {step.layer}, head {step.head}, query {step.query} "
+          f"{step.query_position}: {step.num_keys} keys; stepped = the block's own values to {gap:.1e}")
+    arrays = {"step_x": step.x, "step_q": step.q, "step_k": step.k, "step_v": step.v, "step_logits": step.logits,
+              "step_bias": step.bias, "step_mask": step.mask, "step_probs": step.probs, "step_out": step.out,
+              "step_key_positions": step.key_positions}
+    if step.bias_index is not None:
+        arrays["step_bias_index"] = step.bias_index
+    return {k: np.asarray(v) for k, v in arrays.items()}

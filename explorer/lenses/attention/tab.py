@@ -204,7 +204,7 @@ def build(ctx: PageContext, default_model: str | None = None) -> None:
     step_controls = [*controls, step_index]
 
     def on_step(*values, move: int = 0):
-        return show(Controls(*values[:-1]), int(values[-1] or 1) + move)
+        return show(Controls(*values[:-1]), int(values[-1] or 1) + move) or {step_text: gr.skip()}
 
     step_out = [step_index, step_text, step_plot]
     step_panel.expand(on_step, step_controls, step_out, api_visibility="private", show_progress="hidden")
@@ -217,7 +217,7 @@ def build(ctx: PageContext, default_model: str | None = None) -> None:
     # the tab's own controls redraw the step-through only once it has been opened (before, its
     # text is empty): a closed panel costs no forward
     def follow(*values):
-        return on_step(*values[:-1]) if values[-1] else {}
+        return on_step(*values[:-1]) if values[-1] else {step_text: gr.skip()}  # (an empty dict is one value)
 
     opened = [*step_controls, step_text]
     for event in (layer.input, head.input):

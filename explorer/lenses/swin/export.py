@@ -9,10 +9,7 @@ from explorer.lenses import exporting
 
 
 def add_arguments(parser: argparse.ArgumentParser) -> None:
-    parser.add_argument("--step", type=int, nargs=3, metavar=("LAYER", "HEAD", "QUERY"),
-                        help="also write one head's arithmetic for one token (LAYER: block over all stages; "
-                             "QUERY: row·cols + col on its map): step_x, step_q, step_k, step_v, step_logits, "
-                             "step_bias (+ step_bias_index, step_bias_offset), step_mask, step_probs, step_out")
+    exporting.add_step_argument(parser)
 
 
 def run(args: argparse.Namespace) -> int:
@@ -22,20 +19,7 @@ def run(args: argparse.Namespace) -> int:
     image = exporting.image(args)
     result = analyze_image(loaded, image, args.geometry)
     arrays = export_arrays(result)
-    if getattr(args, "step", None):
-        from explorer.core.preprocess import preprocess
-        from explorer.lenses.swin.step import step_through
-
-        pre = preprocess(image.image, loaded.data_config, args.geometry, loaded.patch_size)
-        try:
-            step = step_through(loaded.model, pre.tensor, *args.step)
-        except ValueError as err:
-            raise SystemExit(f"--step: {err}") from None
-        arrays.update(step.arrays())
-        gap = float(abs(step.projected - step.model_projected).max())
-        print(f"step: block {step.layer} (stage {step.stage}, block {step.block}), head {step.head}, token "
-              f"{step.query_position} in window {step.window}: {step.num_keys} keys, stepped output = the block's "
-              f"window attention to {gap:.1e}")
+    arrays.update(exporting.step_arrays(args, loaded, image))
     exporting.save_npz(args.out, arrays, loaded)
     print(f"wrote {args.out} (model {loaded.shown.key}, weights: {loaded.source}, "
           f"{len(result.swin.blocks)} blocks; geometry = H, W, window h/w, shift h/w, pad h/w)")
