@@ -237,7 +237,7 @@ def _layer_scale(module: nn.Module, t: torch.Tensor) -> torch.Tensor:
 
 
 def _np(t: torch.Tensor) -> np.ndarray:
-    return t.numpy().astype(np.float32)
+    return t.cpu().numpy().astype(np.float32)  # (already there: _host; the .cpu() says so)
 
 
 def _label(r: int, c: int) -> str:
@@ -293,8 +293,8 @@ def _vit(model, block, rec, head, query):
     kwargs = rec["attn_kwargs"]
     user_mask = kwargs.get("attn_mask", rec["attn_args"][1] if len(rec["attn_args"]) > 1 else None)
     if user_mask is not None:  # SDPA convention: bool True = may attend, float = additive
-        m = user_mask.detach().cpu()
-        m = torch.where(m, 0.0, -math.inf).double() if m.dtype == torch.bool else m.double()
+        m = user_mask.detach()
+        m = torch.where(m, 0.0, -math.inf).cpu().double() if m.dtype == torch.bool else m.cpu().double()
         mask = torch.broadcast_to(m, (1, heads, n, n))[0, :, query]
     keys = _Keys(q=q, k=k, v=v, dot=(k @ q[:, :, None])[..., 0],
                  scale=torch.full((heads,), float(attn.scale), dtype=torch.float64),
@@ -396,7 +396,7 @@ def _swin(block, rec, head, query, v2: bool):
         query_position=(row, col), grid=(H, W), key_grid=(H, W), x=xs[i], keys=keys, logits=logits,
         mask=mask, probs=probs, out=out, heads_out=heads_out, projected=projected,
         block_input=block_x[row, col], residual=residual, key_positions=members.astype(np.int64),
-        key_labels=labels, bias_index=index.numpy().astype(np.int64),
+        key_labels=labels, bias_index=index.cpu().numpy().astype(np.int64),
         bias_offset=_window_offsets(i, window, n), model_projected=model_projected,
         model_residual=model_residual, notes=notes + (
             f"window {w} of the {'shifted ' if any(shift) else ''}map, slot {i}; "
@@ -447,7 +447,7 @@ def _crossformer(block, rec, head, query):
         mask=mask, probs=probs, out=out, heads_out=heads_out, projected=projected,
         block_input=block_x[query], residual=residual, key_positions=positions,
         key_labels=tuple(_label(int(r), int(c)) for r, c in positions),
-        bias_index=None if table is None else bias_index.numpy().astype(np.int64),
+        bias_index=None if table is None else bias_index.cpu().numpy().astype(np.int64),
         bias_offset=None if table is None else _window_offsets(i, (gs, gs), n),
         model_projected=_host(rec["attn_out"])[g, i], model_residual=_host(rec["residual"])[0, query],
         notes=(f"{layout.kind} group {g} (g={gs}, interval {layout.interval}), slot {i}; bias from the {kind}; "
