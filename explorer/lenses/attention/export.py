@@ -15,9 +15,7 @@ def add_arguments(parser: argparse.ArgumentParser) -> None:
     parser.add_argument("--head", type=int, default=-1, help="head for the figures (-1 = mean)")
     parser.add_argument("--query", type=int, default=0, help="query token (0 = CLS)")
     parser.add_argument("--fusion", choices=("mean", "max", "min"), default="mean")
-    parser.add_argument("--step", type=int, nargs=3, metavar=("LAYER", "HEAD", "QUERY"),
-                        help="also write one head's arithmetic for one query token (step_x, step_q, step_k, "
-                             "step_v, step_logits, step_bias, step_mask, step_probs, step_out)")
+    exporting.add_step_argument(parser)
 
 
 def run(args: argparse.Namespace) -> int:
@@ -27,21 +25,9 @@ def run(args: argparse.Namespace) -> int:
     from explorer.lenses.attention.compute import analyze, export_arrays
 
     loaded = exporting.load(args, verbose=True)
-    analysis = analyze(loaded, exporting.image(args), args.geometry)
-    arrays = export_arrays(analysis)
-    if args.step:
-        from explorer.lenses.attention.step import step_for
-
-        layer, head, query = args.step
-        try:
-            step = step_for(loaded, exporting.image(args), args.geometry, layer, head, query)
-        except ValueError as err:
-            raise SystemExit(f"--step: {err}") from None
-        arrays.update(step.arrays())
-        gap = float(abs(step.projected - step.model_projected).max())
-        print(f"step: layer {layer}, head {head}, query {query} ({step.key_labels[query]}): {step.num_keys} keys, "
-              f"stepped output = the block's attention output to {gap:.1e}")
-    exporting.save_npz(args.out, arrays, loaded)
+    image = exporting.image(args)
+    analysis = analyze(loaded, image, args.geometry)
+    exporting.save_npz(args.out, {**export_arrays(analysis), **exporting.step_arrays(args, loaded, image)}, loaded)
     print(f"wrote {args.out} (model {loaded.shown.key}, weights: {loaded.source}, grid {analysis.grid})")
     if analysis.predictions:
         print("top-5: " + "; ".join(f"{p.label} {p.probability:.3f}" for p in analysis.predictions))

@@ -64,12 +64,6 @@ class HeadStep:
         order = np.argsort(-self.probs, kind="stable")[:n]
         return [(int(i), float(self.probs[i])) for i in order]
 
-    def arrays(self) -> dict[str, np.ndarray]:
-        """What ``export attention --step`` writes (names as the issue gives them)."""
-        return {"step_x": self.x, "step_q": self.q, "step_k": self.k, "step_v": self.v,
-                "step_logits": self.logits, "step_bias": self.bias, "step_mask": self.mask,
-                "step_probs": self.probs, "step_out": self.out}
-
 
 @dataclass
 class BlockInputs:
@@ -161,11 +155,6 @@ def inputs_for(loaded, image, geometry: str) -> BlockInputs:
     return block_inputs(loaded.model, pre.tensor)
 
 
-def step_for(loaded, image, geometry: str, layer: int, head: int, query: int) -> HeadStep:
-    """``step_through`` on a loaded model and an image, preprocessed as the lens does."""
-    return step_at(loaded.model, inputs_for(loaded, image, geometry), layer, head, query)
-
-
 def is_steppable(model: nn.Module) -> bool:
     """A timm ViT whose blocks the steps above describe (pre-norm Block with timm Attention)."""
     from timm.layers import Attention
@@ -176,5 +165,5 @@ def is_steppable(model: nn.Module) -> bool:
         for b in blocks)
 
 
-__all__ = ["BlockInputs", "HeadStep", "STEPS", "block_inputs", "inputs_for", "step_at", "step_for", "step_through",
+__all__ = ["BlockInputs", "HeadStep", "STEPS", "block_inputs", "inputs_for", "step_at", "step_through",
            "is_steppable"]
