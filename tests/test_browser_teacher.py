@@ -266,13 +266,14 @@ def test_a_student_steps_through_one_head_for_the_clicked_patch(chromium, app):
         expect(page.locator("#att-query-plot .gtitle")).to_contain_text("patch (2,5)")
         page.locator("#att-step").get_by_text("Step through one head").click()
         title = page.locator("#att-step-plot .gtitle")
-        expect(title).to_contain_text("Step 1: x after LayerNorm")
+        expect(title).to_contain_text("Step 1: x, the attention's input")
         text = page.locator("#att-step-text")
         expect(text).to_contain_text("query #22 · (2, 5)")
         expect(text).to_contain_text("stepping through head 0")  # the mean of heads has no arithmetic
-        for _ in range(4):
+        for n in range(2, 8):  # one step a reply: a click reads the step the page shows
             page.locator("#att-step-next").click()
-        expect(title).to_contain_text("Step 5: softmax weight")
+            expect(title).to_contain_text(f"Step {n}: ")
+        expect(title).to_contain_text("Step 7: softmax weight")
         expect(text).to_contain_text(re.compile(r"The weights sum to 1\.000"))
         expect(page.locator("#att-step-plot .colorbar")).to_have_count(1)
         page.locator("#att-head input[role=combobox]").click()
@@ -283,13 +284,46 @@ def test_a_student_steps_through_one_head_for_the_clicked_patch(chromium, app):
         layer.press("Enter")
         expect(text).to_contain_text("Layer 1, head 2")
         page.locator("#att-step-prev").click()
-        expect(title).to_contain_text("Step 4: logit")
+        expect(title).to_contain_text("Step 6: mask")
+        expect(text).to_contain_text("nothing is masked for this query")
         save(page, "step_en")
         page.locator("#language").get_by_text("简体中文", exact=True).click()
-        expect(title).to_contain_text("第 4 步")
+        expect(title).to_contain_text("第 6 步")
         expect(text).to_contain_text("第 1 层，第 2 个头")
         expect(page.locator("#header")).to_contain_text("可视化探索器")
         page.locator("#att-step-plot").scroll_into_view_if_needed()
         save(page, "step_zh")
+    finally:
+        page.context.close()
+
+
+def test_the_swin_tab_steps_through_a_shifted_window_with_its_bias_and_mask(chromium, app):
+    """The Swin tab's step-through: the default view is the first shifted block near the corner,
+    where the mask matters; the bias step names each key's offset and table row, the mask step
+    the −100 between regions, and a click on another token moves the step with it."""
+    page = fresh_page(chromium, app)
+    try:
+        open_tab(page, "swin")
+        page.locator("#swin-step").get_by_text("Step through one head").click()
+        title, text = page.locator("#swin-step-plot .gtitle"), page.locator("#swin-step-text")
+        expect(title).to_contain_text("Step 1: x, the attention's input")
+        expect(text).to_contain_text("Stage 0, block 1, head 0")
+        index = page.locator("#swin-step-index input[type=number]")
+        index.fill("5")
+        index.press("Enter")
+        expect(title).to_contain_text("Step 5: position bias")
+        expect(text).to_contain_text(re.compile(r"Δ=\(-?\d+, -?\d+\) B\[\d+\]"))
+        page.locator("#swin-step-next").click()
+        expect(title).to_contain_text("Step 6: mask")
+        expect(text).to_contain_text("get −100")
+        expect(page.locator("#swin-step-plot .colorbar")).to_have_count(1)
+        page.locator("#swin-step-plot").scroll_into_view_if_needed()
+        save(page, "swin_step_en")
+        before = re.search(r"query #\d+ · \(\d+, \d+\)", text.inner_text()).group(0)
+        page.locator("#swin-picker img").scroll_into_view_if_needed()
+        box = page.locator("#swin-picker img").bounding_box()
+        page.mouse.click(box["x"] + box["width"] * 0.3, box["y"] + box["height"] * 0.3)
+        expect(text).not_to_contain_text(before)
+        expect(text).to_contain_text("6 · + mask")  # the same step, for the clicked token
     finally:
         page.context.close()

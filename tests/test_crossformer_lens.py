@@ -185,7 +185,7 @@ def test_tab_builds_in_a_page():
         tab.build(ctx)
     lens = ctx.lenses[-1]
     assert lens.tab_id == "crossformer" and lens.inputs[0] is ctx.image
-    assert len(lens.outputs) == 18
+    assert len(lens.outputs) == 20  # with the step-through's text and figure
 
 
 def test_render_and_controls_never_rerun_the_model(model, monkeypatch):

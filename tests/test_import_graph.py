@@ -71,15 +71,19 @@ def test_gradio_only_in_the_page_and_plotly_never_in_compute():
             assert "plotly" not in third_party, f"{name} imports plotly"
 
 
+# What every lens may use: the registry and contract, exports, plotting and the step-through of
+# one head (a shared piece for every tab with attention, not a lens of its own).
+SHARED = ("registry", "contract", "exporting", "plotting", "stepping")
+
+
 def test_lenses_share_through_core_and_plotting_not_through_each_other():
     for name in MODULES:
         parts = name.split(".")
-        if len(parts) < 3 or parts[1] != "lenses" or parts[2] in ("registry", "contract", "exporting", "plotting"):
+        if len(parts) < 3 or parts[1] != "lenses" or parts[2] in SHARED[:-1]:  # (stepping's own imports: checked)
             continue
         for other in explorer_imports(name):
             bits = other.split(".")
-            if len(bits) >= 3 and bits[1] == "lenses" and bits[2] not in ("registry", "contract", "exporting",
-                                                                          "plotting", parts[2]):
+            if len(bits) >= 3 and bits[1] == "lenses" and bits[2] not in (*SHARED, parts[2]):
                 assert (parts[2], bits[2]) in CROSS_LENS, f"{name} imports the {bits[2]} lens ({other})"
 
 

@@ -182,7 +182,7 @@ def test_tab_builds_in_a_page():
                           translations=Translations(), active_tab=gr.State("twins"))
         tab.build(ctx)
     lens = ctx.lenses[-1]
-    assert lens.tab_id == "twins" and lens.inputs[0] is ctx.image and len(lens.outputs) == 17
+    assert lens.tab_id == "twins" and lens.inputs[0] is ctx.image and len(lens.outputs) == 19  # with the step-through's text and figure
 
 
 @pytest.mark.parametrize("make", [tiny_svt, tiny_pcpvt])

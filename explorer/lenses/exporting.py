@@ -80,7 +80,7 @@ def save_npz(out: str, arrays: dict[str, np.ndarray], loaded: LoadedModel) -> No
 
 
 def add_step_argument(parser: argparse.ArgumentParser) -> None:
-    """``--step LAYER HEAD QUERY`` of the lenses with attention (``lenses/stepping.py``)."""
+    """``--step LAYER HEAD QUERY`` of the lenses with attention (``lenses/stepping``)."""
     parser.add_argument("--step", type=int, nargs=3, metavar=("LAYER", "HEAD", "QUERY"),
                         help="also write one head's arithmetic for one query token (LAYER: block over all stages; "
                              "QUERY: row·cols + col on the block's map): step_x, step_q, step_k, step_v, "

@@ -6,7 +6,8 @@ fills in what is its own with a ``StageLens``: how to analyse (cached), its view
 with a ``clamp`` that fills the lens's defaults), the dropdown choices, the components it adds
 beside the dropdowns and below, and ``draw``, which returns those components' values by name.
 A new model or geometry analyses (with a progress bar); block, head and clicks redraw from the
-cached analysis; a stage change carries the query over in image coordinates."""
+cached analysis; a stage change carries the query over in image coordinates. Under the picker
+row, the step-through of the chosen block, head and query (``ui/step_panel.py``)."""
 
 from __future__ import annotations
 
@@ -20,7 +21,9 @@ from explorer.core.images import LoadedImage
 from explorer.core.text import numbered
 from explorer.core.weights import LoadedModel
 from explorer.lenses.plotting import clicked_patch, patch_picker_image
-from explorer.lenses.registry import entries_for_lens
+from explorer.lenses.registry import entries_for_lens, lens_analysis
+from explorer.lenses.stepping import record_image, stage_layers
+from explorer.ui import step_panel
 from explorer.ui.i18n import predictions_label, t
 from explorer.ui.widgets import (HEAD_MEAN, PageContext, TabHooks, Translations, banner_markdown, by_component,
                                  demo_note, picture_file,
@@ -94,6 +97,8 @@ class StageLens:
     beside: Callable[[Translations], dict]  # components under the dropdowns, by name
     below: Callable[[Translations], dict]  # full-width components under the picker row, by name
     block_on_new_stage: int | None = None  # the block a stage change picks (None: keep, clamped)
+    # what the lens's preprocessing cuts the image to a multiple of (None: the patch size)
+    step_multiple: Callable[[LoadedModel], tuple[int, int]] | None = None
 
     # ------------------------------------------------------------------ computing the outputs
 
@@ -136,6 +141,28 @@ class StageLens:
         view.query = clicked_patch(self.image_of(result), self.grids(result)[view.stage], xy, PICKER_SIDE)
         return self.render(loaded, result, view, c.lang)
 
+    def step_target(self, c: StageControls) -> step_panel.StepTarget | str | None:
+        """The step-through's block (flat index), head and query for the tab's controls, with
+        the forward recorded once per image (cached beside the analysis)."""
+        if c.image is None:
+            return None
+        loaded, result = self._analysis(c)
+        view = self.view(**c.picked()).clamp(result)
+        layers = stage_layers(loaded.model)
+        if len(layers) != len(self.grids(result)) or view.block >= len(layers[view.stage]):
+            return t("step_unsupported", c.lang)
+        multiple = self.step_multiple(loaded) if self.step_multiple else None
+
+        def record(loaded, image, geometry):
+            return record_image(loaded, image, geometry, multiple)
+
+        recording = lens_analysis(self.key, c.image, c.model_key, c.geometry or "model", c.allow_download, record,
+                                  part="steps")[1]
+        (row, col), cols = view.query, self.grids(result)[view.stage][1]
+        return step_panel.StepTarget(loaded.model, recording, layers[view.stage][view.block], view.head,
+                                     row * cols + col, self.image_of(result),
+                                     place=t("step_stage_block", c.lang, stage=view.stage, block=view.block))
+
     # ------------------------------------------------------------------ the page
 
     def build(self, ctx: PageContext) -> None:
@@ -156,19 +183,23 @@ class StageLens:
                         for name in ("stage", "block", "head"):
                             parts[name] = tr.add(gr.Dropdown([], label=t(name, "en"), elem_id=f"{p}-{name}"), name)
                     parts.update(self.beside(tr))
+            steps = step_panel.build(tr, p)
             parts.update(self.below(tr))
-        self._wire(ctx, tab, parts, model, geometry, allow)
+        self._wire(ctx, tab, parts, model, geometry, allow, steps)
 
-    def _wire(self, ctx: PageContext, tab: gr.Tab, parts: dict, model, geometry, allow) -> None:
+    def _wire(self, ctx: PageContext, tab: gr.Tab, parts: dict, model, geometry, allow,
+              steps: step_panel.StepPanel) -> None:
         inputs = [ctx.image, model, geometry, allow, parts["stage"], parts["block"], parts["head"],
                   parts["view"], ctx.lang]
         outputs = list(parts.values())
+        analyse_outputs = [*outputs, steps.text, steps.plot]
 
         refresh, change_stage, click = (by_component(parts, user_errors(step))
                                         for step in (self.refresh, self.change_stage, self.click))
 
         def analyse(*values, progress=None):
-            return refresh(StageControls(*values))
+            # a new image or model empties an opened step-through: its next step or control redraws it
+            return {**refresh(StageControls(*values)), steps.text: "", steps.plot: None}
 
         def on_change(*values):
             return refresh(StageControls(*values))
@@ -180,9 +211,13 @@ class StageLens:
             return click(StageControls(*values), tuple(evt.index))
 
         for trigger in (model.change, geometry.input, allow.input):
-            trigger(with_progress(analyse), inputs, outputs, api_visibility="private")
-        parts["stage"].input(on_stage, inputs, outputs, api_visibility="private", show_progress="hidden")
+            trigger(with_progress(analyse), inputs, analyse_outputs, api_visibility="private")
+        quiet = dict(api_visibility="private", show_progress="hidden")
+        moved = [parts["stage"].input(on_stage, inputs, outputs, **quiet)]
         for control in (parts["block"], parts["head"]):
-            control.input(on_change, inputs, outputs, api_visibility="private", show_progress="hidden")
-        parts["picker"].select(on_click, inputs, outputs, api_visibility="private", show_progress="hidden")
-        ctx.lenses.append(TabHooks(self.key, tab, analyse, on_change, inputs, outputs, outputs))
+            moved.append(control.input(on_change, inputs, outputs, **quiet))
+        moved.append(parts["picker"].select(on_click, inputs, outputs, **quiet))
+        # the step-through follows once each of those has put its pick in the view
+        step_panel.wire(steps, inputs, lambda *values: self.step_target(StageControls(*values)), follow=[],
+                        after=moved, lang=ctx.lang)
+        ctx.lenses.append(TabHooks(self.key, tab, analyse, on_change, inputs, analyse_outputs, outputs))

@@ -17,12 +17,13 @@ from explorer.core.images import LoadedImage
 from explorer.core.preprocess import check_geometry
 from explorer.core.weights import LoadedModel, vit_depth_and_heads
 from explorer.lenses.registry import entries_for_lens, lens_analysis, model_for_lens
-from explorer.lenses.attention import figures, step_view
-from explorer.lenses.attention.step import STEPS, inputs_for, is_steppable, step_at
+from explorer.lenses.attention import figures
+from explorer.lenses.stepping import block_count, record_image
 from explorer.lenses.attention.compute import HEAD_FUSIONS, AttentionAnalysis, analyze
 from explorer.lenses.plotting import SEQUENTIAL_SCALES, clicked_patch, patch_picker_image
 from explorer.ui.i18n import t
 from explorer.core.text import numbered
+from explorer.ui import step_panel
 from explorer.ui.uploads import open_uploaded_image
 from explorer.ui.widgets import (HEAD_MEAN, TabHooks, by_component, demo_note, head_choices, picture_file, PageContext, banner_markdown, model_controls, user_errors,
                                  with_progress)
@@ -119,17 +120,7 @@ def build(ctx: PageContext, default_model: str | None = None) -> None:
                                               elem_id="att-head"), "head")
                 query_plot = gr.Plot(elem_id="att-query-plot", show_label=False)  # on the first screen
                 tr.add(gr.Markdown(t("att_caption", "en"), elem_classes="caption"), "att_caption", "value")
-                with tr.add(gr.Accordion(t("step_panel", "en"), open=False, elem_id="att-step"),
-                            "step_panel") as step_panel:
-                    with gr.Row(equal_height=True):
-                        prev_step = tr.add(gr.Button(t("step_prev", "en"), size="sm", scale=0, min_width=110,
-                                                     elem_id="att-step-prev"), "step_prev", "value")
-                        step_index = tr.add(gr.Slider(1, len(STEPS), value=1, step=1, label=t("step_index", "en"),
-                                                      elem_id="att-step-index", scale=3), "step_index")
-                        next_step = tr.add(gr.Button(t("step_next", "en"), size="sm", scale=0, min_width=110,
-                                                     elem_id="att-step-next"), "step_next", "value")
-                    step_text = gr.Markdown(elem_id="att-step-text")
-                    step_plot = gr.Plot(elem_id="att-step-plot", show_label=False)
+                stepper = step_panel.build(tr, "att")
                 with gr.Row():
                     fusion = tr.add(gr.Radio([(t(f"fusion_{f}", "en"), f) for f in HEAD_FUSIONS],
                                              value="mean", label=t("fusion", "en"), elem_id="att-fusion"),
@@ -163,7 +154,7 @@ def build(ctx: PageContext, default_model: str | None = None) -> None:
     parts = dict(view=view, layer=layer, head=head, banner=banner, picker=picker, query=query_md,
                  predictions=predictions, demo_note=note, steps=steps, distance_plot=distance_plot, pos_plot=pos_plot,
                  shapes=shapes, query_plot=query_plot, rollout_plot=rollout_plot, matrix_plot=matrix_plot,
-                 step_text=step_text, step_plot=step_plot)
+                 step_text=stepper.text, step_plot=stepper.plot)
     controls = [ctx.image, model, geometry, allow, layer, head, fusion, scale, fixed, view, ctx.lang]
     slider_outputs = [query_plot, rollout_plot, matrix_plot]
     analyse_outputs = list(parts.values())
@@ -197,35 +188,9 @@ def build(ctx: PageContext, default_model: str | None = None) -> None:
     clicked = picker.select(on_click, controls, click_outputs, api_visibility="private", show_progress="hidden")
     was_reset = reset.click(on_reset, controls, click_outputs, api_visibility="private")
 
-    # the step-through: drawn when opened and when its step, the layer, the head or the query
-    # changes; from the cached block inputs (one captured forward per image), never the model
-    step_parts = dict(step_index=step_index, step_text=step_text, step_plot=step_plot)
-    show = by_component(step_parts, step_outputs)
-    step_controls = [*controls, step_index]
-
-    def on_step(*values, move: int = 0):
-        return show(Controls(*values[:-1]), int(values[-1] or 1) + move) or {step_text: gr.skip()}
-
-    step_out = [step_index, step_text, step_plot]
-    step_panel.expand(on_step, step_controls, step_out, api_visibility="private", show_progress="hidden")
-    step_index.input(on_step, step_controls, step_out, api_visibility="private", show_progress="hidden",
-                     trigger_mode="always_last")
-    prev_step.click(lambda *v: on_step(*v, move=-1), step_controls, step_out, api_visibility="private",
-                    show_progress="hidden")
-    next_step.click(lambda *v: on_step(*v, move=1), step_controls, step_out, api_visibility="private",
-                    show_progress="hidden")
-    # the tab's own controls redraw the step-through only once it has been opened (before, its
-    # text is empty): a closed panel costs no forward
-    def follow(*values):
-        return on_step(*values[:-1]) if values[-1] else {step_text: gr.skip()}  # (an empty dict is one value)
-
-    opened = [*step_controls, step_text]
-    for event in (layer.input, head.input):
-        event(follow, opened, step_out, api_visibility="private", show_progress="hidden",
-              trigger_mode="always_last")
-    for event in (clicked, was_reset):  # after the new query is in the view
-        event.then(follow, opened, step_out, api_visibility="private", show_progress="hidden")
-    ctx.lang.change(follow, opened, step_out, api_visibility="private", show_progress="hidden")
+    # the step-through, from one recorded forward per image (cached): never the model again
+    step_panel.wire(stepper, controls, lambda *values: step_target(Controls(*values)),
+                    follow=[layer.input, head.input], after=[clicked, was_reset], lang=ctx.lang)
     ctx.lenses.append(TabHooks("attention", tab, analyse, on_language, controls, analyse_outputs,
                                [c for name, c in parts.items() if name != "layer"]))
 
@@ -306,22 +271,18 @@ def set_query(c: Controls, click: tuple[float, float] | None) -> dict:
             **slider_figures(analysis, c.layer, c.head, query, c.fusion, c.scale, c.lang, c.fixed)}
 
 
-@user_errors
-def step_outputs(c: Controls, index: int) -> dict:
-    """The step-through at step ``index`` (1-based, clamped) for the tab's layer, head and query."""
+def step_target(c: Controls) -> step_panel.StepTarget | str | None:
+    """The step-through's layer, head and query for the tab's controls, with the image's forward
+    recorded once (cached beside the analysis)."""
     if c.image is None:
-        return {}
+        return None
     loaded, analysis = c.analysis()
-    if not is_steppable(loaded.model):
-        return {"step_text": t("step_unsupported", c.lang), "step_plot": None}
-    block_inputs = lens_analysis("attention", c.image, c.model_key, c.geometry, c.allow_download, inputs_for,
-                                 part="steps")[1]
+    if block_count(loaded.model) != analysis.num_layers:
+        return t("step_unsupported", c.lang)
+    recording = lens_analysis("attention", c.image, c.model_key, c.geometry, c.allow_download, record_image,
+                              part="steps")[1]
     layer, head, query = _clamp(analysis, c.layer, c.head, c.view["query"])
-    index = min(max(index, 1), len(STEPS))
-    step = step_at(loaded.model, block_inputs, layer, 0 if head is None else head, query)
-    return {"step_index": index,
-            "step_text": step_view.step_markdown(step, index - 1, c.lang, mean_head=head is None),
-            "step_plot": step_view.step_figure(step, index - 1, analysis.model_image, analysis.patch_size, c.lang)}
+    return step_panel.StepTarget(loaded.model, recording, layer, head, query, analysis.model_image)
 
 
 @user_errors

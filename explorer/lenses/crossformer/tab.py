@@ -182,7 +182,8 @@ def _below(tr) -> dict:
 TAB = StageLens(key="crossformer", prefix="cf", picker_label="cf_picker", analyse=analysis_for,
                 view=CrossFormerView, grids=lambda result: result.cross.stage_grids,
                 image_of=lambda result: result.model_image, choices=_choices, draw=draw,
-                beside=_beside, below=_below)
+                beside=_beside, below=_below,
+                step_multiple=lambda loaded: (int(loaded.model.patch_embed.patch_size[0]),) * 2)
 build, render = TAB.build, TAB.render
 
 

@@ -15,7 +15,7 @@ from explorer.core.preprocess import check_geometry
 from explorer.core.weights import LoadedModel
 from explorer.lenses.registry import lens_analysis, model_for_lens
 from explorer.lenses.twins import figures
-from explorer.lenses.twins.compute import TwinsAnalysis, TwinsBlock, TwinsImageAnalysis, analyze_image
+from explorer.lenses.twins.compute import TwinsAnalysis, TwinsBlock, TwinsImageAnalysis, analyze_image, total_stride
 from explorer.ui.api import arrays_reply
 from explorer.ui.i18n import t
 from explorer.ui.stage_tab import StageLens, StagePick, head_choices
@@ -150,7 +150,8 @@ def _below(tr) -> dict:
 # a new stage starts at its first block (an LSA/GSA pair in SVT)
 TAB = StageLens(key="twins", prefix="tw", picker_label="tw_picker", analyse=analysis_for, view=TwinsView,
                 grids=lambda result: result.twins.stage_grids, image_of=lambda result: result.model_image,
-                choices=_choices, draw=draw, beside=_beside, below=_below, block_on_new_stage=0)
+                choices=_choices, draw=draw, beside=_beside, below=_below, block_on_new_stage=0,
+                step_multiple=lambda loaded: (total_stride(loaded.model),) * 2)
 build, render = TAB.build, TAB.render
 
 

@@ -1,16 +1,13 @@
-"""Step through one attention head for one query token (the exports' ``--step``): every
-intermediate value (x, q, k, v, q·kᵀ, scale, bias, mask, softmax, Σp·v, heads, projection,
-residual) recomputed by hand from the module's own parameters, next to the values the model
-itself produced.
+"""Step through one attention head for one query token: every intermediate value (x, q, k,
+v, q·kᵀ, scale, bias, mask, softmax, Σp·v, heads, projection, residual) recomputed by hand from
+the module's own parameters, next to the values the model itself produced.
 
 Families: timm ViT (``timm.layers.Attention`` blocks), timm Swin v1 and v2, the project's
 CrossFormer (SDA/LDA groups) and timm Twins (LSA windows, GSA sub-sampled keys). One no-grad
-forward records the block's input, the attention module's output and the value after the
-attention residual through hooks installed once per model that act only for the request whose
-``ContextVar`` recorder is set (models are shared between threads); the arithmetic then runs
-on the CPU in float64 and is returned as float32. The attention tab's own step-through
-(``lenses/attention/step.py``) works from cached block inputs instead, so its controls never
-run the model.
+forward (``record``) keeps what each block received and gave through hooks installed once per
+model, which act only for the request whose ``ContextVar`` recorder is set (models are shared
+between threads). A tab caches that ``Recording`` per image, so a new layer, head or query runs
+no model: ``step_from`` does the arithmetic on the CPU in float64 and returns float32.
 """
 
 from __future__ import annotations
@@ -41,7 +38,8 @@ from explorer.lenses.swin.compute import token_slots, window_layout
 from explorer.models import crossformer as cf
 from explorer.models.geometry import pair
 
-__all__ = ["HeadStep", "FAMILIES", "step_families", "block_count", "step_through"]
+__all__ = ["HeadStep", "FAMILIES", "Recording", "step_families", "block_count", "stage_layers", "record",
+           "record_image", "step_from", "step_through"]
 
 FAMILIES = ("vit", "swin", "swinv2", "crossformer", "twins_lsa", "twins_gsa")
 
@@ -127,8 +125,20 @@ def block_count(model: nn.Module) -> int:
 
 @dataclass
 class _Recorder:
-    name: str  # the block to record
-    values: dict[str, object] = field(default_factory=dict)
+    names: frozenset[str]  # the blocks to record
+    values: dict[str, dict[str, object]] = field(default_factory=dict)  # block name -> what it saw
+
+    def slot(self, name: str) -> dict[str, object] | None:
+        return self.values.setdefault(name, {}) if name in self.names else None
+
+
+@dataclass
+class Recording:
+    """What the recorded blocks received and gave in one forward of one image (block name ->
+    input args, the attention's extra args, its output, the value after its residual)."""
+
+    values: dict[str, dict[str, object]]
+    image_hw: tuple[int, int]  # the preprocessed input's (H, W)
 
 
 _ACTIVE: ContextVar[_Recorder | None] = ContextVar("explorer_step_recorder", default=None)
@@ -150,33 +160,34 @@ def _install(model: nn.Module) -> None:
         if getattr(model, "_explorer_step_hooks", None) == id(model):
             return
         for name, block, family in _blocks(model):
-            def recorder(target, name=name):
+            def slot(target, mod, name=name):  # (each hook binds its own: defaults, not the loop's last)
                 rec = _ACTIVE.get()
-                return rec if rec is not None and rec.name == name else None
+                return rec.slot(name) if rec is not None and mod is target else None
 
-            def block_in(mod, args, kwargs, target=block, name=name):
-                rec = recorder(target, name)
-                if mod is target and rec is not None and "block_args" not in rec.values:
-                    rec.values["block_args"] = args
-                    rec.values["block_kwargs"] = kwargs
+            def block_in(mod, args, kwargs, target=block, slot=slot):
+                got = slot(target, mod)
+                if got is not None and "block_args" not in got:
+                    got["block_args"] = args
+                    got["block_kwargs"] = kwargs
 
-            def attn_in(mod, args, kwargs, target=block.attn, name=name):
-                rec = recorder(target, name)
-                if mod is target and rec is not None and "attn_args" not in rec.values:
-                    rec.values["attn_args"] = args
-                    rec.values["attn_kwargs"] = kwargs
+            def attn_in(mod, args, kwargs, target=block.attn, slot=slot):
+                got = slot(target, mod)
+                if got is not None and "attn_extra" not in got:
+                    # args[0] (the windowed/normalised tokens) is recomputed by hand: not kept
+                    got["attn_extra"] = args[1:]
+                    got["attn_kwargs"] = kwargs
 
-            def attn_out(mod, args, out, target=block.attn, name=name):
-                rec = recorder(target, name)
-                if mod is target and rec is not None and "attn_out" not in rec.values:
-                    rec.values["attn_out"] = out
+            def attn_out(mod, args, out, target=block.attn, slot=slot):
+                got = slot(target, mod)
+                if got is not None and "attn_out" not in got:
+                    got["attn_out"] = out
 
             res_target = _residual_module(block, family)
 
-            def residual_in(mod, args, target=res_target, name=name):
-                rec = recorder(target, name)
-                if mod is target and rec is not None and "residual" not in rec.values:
-                    rec.values["residual"] = args[0]
+            def residual_in(mod, args, target=res_target, slot=slot):
+                got = slot(target, mod)
+                if got is not None and "residual" not in got:
+                    got["residual"] = args[0]
 
             block.register_forward_pre_hook(block_in, with_kwargs=True)
             block.attn.register_forward_pre_hook(attn_in, with_kwargs=True)
@@ -185,19 +196,10 @@ def _install(model: nn.Module) -> None:
         model._explorer_step_hooks = id(model)
 
 
-def _record(model: nn.Module, x: torch.Tensor, name: str) -> dict[str, object]:
-    _install(model)
-    rec = _Recorder(name=name)
-    token = _ACTIVE.set(rec)
-    try:
-        with torch.inference_mode():
-            model(x.to(device_of(model)))
-    finally:
-        _ACTIVE.reset(token)
-    missing = {"block_args", "attn_args", "attn_out", "residual"} - set(rec.values)
-    if missing:
-        raise RuntimeError(f"block {name!r} did not run in the forward pass (missing {sorted(missing)})")
-    return rec.values
+def _attn_arg(rec: dict, name: str):
+    """The attention module's second argument (mask, layout), by keyword or by position."""
+    extra = rec["attn_extra"]
+    return rec["attn_kwargs"].get(name, extra[0] if extra else None)
 
 
 # --------------------------------------------------------------------------- host arithmetic
@@ -290,8 +292,7 @@ def _vit(model, block, rec, head, query):
     q, k = _run(attn.q_norm, q), _run(attn.k_norm, k)  # per-head norms (Identity unless qk_norm)
     q = q[:, query]
     mask = torch.zeros(n, dtype=torch.float64)
-    kwargs = rec["attn_kwargs"]
-    user_mask = kwargs.get("attn_mask", rec["attn_args"][1] if len(rec["attn_args"]) > 1 else None)
+    user_mask = _attn_arg(rec, "attn_mask")
     if user_mask is not None:  # SDPA convention: bool True = may attend, float = additive
         m = user_mask.detach()
         m = torch.where(m, 0.0, -math.inf).cpu().double() if m.dtype == torch.bool else m.cpu().double()
@@ -379,7 +380,7 @@ def _swin(block, rec, head, query, v2: bool):
         dot = (k @ q[:, :, None])[..., 0]
         scale = torch.full((heads,), float(attn.scale), dtype=torch.float64)
         bias = _host(attn.relative_position_bias_table)[index].T  # (h, N)
-    mask_all = rec["attn_kwargs"].get("mask", rec["attn_args"][1] if len(rec["attn_args"]) > 1 else None)
+    mask_all = _attn_arg(rec, "mask")
     mask = torch.zeros(n, dtype=torch.float64) if mask_all is None else _host(mask_all)[w, i]
     keys = _Keys(q=q, k=k, v=v, dot=dot, scale=scale, bias=bias, mask=mask)
     logits, mask, probs, out = _attend(keys)
@@ -410,7 +411,7 @@ def _crossformer(block, rec, head, query):
     C = block_x.shape[-1]
     _check_query(query, H * W, "tokens")
     row, col = divmod(query, W)
-    layout = rec["attn_kwargs"].get("layout", rec["attn_args"][1] if len(rec["attn_args"]) > 1 else None)
+    layout = _attn_arg(rec, "layout")
     index = layout.token_index()  # (groups, g²) flat r·W + c, −1 padding: the model's own order
     where = (index == query).nonzero()
     g, i = int(where[0, 0]), int(where[0, 1])
@@ -513,14 +514,18 @@ def _twins(block, rec, head, query, family):
         model_residual=_host(rec["residual"])[0, query], notes=notes)
 
 
-# --------------------------------------------------------------------------- entry point
+# --------------------------------------------------------------------------- entry points
 
-def step_through(model: nn.Module, x: torch.Tensor, layer: int, head: int, query: int) -> HeadStep:
-    """Every step of head ``head``'s attention for token ``query`` in block ``layer`` (flat
-    index over all stages) of ``model`` on the preprocessed batch ``x`` (1, 3, H, W), with the
-    model's own values for the projection and the residual. ``query`` is the token index in
-    the full sequence for a ViT (prefix tokens first), row·cols + col on the block's grid for
-    every other family."""
+def stage_layers(model: nn.Module) -> list[list[int]]:
+    """The flat block indices of each stage, in order: blocks grouped by the module that holds
+    them (``layers.2.blocks`` in Swin, ``blocks.1`` in Twins; one group for a ViT)."""
+    stages: dict[str, list[int]] = {}
+    for index, (name, _, _) in enumerate(_blocks(model)):
+        stages.setdefault(name.rpartition(".")[0], []).append(index)
+    return list(stages.values())
+
+
+def _check_input(model: nn.Module, x: torch.Tensor) -> list[tuple[str, nn.Module, str]]:
     if not isinstance(x, torch.Tensor) or x.dim() != 4 or x.shape[0] != 1:
         raise ValueError(f"expected one preprocessed image of shape (1, 3, H, W), got "
                          f"{tuple(x.shape) if isinstance(x, torch.Tensor) else type(x).__name__}")
@@ -530,21 +535,66 @@ def step_through(model: nn.Module, x: torch.Tensor, layer: int, head: int, query
     if not blocks:
         raise ValueError(f"{type(model).__name__} has no block this step-through understands "
                          f"(families: {', '.join(FAMILIES)})")
+    return blocks
+
+
+def _check_pick(blocks, layer, head, query) -> tuple[int, int, int]:
     for arg, value in (("layer", layer), ("head", head), ("query", query)):
         if isinstance(value, bool) or not isinstance(value, (int, np.integer)):
             raise ValueError(f"{arg} must be an integer, got {value!r}")
     layer, head, query = int(layer), int(head), int(query)
     if not 0 <= layer < len(blocks):
         raise ValueError(f"layer {layer} is out of range: this model has {len(blocks)} blocks (0..{len(blocks) - 1})")
-    name, block, family = blocks[layer]
-    heads = int(block.attn.num_heads)
+    heads = int(blocks[layer][1].attn.num_heads)
     if not 0 <= head < heads:
         raise ValueError(f"head {head} is out of range: block {layer} has {heads} heads (0..{heads - 1})")
     if query < 0:
         raise ValueError(f"query {query} is out of range: token indices start at 0")
+    return layer, head, query
 
-    rec = _record(model, x, name)
-    rec["image_hw"] = (int(x.shape[-2]), int(x.shape[-1]))
+
+def record(model: nn.Module, x: torch.Tensor, layers: list[int] | None = None) -> Recording:
+    """One no-grad forward of the preprocessed batch ``x`` (1, 3, H, W) keeping what blocks
+    ``layers`` (flat indices; None: every block) received and gave."""
+    blocks = _check_input(model, x)
+    chosen = range(len(blocks)) if layers is None else layers
+    names = frozenset(blocks[i][0] for i in chosen)
+    _install(model)
+    rec = _Recorder(names=names)
+    token = _ACTIVE.set(rec)
+    try:
+        with torch.inference_mode():
+            model(x.to(device_of(model)))
+    finally:
+        _ACTIVE.reset(token)
+    for name in names:
+        missing = {"block_args", "attn_extra", "attn_out", "residual"} - set(rec.values.get(name, {}))
+        if missing:
+            raise RuntimeError(f"block {name!r} did not run in the forward pass (missing {sorted(missing)})")
+    return Recording(values=rec.values, image_hw=(int(x.shape[-2]), int(x.shape[-1])))
+
+
+def record_image(loaded, image, geometry: str, multiple: tuple[int, int] | None = None) -> Recording:
+    """``record`` of every block on ``image`` (a ``LoadedImage``) preprocessed as the lens does
+    for ``loaded`` (a ``LoadedModel``; ``multiple``: what the lens's native geometry cuts the
+    size to, by default the patch size)."""
+    from explorer.core.preprocess import preprocess
+
+    pre = preprocess(image.image, loaded.data_config, geometry, multiple or loaded.patch_size)
+    return record(loaded.model, pre.tensor)
+
+
+def step_from(model: nn.Module, recording: Recording, layer: int, head: int, query: int) -> HeadStep:
+    """Every step of head ``head``'s attention for token ``query`` in block ``layer`` (flat
+    index over all stages) from a recorded forward; no model runs. ``query`` is the token index
+    in the full sequence for a ViT (prefix tokens first), row·cols + col on the block's grid for
+    every other family."""
+    blocks = _blocks(model)
+    layer, head, query = _check_pick(blocks, layer, head, query)
+    name, block, family = blocks[layer]
+    if name not in recording.values:
+        raise ValueError(f"block {layer} ({name}) was not recorded")
+    rec = {**recording.values[name], "image_hw": recording.image_hw}
     with torch.inference_mode():
         if family == "vit":
             got = _vit(model, block, rec, head, query)
@@ -566,3 +616,10 @@ def step_through(model: nn.Module, x: torch.Tensor, layer: int, head: int, query
         key_positions=np.asarray(got["key_positions"], dtype=np.int64), key_labels=tuple(got["key_labels"]),
         model_projected=_np(got["model_projected"]), model_residual=_np(got["model_residual"]),
         notes=tuple(got["notes"]))
+
+
+def step_through(model: nn.Module, x: torch.Tensor, layer: int, head: int, query: int) -> HeadStep:
+    """``step_from`` on a forward that records block ``layer`` only (arguments checked first)."""
+    blocks = _check_input(model, x)
+    layer, head, query = _check_pick(blocks, layer, head, query)
+    return step_from(model, record(model, x, [layer]), layer, head, query)
