@@ -6,10 +6,10 @@ cd "$(dirname "$0")/.."
 .venv/bin/python -m pip install --quiet --upgrade pip
 if [ "${1:-}" = "--dev" ]; then
     .venv/bin/python -m pip install --quiet -r requirements-dev.txt
+    # lxt, the AttnLRP authors' package, is what the tests hold explorer/lenses/explain/attnlrp.py
+    # to. Without its dependencies: its metadata asks for transformers, bitsandbytes and open_clip
+    # for its language-model patches, which its rule functions do not import (torch only).
+    .venv/bin/python -m pip install --quiet --no-deps "lxt==2.1"
 else
     .venv/bin/python -m pip install --quiet -r requirements.txt
 fi
-# AttnLRP's rules (explorer/lenses/explain/attnlrp.py). Without its dependencies: lxt's metadata
-# asks for transformers, bitsandbytes and open_clip for its language-model patches, which the
-# explicit rules used here do not import (they need torch only). Without lxt the page says so.
-.venv/bin/python -m pip install --quiet --no-deps "lxt==2.1"

@@ -27,6 +27,7 @@ class TestRollout:
         # R = A2' · A1' = [[.75 + .0625, .1875], [.25, .75]]
         result = attention_rollout(stack([a1], [a2]))
         np.testing.assert_allclose(result, [[0.8125, 0.1875], [0.25, 0.75]], atol=1e-7)
+        np.testing.assert_allclose(attention_rollout(stack([a1], [a2]), row=0), [0.8125, 0.1875], atol=1e-7)
 
     def test_order_is_first_to_last(self):
         a1 = [[1.0, 0.0], [0.5, 0.5]]
@@ -48,6 +49,9 @@ class TestRollout:
         att = np.exp(logits) / np.exp(logits).sum(-1, keepdims=True)
         for fusion in ("mean", "max", "min"):
             np.testing.assert_allclose(attention_rollout(att, fusion).sum(-1), 1, atol=1e-5)
+            for row in (0, 5):  # one row alone is the whole matrix's row
+                np.testing.assert_allclose(attention_rollout(att, fusion, row=row), attention_rollout(att, fusion)[row],
+                                           atol=1e-7)
 
     def test_unknown_fusion(self):
         with pytest.raises(ValueError):

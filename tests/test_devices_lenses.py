@@ -237,12 +237,12 @@ def test_explanations_run_where_the_model_is(meta_reads_as_zeros, picture):
 def test_attnlrp_moves_its_input_to_the_model():
     from explorer.lenses.explain import attnlrp
 
-    if not attnlrp.available():
-        pytest.skip("lxt is not installed")
-    model = _on_meta("demo_vit").model
+    from explorer.lenses.explain.compute import private_copy
+
+    model = private_copy(_on_meta("demo_vit").model)
     assert attnlrp.unsupported(model) is None
     grid = tuple(model.patch_embed.grid_size)
-    relevance = attnlrp.attnlrp_map(model, torch.zeros(1, 3, *model.patch_embed.img_size), 0, grid)
+    relevance = attnlrp.relevance(model, torch.zeros(1, 3, *model.patch_embed.img_size), 0).patch_map(grid)
     assert relevance.device == META and tuple(relevance.shape) == grid
 
 

@@ -52,6 +52,17 @@ def test_gae_on_a_hand_made_two_block_example():
     # block 2: Ā = [[0.1, 0], [0, 0]], R = R + Ā·R = R + [[0.125, 0], [0, 0]]
     want = torch.tensor([[1.375, 0.0], [0.25, 1.0]], dtype=torch.float64)
     torch.testing.assert_close(gae_relevance(attentions, gradients), want)
+    for row in (0, 1):  # one row alone, through the factors from the left
+        torch.testing.assert_close(gae_relevance(attentions, gradients, row=row), want[row])
+
+
+def test_one_row_of_gae_is_the_row_of_the_whole_matrix():
+    generator = torch.Generator().manual_seed(0)
+    attentions = [torch.rand(3, 7, 7, generator=generator).softmax(-1) for _ in range(5)]
+    gradients = [torch.randn(3, 7, 7, generator=generator) for _ in range(5)]
+    whole = gae_relevance(attentions, gradients)
+    for row in (0, 4):
+        torch.testing.assert_close(gae_relevance(attentions, gradients, row=row), whole[row], rtol=1e-12, atol=1e-12)
 
 
 def official_generate_relevance(model, x, index):
@@ -270,3 +281,18 @@ def test_swin_gets_grad_cam_on_its_last_stage_and_the_random_map(tmp_path):
     assert curves["gradcam"][0][0] == pytest.approx(whole, abs=1e-5) and curves["gradcam"][0].shape == (5,)
     correlations = compute.cascading_randomisation(model, x, 1, maps)
     assert correlations.shape == (1 + 5, 2)
+
+
+def test_a_borrowed_copy_serves_one_request_at_a_time_and_comes_back_clean(small_vit):
+    with compute.borrowed_copy(small_vit) as first:
+        with compute.borrowed_copy(small_vit) as second:  # a request at the same time gets its own
+            assert second is not first
+        explained_pass(first, torch.randn(1, 3, 32, 32), 0)
+    with compute.borrowed_copy(small_vit) as again:
+        assert again in (first, second) and again is not small_vit
+        assert all(not m._forward_hooks for m in again.modules())
+        assert again.blocks[0].attn.qkv.weight is small_vit.blocks[0].attn.qkv.weight  # weights shared
+    with pytest.raises(RuntimeError), compute.borrowed_copy(small_vit) as failed:
+        raise RuntimeError
+    with compute.borrowed_copy(small_vit) as after, compute.borrowed_copy(small_vit) as other:
+        assert failed not in (after, other)  # a copy that failed mid-pass is not reused

@@ -1,34 +1,36 @@
-"""AttnLRP (Achtibat et al., ICML 2024) for timm's ``VisionTransformer``, with lxt's own rules.
+"""AttnLRP (Achtibat et al., ICML 2024) for timm's ``VisionTransformer``: lxt's rules for vision
+transformers in lxt's own efficient form, sharing the explanation pass's forward.
 
-lxt offers two forms. Its efficient one (``lxt.efficient.monkey_patch``) rewrites the forward of
-torch.nn's classes for the whole process — every other model this server holds would change,
-GAE's gradients included — and knows torchvision's ViT only. Its explicit one is a set of
-autograd functions whose backward carries relevance instead of gradient; this module applies
-those to the model's own modules, in the order of timm's forward, on a private copy. The rules
-are lxt's recipe for vision transformers (``lxt.efficient.models.vit_torch``, the paper's A.2.3):
+lxt's efficient form is gradient × input through a graph whose backward is changed at three
+kinds of points (``lxt.efficient.models.vit_torch``, the paper's A.2.3); everything else — linear
+layers, residual sums, LayerScale — is plain autograd, which *is* the ε-LRP (ε → 0) on them:
 
-- LayerNorm: ε-rule on x − mean, identity rule on 1/σ (``layer_norm``);
-- the MLP's activation: identity rule; linear layers and residual sums: ε-LRP
-  (``linear_epsilon``, ``add2``); LayerScale and constant factors: identity (``mul2``);
-- attention: CP-LRP, relevance through the values only with the attention probabilities held
-  fixed (``multi_head_attention_cp``) — lxt's choice for ViTs, where the softmax's relevance is
-  shattered and needs extra rules for little gain.
+- LayerNorm: the gradient does not flow through σ (identity rule on 1/σ; ``layer_norm_forward``);
+- the MLP's activation: gradient f(x)/x, the identity rule (``identity_rule_implicit``);
+- attention: no gradient through the softmax to q and k (CP-LRP, ``stop_gradient``): relevance
+  goes through the values with the probabilities held fixed — lxt's choice for ViTs.
+
+Why not lxt's code itself at run time: ``lxt.efficient.monkey_patch`` rewrites torch.nn's classes
+for the whole process (every other model this server holds would change, GAE's gradients
+included) and knows torchvision's ViT only; its explicit functions compute their own forward and
+so need a second forward beside GAE's. Here each rule is a forward hook on a *private copy's*
+modules whose output is the module's own value, with a backward that is either the true gradient
+(GAE, Grad-CAM) or the rule (AttnLRP), switched between the two backwards of one forward. The
+tests hold this to lxt's explicit rules and to lxt's efficient rule functions (float64, ≤ 1e-7).
 
 The map: each patch token's relevance at the patch embedding, summed over its channels (what the
 position embedding adds takes its own share at that sum). It is signed: negative relevance
 speaks against the class.
-
-Installed with ``pip install --no-deps lxt``: lxt's metadata asks for transformers, bitsandbytes
-and open_clip for its language-model patches; the explicit rules used here need torch only.
 """
 
 from __future__ import annotations
 
+from contextlib import contextmanager
 from dataclasses import dataclass
+from typing import Iterator
 
 import torch
 from timm.layers import Attention, LayerScale, Mlp
-from timm.layers.pos_embed import resample_abs_pos_embed
 from timm.models.deit import VisionTransformerDistilled
 from timm.models.vision_transformer import Block, VisionTransformer
 from torch import nn
@@ -36,20 +38,10 @@ from torch import nn
 from explorer.core.devices import device_of
 
 
-def available() -> bool:
-    try:
-        import lxt.explicit.special  # noqa: F401
-    except ImportError:
-        return False
-    return True
-
-
 def unsupported(model: nn.Module) -> str | None:
     """Why AttnLRP cannot read ``model`` (a text key), or None when it can: timm's plain ViT
     blocks (standard attention without q/k norms or gates, an MLP with an elementwise activation),
     LayerNorm everywhere, classifying from the CLS token."""
-    if not available():
-        return "ex_lrp_missing"
     if not isinstance(model, VisionTransformer):
         return "ex_lrp_other"
     norms = (model.norm_pre, model.norm, model.fc_norm)
@@ -86,86 +78,107 @@ class Relevance:
         """All relevance that reached the inputs (= the logit, less what the biases absorbed)."""
         return float(self.patches.sum() + self.prefix.sum() + self.position.sum())
 
-
-def _norm(module: nn.Module, x: torch.Tensor) -> torch.Tensor:
-    import lxt.explicit.functional as lf
-
-    return lf.layer_norm(x, module.weight, module.bias, module.eps) if isinstance(module, nn.LayerNorm) else x
+    def patch_map(self, grid: tuple[int, int]) -> torch.Tensor:
+        """The (h, w) map: each patch's relevance summed over its channels."""
+        return self.patches.sum(-1).reshape(grid)
 
 
-def _linear(module: nn.Linear, x: torch.Tensor) -> torch.Tensor:
-    import lxt.explicit.functional as lf
+class _RuleOrGradient(torch.autograd.Function):
+    """The exact value forward; backward, the gradient to the exact branch, or — while the
+    recorder propagates relevance — to the rule's branch (same value, changed derivative)."""
 
-    return lf.linear_epsilon(x, module.weight, module.bias)
+    @staticmethod
+    def forward(ctx, exact: torch.Tensor, rule: torch.Tensor, recorder: "Recorder") -> torch.Tensor:
+        ctx.recorder = recorder
+        return exact.clone()
 
-
-def _scale(module: nn.Module, x: torch.Tensor) -> torch.Tensor:
-    import lxt.explicit.functional as lf
-
-    return lf.mul2(x, module.gamma.detach()) if isinstance(module, LayerScale) else x  # a constant: identity
-
-
-def _attention(attention: Attention, x: torch.Tensor) -> torch.Tensor:
-    import lxt.explicit.functional as lf
-    import lxt.explicit.special as ls
-
-    width = attention.attn_dim
-    weight, bias = attention.qkv.weight, attention.qkv.bias
-    part = (lambda i: None) if bias is None else (lambda i: bias[i * width:(i + 1) * width])
-    out, _ = ls.multi_head_attention_cp(  # q, k: fixed (no relevance); v and the projection: ε-LRP
-        x, x, x, True, attention.num_heads, attention.head_dim, weight[:width], part(0), weight[width:2 * width],
-        part(1), lambda v: lf.linear_epsilon(v, weight[2 * width:], part(2)), lambda y: _linear(attention.proj, y),
-        need_weights=False)
-    return out
+    @staticmethod
+    def backward(ctx, grad: torch.Tensor):
+        return (None, grad, None) if ctx.recorder.propagating else (grad, None, None)
 
 
-def _mlp(mlp: Mlp, x: torch.Tensor) -> torch.Tensor:
-    import lxt.explicit.rules as lr
+def _norm_rule(norm: nn.LayerNorm, x: torch.Tensor) -> torch.Tensor:
+    """LayerNorm with σ a constant (lxt's ``layer_norm_forward``)."""
+    centred = x - x.mean(-1, keepdim=True)
+    y = centred / (centred.pow(2).mean(-1, keepdim=True) + norm.eps).sqrt().detach()
+    if norm.weight is not None:
+        y = y * norm.weight
+    return y if norm.bias is None else y + norm.bias
 
-    return _linear(mlp.fc2, lr.identity(mlp.act, _linear(mlp.fc1, x)))
+
+def _identity_rule(x: torch.Tensor, y: torch.Tensor) -> torch.Tensor:
+    """The identity rule on y = f(x) elementwise: gradient f(x)/x (lxt's ``identity_rule_implicit``,
+    with its 1e-10 in the denominator)."""
+    return x * (y / (x + 1e-10)).detach()
 
 
-def _block(block: Block, x: torch.Tensor) -> torch.Tensor:
-    import lxt.explicit.functional as lf
+class Recorder:
+    """What one hooked forward keeps for AttnLRP: the embedded tokens (the first block's input,
+    before ``norm_pre``) and the patch tokens; ``propagating`` switches the rules' backward."""
 
-    x = lf.add2(x, _scale(block.ls1, _attention(block.attn, _norm(block.norm1, x))))
-    return lf.add2(x, _scale(block.ls2, _mlp(block.mlp, _norm(block.norm2, x))))
+    def __init__(self) -> None:
+        self.propagating = False
+        self.patches: torch.Tensor | None = None  # the patch embedding's output
+        self.embedded: torch.Tensor | None = None  # prefix tokens + patches + positions
+
+    def relevance(self, model: VisionTransformer, logits: torch.Tensor, target: int) -> Relevance:
+        """The relevance backward of the target's logit (batch element 0) through the hooked
+        forward that gave ``logits``: gradient × input at the embedded tokens, split into the
+        patches', the prefix tokens' and the position embedding's shares. Frees the graph."""
+        self.propagating = True
+        try:
+            (gradient,) = torch.autograd.grad(logits[0, target], [self.embedded])
+        finally:
+            self.propagating = False
+        embedded, gradient = self.embedded[0].detach(), gradient[0]
+        patches = self.patches[0].detach().reshape(-1, embedded.shape[-1])
+        p = embedded.shape[0] - patches.shape[0]
+        if model.no_embed_class:  # DeiT III: positions for the patches only, prefix tokens added after
+            prefix, position = embedded[:p], embedded[p:] - patches
+            r_position = position * gradient[p:]
+        else:
+            extra = (getattr(model, "dist_token", None), model.reg_token)  # in timm's order: CLS, distillation, registers
+            prefix = torch.cat([t[0] for t in (model.cls_token, *extra) if t is not None]).detach()
+            r_position = (embedded - torch.cat([prefix, patches])) * gradient
+        return Relevance(logits=logits[0].detach(), patches=patches * gradient[p:], prefix=prefix * gradient[:p],
+                         position=r_position)
+
+
+@contextmanager
+def rules(model: VisionTransformer) -> Iterator[Recorder]:
+    """lxt's ViT rules hooked onto ``model`` — a private copy (``compute.private_copy``): hooks on
+    a shared model would reach every request — for the forwards run inside; removed after."""
+    recorder = Recorder()
+
+    def switched(rule):
+        return lambda module, inputs, output: _RuleOrGradient.apply(output, rule(module, inputs[0], output), recorder)
+
+    def keep(name):
+        return lambda module, inputs, output: setattr(recorder, name, output)
+
+    handles = [model.patch_embed.register_forward_hook(keep("patches")),
+               model.pos_drop.register_forward_hook(keep("embedded"))]  # the last step of timm's _pos_embed
+    for module in model.modules():
+        if isinstance(module, nn.LayerNorm):
+            handles.append(module.register_forward_hook(switched(lambda m, x, y: _norm_rule(m, x))))
+        elif isinstance(module, Mlp):
+            handles.append(module.act.register_forward_hook(switched(lambda m, x, y: _identity_rule(x, y))))
+        elif isinstance(module, Attention):  # after softmax: what attn_drop returns is what multiplies v
+            handles.append(module.attn_drop.register_forward_hook(switched(lambda m, x, y: y.detach())))
+    try:
+        yield recorder
+    finally:
+        for handle in handles:
+            handle.remove()
 
 
 def relevance(model: VisionTransformer, x: torch.Tensor, target: int) -> Relevance:
-    """One forward of ``model`` (eval mode) through lxt's rules and one backward of relevance
-    from the target's logit, for the single image ``x`` (1, 3, H, W). Parameters get no ``.grad``."""
-    import lxt.explicit.functional as lf
-
-    x = x.to(device_of(model))
-    with torch.enable_grad():
-        patches = model.patch_embed(x).detach().requires_grad_(True)  # (1, N, C), or (1, h, w, C)
-        tokens = patches.reshape(1, -1, patches.shape[-1])
-        extra = (getattr(model, "dist_token", None), model.reg_token)  # in timm's order: CLS, distillation, registers
-        prefix = [t.expand(1, -1, -1) for t in (model.cls_token, *extra) if t is not None]
-        prefix = torch.cat(prefix, dim=1).detach().requires_grad_(True)
-        position = model.pos_embed
-        if model.dynamic_img_size:
-            position = resample_abs_pos_embed(position, new_size=patches.shape[1:3], old_size=model.patch_embed.grid_size,
-                                              num_prefix_tokens=0 if model.no_embed_class else model.num_prefix_tokens)
-        position = position.detach().requires_grad_(True)
-        if model.no_embed_class:  # DeiT III: positions for the patches only, prefix tokens added after
-            h = torch.cat([prefix, lf.add2(tokens, position)], dim=1)
-        else:
-            h = lf.add2(torch.cat([prefix, tokens], dim=1), position)
-        h = _norm(model.norm_pre, h)
-        for block in model.blocks:
-            h = _block(block, h)
-        h = _norm(model.fc_norm, _norm(model.norm, h))
-        logits = _linear(model.head, h[:, 0])
-        if isinstance(model, VisionTransformerDistilled):  # the mean of its two heads, split by ε-LRP
-            logits = lf.mul2(lf.add2(logits, _linear(model.head_dist, h[:, 1])), 0.5)
-        score = logits[0, target]
-        grads = torch.autograd.grad(score, [patches, prefix, position], grad_outputs=score.detach())
-    r_patches, r_prefix, r_position = (g.detach().reshape(-1, g.shape[-1]) for g in grads)
-    return Relevance(logits=logits[0].detach(), patches=r_patches, prefix=r_prefix, position=r_position)
-
-
-def attnlrp_map(model: VisionTransformer, x: torch.Tensor, target: int, grid: tuple[int, int]) -> torch.Tensor:
-    """The (h, w) map: each patch's relevance summed over its channels."""
-    return relevance(model, x, target).patches.sum(-1).reshape(grid)
+    """One forward of ``model`` (eval mode; a private copy, see ``rules``) with the rules hooked
+    and one relevance backward from the target's logit, for the single image ``x`` (1, 3, H, W).
+    Parameters get no ``.grad``."""
+    for module in model.modules():
+        if isinstance(module, Attention):
+            module.fused_attn = False  # the probabilities must exist for the CP rule to hold them
+    with torch.enable_grad(), rules(model) as recorder:
+        logits = model(x.to(device_of(model)).detach().requires_grad_(True))
+        return recorder.relevance(model, logits, target)

@@ -12,8 +12,9 @@ Methods (each a map over the patch tokens, prefix tokens left out, before any up
   (pytorch-grad-cam, the field's maintained implementation: its activation/gradient hooks and
   its channel weights, the mean gradient over the tokens) on the last block's first LayerNorm,
   with the ViT reshape (patch tokens back to their grid); ReLU of the weighted sum;
-- ``attnlrp``: AttnLRP (Achtibat et al. 2024) with the ``lxt`` package's rules (``attnlrp.py``:
-  which rules, and why not lxt's process-wide patching), where they read the model;
+- ``attnlrp``: AttnLRP (Achtibat et al. 2024) with lxt's rules for ViTs in lxt's efficient
+  (gradient × input) form, hooked so that it shares GAE's forward (``attnlrp.py``: which rules,
+  and why not lxt's process-wide patching), where they read the model;
 - ``random``: a fixed random map, the baseline every method must beat.
 
 
@@ -32,7 +33,11 @@ from __future__ import annotations
 
 import copy
 import math
+import threading
+import weakref
+from contextlib import contextmanager, nullcontext
 from dataclasses import dataclass, field
+from typing import Iterator
 
 import numpy as np
 import torch
@@ -55,14 +60,23 @@ RANDOM_SEED = 0
 
 # --------------------------------------------------------------------------- the mathematics
 
-def gae_relevance(attentions: list[torch.Tensor], gradients: list[torch.Tensor]) -> torch.Tensor:
+def gae_relevance(attentions: list[torch.Tensor], gradients: list[torch.Tensor], row: int | None = None) -> torch.Tensor:
     """Chefer et al. 2021 (their rules 5 and 6): per block, in order, Ā = mean over heads of
-    (∇A ⊙ A)⁺ and R ← R + Ā·R, from R = I. ``attentions`` and ``gradients``: (heads, N, N) each."""
-    n = attentions[0].shape[-1]
-    relevance = torch.eye(n, dtype=torch.float64)  # float64 on the CPU: MPS has none
-    for attention, gradient in zip(attentions, gradients, strict=True):
-        weighted = (gradient.cpu().double() * attention.cpu().double()).clamp(min=0).mean(0)
-        relevance = relevance + weighted @ relevance
+    (∇A ⊙ A)⁺ and R ← R + Ā·R, from R = I. ``attentions`` and ``gradients``: (heads, N, N) each.
+    With ``row``, that row of R alone: R = (I + Ā_L)…(I + Ā_1), so the row is a vector taken
+    through the factors from the left (N² work a block instead of N³)."""
+    # Ā in the tensors' own precision, the products of R in float64 on the CPU (MPS has none)
+    averaged = [(g * a).clamp(min=0).mean(0).cpu().double() for a, g in zip(attentions, gradients, strict=True)]
+    n = averaged[0].shape[-1]
+    if row is None:
+        relevance = torch.eye(n, dtype=torch.float64)
+        for weighted in averaged:
+            relevance = relevance + weighted @ relevance
+        return relevance
+    relevance = torch.zeros(n, dtype=torch.float64)
+    relevance[row] = 1
+    for weighted in reversed(averaged):
+        relevance = relevance + relevance @ weighted
     return relevance
 
 
@@ -105,6 +119,26 @@ def private_copy(model: nn.Module) -> nn.Module:
     what is hooked or switched on it stays on it."""
     shared = {id(t): t for t in (*model.parameters(), *model.buffers())}
     return copy.deepcopy(model, memo=shared)
+
+
+_SPARE_COPIES: "weakref.WeakKeyDictionary[nn.Module, list[nn.Module]]" = weakref.WeakKeyDictionary()
+_SPARE_LOCK = threading.Lock()
+SPARE_COPIES_PER_MODEL = 2
+
+
+@contextmanager
+def borrowed_copy(model: nn.Module) -> Iterator[nn.Module]:
+    """A private copy of ``model`` for one request, reused afterwards: copying the module tree
+    costs ~0.2 of a ViT-S forward. A copy serves one request at a time (requests at once each
+    take their own), and its hooks are gone when it comes back."""
+    with _SPARE_LOCK:
+        spares = _SPARE_COPIES.setdefault(model, [])
+        private = spares.pop() if spares else None
+    private = private_copy(model) if private is None else private
+    yield private
+    with _SPARE_LOCK:  # (not after an error: a copy that failed mid-pass is not reused)
+        if len(spares) < SPARE_COPIES_PER_MODEL:
+            spares.append(private)
 
 
 def is_windowed(model: nn.Module) -> bool:
@@ -172,11 +206,12 @@ class Pass:
 
 
 def explained_pass(private: nn.Module, x: torch.Tensor, target: int | None) -> Pass:
-    """One forward pass with timm's unfused attention (the probabilities are on the graph), then
-    the gradients of the target's logit (None: the top class of that same pass) w.r.t. each
-    block's attention and Grad-CAM's layer, by ``torch.autograd.grad`` (no parameter gets a
-    ``.grad``); then AttnLRP's own pass, where it applies (its backward carries relevance, not
-    gradients: it cannot share the first). ``private``: see ``private_copy``."""
+    """One forward pass with timm's unfused attention (the probabilities are on the graph) and
+    AttnLRP's rules hooked where they read the model (``attnlrp.rules``: the forward's values stay
+    the model's own); then the gradients of the target's logit (None: the top class of that same
+    pass) w.r.t. each block's attention and Grad-CAM's layer, by ``torch.autograd.grad`` (no
+    parameter gets a ``.grad``); then, through the same forward, AttnLRP's relevance backward.
+    ``private``: see ``private_copy``."""
     from pytorch_grad_cam import GradCAM
     from pytorch_grad_cam.utils.model_targets import ClassifierOutputTarget
 
@@ -195,27 +230,28 @@ def explained_pass(private: nn.Module, x: torch.Tensor, target: int | None) -> P
         return tokens[:, prefix:].reshape(tokens.shape[0], *grid, tokens.shape[-1]).permute(0, 3, 1, 2)
 
     layer_module = _cam_layer(private)
+    with_lrp = attnlrp.unsupported(private) is None
+    lrp = None
     try:
-        with torch.enable_grad(), GradCAM(model=private, target_layers=[layer_module],
-                                          reshape_transform=to_grid) as cam:
+        with (torch.enable_grad(), attnlrp.rules(private) if with_lrp else nullcontext() as recorder,
+              GradCAM(model=private, target_layers=[layer_module], reshape_transform=to_grid) as cam):
             cam.activations_and_grads.detach = False  # keep the layer's output on the graph
             logits = cam.activations_and_grads(x.requires_grad_(True))
             target = int(logits[0].argmax()) if target is None else target
             score = ClassifierOutputTarget(target)(logits[0])
             layer = cam.activations_and_grads.activations[0]
-            grads = torch.autograd.grad(score, [*saved, layer])
+            grads = torch.autograd.grad(score, [*saved, layer], retain_graph=with_lrp)
             activations = to_grid(layer).detach().cpu().numpy()  # numpy only on the CPU (CUDA, MPS)
             layer_grad = to_grid(grads[-1]).detach().cpu().numpy()
             raw = cam.get_cam_image(x, layer_module, [ClassifierOutputTarget(target)],
                                     activations, layer_grad)
+            if with_lrp:  # the second backward of the same forward
+                lrp = recorder.relevance(private, logits, target).patch_map(grid).float().cpu().numpy()
             # what its hooks kept are graph views here, which its release cannot detach in place
             cam.activations_and_grads.activations, cam.activations_and_grads.gradients = [], []
     finally:
         for handle in handles:
             handle.remove()
-    lrp = None
-    if attnlrp.unsupported(private) is None:
-        lrp = attnlrp.attnlrp_map(private, x.detach(), target, grid).float().cpu().numpy()
     return Pass(target=target, logits=logits[0].detach().float().cpu().numpy(),
                 attentions=[a[0].detach().float().cpu() for a in saved],
                 gradients=[g[0].detach().float().cpu() for g in grads[:-1]],
@@ -228,12 +264,12 @@ def maps_of(result: Pass, prefix: int, grid: tuple[int, int]) -> dict[str, np.nd
     if not result.attentions:
         return {"gradcam": result.gradcam, "random": random_map(grid)}
     attention = torch.stack(result.attentions).cpu().numpy()
-    relevance = gae_relevance(result.attentions, result.gradients)
+    relevance = gae_relevance(result.attentions, result.gradients, row=0)  # the CLS row
     patches = slice(prefix, None)
     maps = {
         "attention": attention[-1].mean(0)[0, patches].reshape(grid).astype(np.float32),
-        "rollout": attention_rollout(attention, "mean")[0, patches].reshape(grid).astype(np.float32),
-        "gae": relevance[0, patches].reshape(grid).float().cpu().numpy(),
+        "rollout": attention_rollout(attention, "mean", row=0)[patches].reshape(grid).astype(np.float32),
+        "gae": relevance[patches].reshape(grid).float().cpu().numpy(),
         "gradcam": result.gradcam,
         "attnlrp": result.attnlrp,
         "random": random_map(grid),
@@ -336,7 +372,8 @@ def analyze_image(loaded: LoadedModel, image: LoadedImage, geometry: str = "mode
     """Every method's map for ``target`` (the top class when None): one forward and backward pass."""
     pre = model_input(loaded, image, geometry)  # a ViT's patch grid, or Swin's first-stage one
     x = pre.tensor
-    result = explained_pass(private_copy(loaded.model), x.clone(), target)
+    with borrowed_copy(loaded.model) as private:
+        result = explained_pass(private, x.clone(), target)
     grid, token_px = token_grid(loaded.model, x)
     return ExplainAnalysis(target=result.target, maps=maps_of(result, _prefix(loaded.model), grid), logits=result.logits,
                            predictions=top_predictions(result.logits, loaded.class_names), grid=grid,

@@ -23,7 +23,7 @@ STRINGS: dict[str, Bilingual] = {
         "- **Grad-CAM** (Selvaraju et al. 2017, through the grad-cam package): the last block's LayerNorm "
         "output per patch, weighted by its mean gradient $w_k = \\mathbb E_{ij}\\,\\partial y_c/\\partial a^k_{ij}$, "
         "$\\mathrm{ReLU}(\\sum_k w_k a^k)$.\n"
-        "- **AttnLRP** (Achtibat et al. 2024, with the lxt package's rules): the logit $y_c$ passed back as "
+        "- **AttnLRP** (Achtibat et al. 2024, lxt's rules for ViTs): the logit $y_c$ passed back as "
         "relevance, conserved layer by layer ($\\sum_i R_i^{(l)} = \\sum_j R_j^{(l+1)}$, less what biases take): "
         "ε-LRP on linear layers and residual sums, the identity rule on LayerNorm's $1/\\sigma$ and on GELU, and in "
         "attention relevance through the values only ($R_{v}$ by $A$ held fixed); the map is each patch's relevance "
@@ -38,7 +38,7 @@ STRINGS: dict[str, Bilingual] = {
         "$R \\leftarrow R + \\bar A R$，其中 $\\nabla A = \\partial y_c/\\partial A$——按它对类别 $c$ 的重要性加权的注意力。\n"
         "- **Grad-CAM**（Selvaraju 等 2017，通过 grad-cam 包）：最后一个块 LayerNorm 在每个 patch 上的输出，"
         "用平均梯度 $w_k = \\mathbb E_{ij}\\,\\partial y_c/\\partial a^k_{ij}$ 加权，$\\mathrm{ReLU}(\\sum_k w_k a^k)$。\n"
-        "- **AttnLRP**（Achtibat 等 2024，使用 lxt 包的规则）：把 logit $y_c$ 作为相关性逐层往回传，并逐层守恒"
+        "- **AttnLRP**（Achtibat 等 2024，lxt 针对 ViT 的规则）：把 logit $y_c$ 作为相关性逐层往回传，并逐层守恒"
         "（$\\sum_i R_i^{(l)} = \\sum_j R_j^{(l+1)}$，偏置吸收的部分除外）：线性层和残差相加用 ε-LRP，LayerNorm 的 "
         "$1/\\sigma$ 与 GELU 用恒等规则，注意力中相关性只经过 value（$A$ 视为常数）；图是每个 patch 在 patch 嵌入处的相关性，"
         "**有正负**（低值表示不利于该类别）。\n"
@@ -47,9 +47,6 @@ STRINGS: dict[str, Bilingual] = {
                     "here follow the ViT's layers; Grad-CAM runs on its last stage (one cell per last-stage token).",
                     "Swin 在窗口内做注意力：没有整张图像上的 attention、rollout 或 GAE，这里 AttnLRP 的规则按 ViT 的层编写；"
                     "Grad-CAM 作用于它的最后一个阶段（每个格子是最后一个阶段的一个 token）。"),
-    "ex_lrp_missing": ("AttnLRP is not shown: the lxt package is not installed on this server "
-                       "(`pip install --no-deps lxt`).",
-                       "未显示 AttnLRP：此服务器没有安装 lxt 包（`pip install --no-deps lxt`）。"),
     "ex_lrp_other": ("AttnLRP is not shown for this model: its rules here follow timm's plain ViT (LayerNorm, "
                      "standard attention without q/k norms, an MLP, the CLS token classifying), and this model's "
                      "layers differ.",
