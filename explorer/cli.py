@@ -162,9 +162,11 @@ def _sample_images(model_key: str, count: int = 8):
 def _cmd_convert_dpb(args: argparse.Namespace) -> int:
     """CrossFormer DPB -> fixed RPB tables, saved as safetensors; prints max |Δlogit|."""
     from explorer.core.conversions import convert_checkpoint
+    from explorer.core.devices import resolve_device
 
+    device = resolve_device(args.device)  # checked before anything is read
     images = _sample_images(args.model)
-    diff = convert_checkpoint(args.input, args.output, args.model, images)
+    diff = convert_checkpoint(args.input, args.output, args.model, images, device=device)
     print(f"wrote {args.output}: every DPB evaluated once at its group size -> RPB tables")
     print(f"max |Δlogit| (DPB vs converted RPB) on {len(images)} images: {diff:.3g}")
     return 0
@@ -253,6 +255,7 @@ def build_parser() -> argparse.ArgumentParser:
     convert.add_argument("input", help="a CrossFormer checkpoint (official .pth or ours)")
     convert.add_argument("output", help="the converted .safetensors")
     convert.add_argument("--model", default="crossformer_tiny", help="architecture (crossformer_tiny...)")
+    add_device_argument(convert)
     convert.set_defaults(fn=_cmd_convert_dpb)
 
     evaluate = sub.add_parser("evaluate", help="top-1/top-5 on a labelled folder, alone or under torchrun",

@@ -74,7 +74,7 @@ def test_convert_dpb_is_exact(tmp_path, capsys):
 
     torch.manual_seed(0)
     torch.save({"model": crossformer_tiny(num_classes=10).state_dict()}, tmp_path / "cf.pth")
-    assert main(["convert-dpb", str(tmp_path / "cf.pth"), str(tmp_path / "rpb.safetensors")]) == 0
+    assert main(["convert-dpb", str(tmp_path / "cf.pth"), str(tmp_path / "rpb.safetensors"), "--device", "cpu"]) == 0
     printed = capsys.readouterr().out
     diff = float(printed.split("images: ")[1].split()[0])
     assert diff <= 1e-5
@@ -192,3 +192,11 @@ def test_fetch_says_why_for_each_file_it_could_not_get(tmp_path, monkeypatch, ca
     assert "github.com/cheerss/CrossFormer" in capsys.readouterr().out
     monkeypatch.setattr("explorer.core.zoo.CHECKPOINT_DIR", REPO_ROOT / "checkpoints")
     assert main(["fetch", "demo_vit"]) == 0 and "demo_vit.safetensors" in capsys.readouterr().out  # bundled
+
+
+def test_convert_dpb_refuses_a_device_that_is_not_there_before_reading_anything(tmp_path, capsys, monkeypatch):
+    import torch
+
+    monkeypatch.setattr(torch.cuda, "is_available", lambda: False)
+    assert main(["convert-dpb", str(tmp_path / "missing.pth"), str(tmp_path / "out.safetensors"), "--device", "cuda"]) == 2
+    assert "CUDA" in capsys.readouterr().err and not (tmp_path / "out.safetensors").exists()

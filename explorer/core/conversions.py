@@ -37,13 +37,15 @@ def load_official_state_dict(model: nn.Module, state: dict[str, Any],
 
 
 def convert_checkpoint(in_path: str | os.PathLike, out_path: str | os.PathLike,
-                       config_name_or_model: str | nn.Module, images: torch.Tensor) -> float:
+                       config_name_or_model: str | nn.Module, images: torch.Tensor,
+                       device: torch.device | None = None) -> float:
     """Read a DPB CrossFormer checkpoint (official .pth with its buffers, or ours), convert it
     to fixed RPB tables, save that as safetensors, reload it, and return max |Δlogit| between
     the DPB model and the reloaded RPB model on ``images``.
 
-    A config name builds the official config with ``num_classes`` taken from the file; a
-    model instance is used as the architecture (it is copied, never modified)."""
+    A config name builds the official config with ``num_classes`` taken from the file, on
+    ``device`` (default: the CPU); a model instance is used as the architecture, where it is (it is
+    copied, never modified)."""
     from safetensors.torch import save_file
 
 
@@ -54,7 +56,7 @@ def convert_checkpoint(in_path: str | os.PathLike, out_path: str | os.PathLike,
     if isinstance(config_name_or_model, str):
         head = state.get("head.weight")
         kwargs = {"num_classes": head.shape[0] if head is not None else 0}
-        dpb = create_crossformer(config_name_or_model, **kwargs)
+        dpb = create_crossformer(config_name_or_model, **kwargs).to(device or "cpu")
     else:
         dpb = copy.deepcopy(config_name_or_model)
     load_official_state_dict(dpb, state, os.path.basename(in_path))
