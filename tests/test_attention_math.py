@@ -226,3 +226,29 @@ def test_capturing_chosen_blocks_records_only_those_and_the_same_numbers():
     assert torch.equal(last.attentions[0], every.attentions[2])
     assert torch.equal(first_and_last.attentions[0], every.attentions[0])
     assert torch.equal(last.logits, every.logits)
+
+
+def _analysis(layers: int, heads: int, grid: tuple[int, int], prefix: tuple[str, ...]):
+    from explorer.lenses.attention.compute import AttentionAnalysis
+
+    n = len(prefix) + grid[0] * grid[1]
+    return AttentionAnalysis(attention=np.zeros((layers, heads, n, n), np.float32), grid=grid, patch_size=(16, 16),
+                             num_prefix_tokens=len(prefix), prefix_names=prefix, logits=np.zeros(3), predictions=[],
+                             rollout={}, mean_distance=np.zeros((layers, heads)), pos_similarity=None, stages=[],
+                             input_shape=(1, 3, 1, 1), pooling="token", model_image=np.zeros((1, 1, 3), np.uint8),
+                             steps=())
+
+
+def test_two_models_are_linked_by_relative_depth_head_and_place():
+    from explorer.lenses.attention.compute import linked_view
+
+    vit = _analysis(12, 6, (14, 14), ("CLS",))
+    small = _analysis(6, 3, (8, 8), ("CLS", "REG1"))
+    assert linked_view(vit, small, 0, 1, 0) == (0, 1, 0)  # first layer to first; CLS to CLS
+    assert linked_view(vit, small, 11, None, 0)[:2] == (5, None)  # last to last; the mean stays the mean
+    assert linked_view(vit, small, 6, 5, 0)[:2] == (3, None)  # 6·5/11 = 2.73 -> 3; no head 5: the mean
+    # patch (2, 5) of 14×14 has its centre at (2.5/14, 5.5/14) of the picture = (1.43, 3.14) of 8×8
+    assert small.patch_of_token(linked_view(vit, small, 11, 0, vit.token_of_patch(2, 5))[2]) == (1, 3)
+    assert linked_view(vit, small, 11, 0, vit.token_of_patch(13, 13))[2] == small.token_of_patch(7, 7)
+    assert linked_view(small, vit, 0, 0, 1) == (0, 0, 0)  # a register the other lacks: its first token
+    assert linked_view(_analysis(1, 1, (2, 2), ("CLS",)), small, 0, 0, 0)[0] == 5  # one layer: the other's last

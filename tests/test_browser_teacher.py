@@ -327,3 +327,39 @@ def test_the_swin_tab_steps_through_a_shifted_window_with_its_bias_and_mask(chro
         expect(text).to_contain_text("6 · + mask")  # the same step, for the clicked token
     finally:
         page.context.close()
+
+
+def test_a_second_model_follows_the_first_by_depth_head_and_place(chromium, app):
+    """Supervised ViT vs DINO on one image: pick the second model, then the layer, the head and a
+    clicked patch move both; the second model's figures say its own linked layer and patch, and
+    the language switch turns them too."""
+    page = fresh_page(chromium, app)
+    try:
+        page.locator("#att-compare-panel").get_by_text("Compare with a second model").click()
+        compare = page.locator("#att-compare input[role=combobox]")
+        compare.click()
+        page.get_by_role("option", name=re.compile("DINO")).first.click()
+        second = page.locator("#att-compare-query-plot .gtitle")
+        expect(second).to_contain_text("demo_dino")
+        expect(second).to_contain_text("attention of CLS")
+        expect(page.locator("#att-compare-rollout-plot .gtitle")).to_contain_text("Rollout")
+        expect(page.locator("#att-compare-query-plot .colorbar")).to_have_count(1)
+        page.locator("#att-picker img").scroll_into_view_if_needed()  # opening the panel scrolled the page
+        box = page.locator("#att-picker img").bounding_box()
+        page.mouse.click(box["x"] + box["width"] * 0.7, box["y"] + box["height"] * 0.3)
+        expect(page.locator("#att-query-plot .gtitle")).to_contain_text("patch (2,5)")
+        expect(second).to_contain_text("patch (2,5)")  # the same grid: the same patch
+        layer = page.locator("#att-layer input[type=number]")
+        layer.fill("2")
+        layer.press("Enter")
+        expect(second).to_contain_text("Layer 2")
+        info = page.locator("#att-compare-info")
+        expect(info).to_contain_text(re.compile(r"layer 2 of \d+ \(layer 2 of \d+ here\)"))
+        page.locator("#att-compare-panel").scroll_into_view_if_needed()
+        save(page, "compare_en")
+        page.locator("#language").get_by_text("简体中文", exact=True).click()
+        expect(second).to_contain_text("第 2 层")
+        expect(page.locator("#att-compare-panel")).to_contain_text("与第二个模型")
+        expect(info).to_contain_text("第 2 层")
+    finally:
+        page.context.close()

@@ -77,6 +77,26 @@ class AttentionAnalysis:
         return self.rollout[fusion][query, self.num_prefix_tokens:].reshape(self.grid)
 
 
+def linked_view(first: AttentionAnalysis, second: AttentionAnalysis, layer: int, head: int | None,
+                query: int) -> tuple[int, int | None, int]:
+    """The second model's layer, head and query that match the first's, for two models side by
+    side on one image: the layer at the same relative depth (first to first, last to last), the
+    same head where the second has it (else the mean of heads), and the query token by place —
+    a prefix token to the second's token of that name (else its first token), a patch to the
+    second's patch under the same point of the picture (their grids may differ)."""
+    layer = round(layer * (second.num_layers - 1) / (first.num_layers - 1)) if first.num_layers > 1 \
+        else second.num_layers - 1
+    head = head if head is not None and head < second.num_heads else None
+    patch = first.patch_of_token(query)
+    if patch is None:
+        name = first.prefix_names[query]
+        return layer, head, second.prefix_names.index(name) if name in second.prefix_names else 0
+    rows, cols = second.grid
+    row = min(int((patch[0] + 0.5) / first.grid[0] * rows), rows - 1)
+    col = min(int((patch[1] + 0.5) / first.grid[1] * cols), cols - 1)
+    return layer, head, second.token_of_patch(row, col)
+
+
 # --------------------------------------------------------------------------- the mathematics
 
 def patch_centres(grid: tuple[int, int], patch_size: tuple[int, int]) -> np.ndarray:

@@ -15,7 +15,7 @@ from explorer.lenses.plotting import (DIVERGING_SCALE, PlainFigure, base_layout,
 from explorer.ui.i18n import predictions_label, t
 
 
-def _head_name(head: int | None, num_heads: int, lang: str) -> str:
+def head_name(head: int | None, num_heads: int, lang: str) -> str:
     return t("mean_of_heads", lang, n=num_heads) if head is None else t("head_n", lang, n=head)
 
 
@@ -39,11 +39,17 @@ def uniform_ticks(analysis: AttentionAnalysis, values: np.ndarray, fixed: bool, 
     return dict(zmin=lo, zmax=hi, ticks=ticks_with_mark(lo, hi, 1.0 / n, t("uniform_mark", lang, n=n)))
 
 
+def _named(title: str, model_name: str | None) -> str:
+    """A figure's title led by its model's name, when two models stand side by side."""
+    return title if model_name is None else f"{model_name} · {title}"
+
+
 def query_attention_figure(analysis: AttentionAnalysis, layer: int, head: int | None, query: int,
-                           scale: str = "Viridis", lang: str = "en", fixed: bool = False) -> go.Figure:
+                           scale: str = "Viridis", lang: str = "en", fixed: bool = False,
+                           model_name: str | None = None) -> go.Figure:
     values = analysis.query_map(layer, head, query)
-    title = t("fig_query_attention", lang, layer=layer, head=_head_name(head, analysis.num_heads, lang),
-              query=_query_name(analysis, query))
+    title = _named(t("fig_query_attention", lang, layer=layer, head=head_name(head, analysis.num_heads, lang),
+                     query=_query_name(analysis, query)), model_name)
     return overlay_figure(analysis.model_image, values, analysis.patch_size, title=title,
                           colorbar_title=t("attention_weight", lang), colorscale=scale,
                           token_offset=analysis.num_prefix_tokens,
@@ -53,9 +59,9 @@ def query_attention_figure(analysis: AttentionAnalysis, layer: int, head: int | 
 
 
 def rollout_figure(analysis: AttentionAnalysis, fusion: str, query: int, scale: str = "Viridis",
-                   lang: str = "en", fixed: bool = False) -> go.Figure:
-    title = t("fig_rollout", lang, fusion=t(f"fusion_{fusion}", lang), query=_query_name(analysis, query),
-              layers=analysis.num_layers)
+                   lang: str = "en", fixed: bool = False, model_name: str | None = None) -> go.Figure:
+    title = _named(t("fig_rollout", lang, fusion=t(f"fusion_{fusion}", lang), query=_query_name(analysis, query),
+                     layers=analysis.num_layers), model_name)
     values = analysis.rollout_map(fusion, query)
     return overlay_figure(analysis.model_image, values, analysis.patch_size,
                           title=title, colorbar_title=t("rollout_weight", lang), colorscale=scale,
@@ -83,7 +89,7 @@ def attention_matrix_figure(analysis: AttentionAnalysis, layer: int, head: int |
     ))
     fig.update_yaxes(autorange="reversed", showticklabels=False)
     fig.update_xaxes(showticklabels=False)
-    title = t("fig_matrix", lang, layer=layer, head=_head_name(head, analysis.num_heads, lang),
+    title = t("fig_matrix", lang, layer=layer, head=head_name(head, analysis.num_heads, lang),
               n=matrix.shape[0])
     return base_layout(fig, title, t("key_token", lang), t("query_token", lang)).figure()
 
@@ -150,7 +156,7 @@ def predictions_dict(analysis: AttentionAnalysis, lang: str = "en") -> dict[str,
 def export_pngs(analysis: AttentionAnalysis, layer: int, head: int | None, query: int,
                 fusion: str = "mean", scale: str = "Viridis", lang: str = "en") -> dict:
     """Static pictures of the image-space maps, for ``python -m explorer export``."""
-    head_name = _head_name(head, analysis.num_heads, lang)
+    head_name = head_name(head, analysis.num_heads, lang)
     return {
         "attention": overlay_png(analysis.model_image, analysis.query_map(layer, head, query),
                                  t("fig_query_attention", lang, layer=layer, head=head_name,

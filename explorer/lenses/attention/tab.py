@@ -19,14 +19,14 @@ from explorer.core.weights import LoadedModel, vit_depth_and_heads
 from explorer.lenses.registry import entries_for_lens, lens_analysis, model_for_lens
 from explorer.lenses.attention import figures
 from explorer.lenses.stepping import block_count, record_image
-from explorer.lenses.attention.compute import HEAD_FUSIONS, AttentionAnalysis, analyze
+from explorer.lenses.attention.compute import HEAD_FUSIONS, AttentionAnalysis, analyze, linked_view
 from explorer.lenses.plotting import SEQUENTIAL_SCALES, clicked_patch, patch_picker_image
 from explorer.ui.i18n import t
 from explorer.core.text import numbered
 from explorer.ui import step_panel
 from explorer.ui.uploads import open_uploaded_image
-from explorer.ui.widgets import (HEAD_MEAN, TabHooks, by_component, demo_note, head_choices, picture_file, PageContext, banner_markdown, model_controls, user_errors,
-                                 with_progress)
+from explorer.ui.widgets import (HEAD_MEAN, TabHooks, by_component, demo_note, head_choices, picture_file, PageContext, banner_markdown, model_choices,
+                                 model_controls, user_errors, with_progress)
 
 MEAN = HEAD_MEAN  # head dropdown value meaning "mean of heads"
 PICKER_SIDE = 448
@@ -134,6 +134,19 @@ def build(ctx: PageContext, default_model: str | None = None) -> None:
                 rollout_plot = gr.Plot(elem_id="att-rollout-plot", show_label=False)
                 tr.add(gr.Markdown(t("rollout_help", "en"), latex_delimiters=[
                     {"left": "$", "right": "$", "display": False}]), "rollout_help", "value")
+        # full width under the first screen: each of the second model's maps as wide as the first's
+        with tr.add(gr.Accordion(t("att_compare_panel", "en"), open=False, elem_id="att-compare-panel"),
+                    "att_compare_panel"):
+            with gr.Row(equal_height=False):
+                compare = tr.add(gr.Dropdown(compare_choices(entries, "en"), value="", label=t("att_compare", "en"),
+                                             info=t("att_compare_info", "en"), allow_custom_value=True,
+                                             filterable=True, elem_id="att-compare", scale=2),
+                                 update=lambda lang: dict(label=t("att_compare", lang), info=t("att_compare_info", lang),
+                                                          choices=compare_choices(entries, lang)))
+                compare_info = gr.Markdown(elem_id="att-compare-info")
+            with gr.Row():
+                compare_query_plot = gr.Plot(elem_id="att-compare-query-plot", show_label=False)
+                compare_rollout_plot = gr.Plot(elem_id="att-compare-rollout-plot", show_label=False)
         with gr.Row():
             matrix_plot = gr.Plot(elem_id="att-matrix-plot", show_label=False)
             with gr.Column():
@@ -154,12 +167,15 @@ def build(ctx: PageContext, default_model: str | None = None) -> None:
     parts = dict(view=view, layer=layer, head=head, banner=banner, picker=picker, query=query_md,
                  predictions=predictions, demo_note=note, steps=steps, distance_plot=distance_plot, pos_plot=pos_plot,
                  shapes=shapes, query_plot=query_plot, rollout_plot=rollout_plot, matrix_plot=matrix_plot,
-                 step_text=stepper.text, step_plot=stepper.plot)
-    controls = [ctx.image, model, geometry, allow, layer, head, fusion, scale, fixed, view, ctx.lang]
-    slider_outputs = [query_plot, rollout_plot, matrix_plot]
+                 step_text=stepper.text, step_plot=stepper.plot, compare_info=compare_info,
+                 compare_query_plot=compare_query_plot, compare_rollout_plot=compare_rollout_plot)
+    controls = [ctx.image, model, geometry, allow, layer, head, fusion, scale, fixed, view, compare, ctx.lang]
+    compare_parts = [compare_info, compare_query_plot, compare_rollout_plot]
+    slider_outputs = [query_plot, rollout_plot, matrix_plot, *compare_parts]
     analyse_outputs = list(parts.values())
     click_outputs = [view, picker, query_md, *slider_outputs]
-    run, slide, pick, translate = (by_component(parts, step) for step in (run_analysis, redraw, set_query, relabel))
+    run, slide, pick, translate, second = (by_component(parts, step)
+                                           for step in (run_analysis, redraw, set_query, relabel, redraw_second))
 
     def analyse(*values, progress=None):
         return run(Controls(*values), progress)
@@ -177,6 +193,9 @@ def build(ctx: PageContext, default_model: str | None = None) -> None:
     def on_language(*values):
         return translate(Controls(*values))
 
+    def on_compare(*values, progress=None):
+        return second(Controls(*values))
+
     # `.input` fires on the user's own changes only, not when an analysis resets a control; a
     # dropdown fires it twice per click (on the pick and on blur), so the model picker, which no
     # handler ever sets, listens to `.change`: once per new value, by mouse or keyboard.
@@ -185,6 +204,8 @@ def build(ctx: PageContext, default_model: str | None = None) -> None:
     for control in (layer, head, fusion, scale, fixed):
         control.input(on_slider, controls, slider_outputs, api_visibility="private",
                       show_progress="hidden", trigger_mode="always_last")
+    # a second model runs once per image (cached), then follows every control like the first
+    compare.change(with_progress(on_compare), controls, compare_parts, api_visibility="private")
     clicked = picker.select(on_click, controls, click_outputs, api_visibility="private", show_progress="hidden")
     was_reset = reset.click(on_reset, controls, click_outputs, api_visibility="private")
 
@@ -209,6 +230,7 @@ class Controls:
     scale: str
     fixed: bool  # colour range 0–1 instead of each map's own
     view: dict
+    compare: str | None  # a second model side by side ("" or None: none)
     lang: str
 
     def analysis(self) -> tuple[LoadedModel, AttentionAnalysis]:
@@ -231,6 +253,7 @@ def run_analysis(c: Controls, progress=None) -> dict:
         "head": gr.update(choices=head_choices(analysis.num_heads, c.lang), value=head),
         **static_outputs(loaded, analysis, query, c.lang),
         **slider_figures(analysis, layer, head, query, c.fusion, c.scale, c.lang, c.fixed),
+        **second_model_outputs(c, analysis, layer, head, query),
     }
     # a new image or model empties an opened step-through (its next step or a click redraws it):
     # a layer or head change must never run the model for it
@@ -255,7 +278,45 @@ def redraw(c: Controls) -> dict:
     if c.image is None:
         return {}
     _, analysis = c.analysis()
-    return slider_figures(analysis, c.layer, c.head, c.view["query"], c.fusion, c.scale, c.lang, c.fixed)
+    return {**slider_figures(analysis, c.layer, c.head, c.view["query"], c.fusion, c.scale, c.lang, c.fixed),
+            **second_model_outputs(c, analysis, c.layer, c.head, c.view["query"])}
+
+
+@user_errors
+def redraw_second(c: Controls) -> dict:
+    """The second model was picked (or put back to none): its maps alone."""
+    if c.image is None:
+        return {}
+    _, analysis = c.analysis()
+    return second_model_outputs(c, analysis, c.layer, c.head, c.view["query"])
+
+
+def compare_choices(entries, lang: str) -> list[tuple[str, str]]:
+    return [(t("att_compare_none", lang), ""), *model_choices(entries, lang)]
+
+
+def second_model_outputs(c: Controls, analysis: AttentionAnalysis, layer, head, query) -> dict:
+    """The second model's query attention and rollout at the layer, head and query linked to the
+    first's (``linked_view``), with a line saying which; empty without a second model. Its own
+    problems (a model this lens cannot read) are said in its line, the first model's maps stay."""
+    empty = {"compare_info": "", "compare_query_plot": None, "compare_rollout_plot": None}
+    if not c.compare:
+        return empty
+    try:
+        loaded, second = analysis_for(c.image, c.compare, c.geometry, c.allow_download)
+    except UserFacingError as err:
+        return {**empty, "compare_info": err.message(c.lang)}
+    layer, head, query = _clamp(analysis, layer, head, query)
+    layer2, head2, query2 = linked_view(analysis, second, layer, head, query)
+    # (the figures name it by its key: a full label takes half a figure's width)
+    line = t("att_compare_linked", c.lang, model=loaded.shown.label(c.lang), layer=layer2, layers=second.num_layers, first_layer=layer,
+             first_layers=analysis.num_layers, head=figures.head_name(head2, second.num_heads, c.lang),
+             query=f"#{query2} {second.token_name(query2)}")
+    return {"compare_info": f"{line}\n\n{banner_markdown(loaded, c.lang)}",
+            "compare_query_plot": figures.query_attention_figure(second, layer2, head2, query2, c.scale, c.lang,
+                                                                 c.fixed, model_name=loaded.shown.key),
+            "compare_rollout_plot": figures.rollout_figure(second, c.fusion, query2, c.scale, c.lang, c.fixed,
+                                                           model_name=loaded.shown.key)}
 
 
 @user_errors
@@ -268,7 +329,8 @@ def set_query(c: Controls, click: tuple[float, float] | None) -> dict:
     if click is not None:
         query = analysis.token_of_patch(*clicked_patch(analysis.model_image, analysis.grid, click, PICKER_SIDE))
     return {**query_outputs(analysis, query, c.lang),
-            **slider_figures(analysis, c.layer, c.head, query, c.fusion, c.scale, c.lang, c.fixed)}
+            **slider_figures(analysis, c.layer, c.head, query, c.fusion, c.scale, c.lang, c.fixed),
+            **second_model_outputs(c, analysis, c.layer, c.head, query)}
 
 
 def step_target(c: Controls) -> step_panel.StepTarget | str | None:
@@ -294,7 +356,8 @@ def relabel(c: Controls) -> dict:
     query = c.view["query"]
     return {"head": gr.update(choices=head_choices(analysis.num_heads, c.lang)),
             **static_outputs(loaded, analysis, query, c.lang),
-            **slider_figures(analysis, c.layer, c.head, query, c.fusion, c.scale, c.lang, c.fixed)}
+            **slider_figures(analysis, c.layer, c.head, query, c.fusion, c.scale, c.lang, c.fixed),
+            **second_model_outputs(c, analysis, c.layer, c.head, query)}
 
 
 # Generous static bounds, checked before anything is loaded; the model's own ranges after.
