@@ -121,10 +121,36 @@ def main() -> None:
         print(f"  figure building (all)   {t_figures * 1e3:8.1f} ms")
         print(f"  slider change (server)  {t_slider * 1e3:8.1f} ms   (target <= 50 ms), model re-runs: {reruns}")
         print(f"  cached analysis size    {sum(a.nbytes for a in (analysis.attention,)) / 2**20:8.1f} MiB of attention\n")
+    comparing_two_models()
     opening_by_name()
     opening_uploaded()
     peak = resource.getrusage(resource.RUSAGE_SELF).ru_maxrss / 1024
     print(f"peak RSS over the run (the model cache keeps 2 loaded): {peak:.0f} MiB")
+
+
+def comparing_two_models(repeats: int = 20) -> None:
+    """The server time of a layer/head change in the Attention tab with a second model side by
+    side (ViT-S/16 vs DeiT-S/16, both analysed once), against the first model alone: both maps
+    are redrawn from the cached analyses, and no model runs again."""
+    from explorer.lenses.attention import tab
+
+    image = load_image(REPO_ROOT / "assets" / "examples" / "chelsea.jpg")
+    first, second = "vit_small_patch16_224.augreg_in21k_ft_in1k", "deit_small_patch16_224.fb_in1k"
+    layers = iter(range(10**6))
+
+    def controls(compare: str):
+        layer = next(layers) % 12
+        return tab.Controls(image, first, "model", False, layer, layer % 6, "mean", "Viridis", False, {"query": 30},
+                            compare, "en")
+
+    tab.run_analysis(controls(second))  # each model runs once for this image
+    with counting():
+        before = forward_count()
+        alone = median_seconds(lambda: tab.redraw(controls("")), repeats=repeats)
+        both = median_seconds(lambda: tab.redraw(controls(second)), repeats=repeats)
+        reruns = forward_count() - before
+    print(f"a layer/head change in the Attention tab, {first} alone: {alone * 1e3:.1f} ms; with {second} side by "
+          f"side: {both * 1e3:.1f} ms ({both / alone:.2f}x; target <= 50 ms), model re-runs: {reruns}\n")
 
 
 # A zoo entry and a timm name outside the zoo (another tag of the same architecture): opening
