@@ -4,9 +4,11 @@ one sentence that names what the lenses read."""
 
 from __future__ import annotations
 
+import re
+
 import pytest
 
-from test_browser_teacher import chromium, expect, fresh_page  # noqa: F401  (chromium: the fixture)
+from test_browser_teacher import SCREENSHOTS, chromium, expect, fresh_page  # noqa: F401  (chromium: the fixture)
 
 pytestmark = [pytest.mark.browser, pytest.mark.slow]
 
@@ -99,6 +101,17 @@ def test_explain_pick_a_class_see_the_maps_and_measure_them(chromium, app):
             "Deletion and insertion for “square”", timeout=60_000)
         expect(page.locator("#ex-verdict")).to_contain_text("deletes fastest")
         assert page.locator(".toast-body").count() == 0
+        # a second model beside it: the demo Swin's maps for the same class
+        page.locator("#ex-compare-panel").get_by_text("Compare with a second model").click()
+        page.locator("#ex-compare input[role=combobox]").click()
+        page.get_by_role("option", name=re.compile("Swin")).first.click()
+        second = page.locator("#ex-compare-maps-plot .js-plotly-plot .gtitle")
+        expect(second).to_contain_text("demo_swin · Relevance for “square”", timeout=60_000)
+        expect(page.locator("#ex-compare-line")).to_contain_text("(class 1; the same class as the first model's)")
+        expect(page.locator("#ex-compare-maps-plot .annotation-text")).to_have_text(["Grad-CAM", "random"])
+        page.locator("#ex-compare-panel").scroll_into_view_if_needed()
+        SCREENSHOTS.mkdir(parents=True, exist_ok=True)
+        page.screenshot(path=str(SCREENSHOTS / "explain_compare_en.png"))
     finally:
         page.context.close()
 

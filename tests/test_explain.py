@@ -41,6 +41,16 @@ def small_vit():
     return model
 
 
+def test_a_second_models_class_is_linked_by_name_else_by_index_among_as_many():
+    from explorer.lenses.explain.compute import linked_target
+
+    shapes, reordered = ("circle", "square", "star"), ("star", "circle", "square")
+    assert linked_target(shapes, 3, 1, reordered, 3) == 2  # the same name
+    assert linked_target(shapes, 3, 2, ("cat", "dog", "cow"), 3) is None  # other labels: its own top class
+    assert linked_target(None, 1000, 281, ("tench",) * 1000, 1000) == 281  # no names: the same index
+    assert linked_target(shapes, 3, 2, None, 10) is None  # as many classes, or nothing to link
+
+
 def test_gae_on_a_hand_made_two_block_example():
     """Two tokens, two heads; the second head's ∇A ⊙ A is negative everywhere (clamped to 0)."""
     a1 = torch.tensor([[0.5, 0.5], [0.25, 0.75]])
@@ -200,7 +210,7 @@ def test_the_tab_draws_every_figure_and_redraws_without_a_model_run(image, lang,
                           translations=Translations(), active_tab=gr.State("explain"))
         tab.build(ctx)
     assert ctx.lenses[-1].tab_id == "explain"
-    c = tab.Controls(image, "demo_vit", "model", False, None, "Viridis", 4, lang)
+    c = tab.Controls(image, "demo_vit", "model", False, None, "Viridis", 4, "", lang)
     out = tab.run(c)
     assert out["curves_plot"] is None and out["verdict"]
     c.target = "1"
@@ -226,7 +236,7 @@ def test_the_tab_draws_every_figure_and_redraws_without_a_model_run(image, lang,
     again = tab.redraw(c)
     assert again["curves_plot"] is not None and again["sanity_plot"] is not None
     assert "giraffe" in str(pytest.raises(gr.Error, tab.run, tab.Controls(image, "demo_vit", "model", False,
-                                                                          "giraffe", "Viridis", 4, lang)).value)
+                                                                          "giraffe", "Viridis", 4, "", lang)).value)
 
 
 @pytest.mark.parametrize("name, size, prefix", [("deit_tiny_distilled_patch16_224", 64, 2),
@@ -296,3 +306,27 @@ def test_a_borrowed_copy_serves_one_request_at_a_time_and_comes_back_clean(small
         raise RuntimeError
     with compute.borrowed_copy(small_vit) as after, compute.borrowed_copy(small_vit) as other:
         assert failed not in (after, other)  # a copy that failed mid-pass is not reused
+
+
+def test_a_second_model_explains_the_same_class_beside_the_first(image, monkeypatch):
+    """The demo ViT and the demo Swin share the shape classes: the Swin's maps are for the same
+    class, follow a new target and a colour change (cached: no model runs then), and a model the
+    lens cannot read is named in the second model's line while the first's maps stay."""
+    from explorer.lenses.explain import tab
+
+    c = tab.Controls(image, "demo_vit", "model", False, "3", "Viridis", 4, "demo_swin", "en")
+    out = tab.run(c)
+    assert out["maps_plot"] is not None and "demo_swin" in out["compare_maps_plot"].layout.title.text
+    assert "(class 3; the same class" in out["compare_line"]
+    assert [a.text for a in out["compare_maps_plot"].layout.annotations][:2] == ["Grad-CAM", "random"]
+    c.target = "5"
+    assert "(class 5;" in tab.run(c)["compare_line"]
+    monkeypatch.setattr(tab, "analyze_image", lambda *a, **k: pytest.fail("a redraw ran a model"))
+    c.scale = "Magma"
+    again = tab.redraw(c)
+    assert again["compare_maps_plot"].layout.coloraxis.colorscale != out["compare_maps_plot"].layout.coloraxis.colorscale
+    c.compare = "resnet18"
+    bad = tab.redraw(c)
+    assert "resnet18" in bad["compare_line"] and bad["compare_maps_plot"] is None and bad["maps_plot"] is not None
+    c.compare = ""
+    assert tab.redraw_second(c) == {"compare_line": "", "compare_maps_plot": None}

@@ -277,6 +277,17 @@ def maps_of(result: Pass, prefix: int, grid: tuple[int, int]) -> dict[str, np.nd
     return {name: value for name, value in maps.items() if value is not None}
 
 
+def linked_target(first_names: tuple[str, ...] | None, first_classes: int, target: int,
+                  second_names: tuple[str, ...] | None, second_classes: int) -> int | None:
+    """The second model's class for the first's target, two models side by side: the class of the
+    same name; where either has no names, the same index among as many classes (e.g. two
+    ImageNet models, one of them without names); else None (the second model's own top class)."""
+    if first_names and second_names:
+        name = first_names[target] if target < len(first_names) else None
+        return list(second_names).index(name) if name in second_names else None
+    return target if first_classes == second_classes and target < second_classes else None
+
+
 def perturbation_curves(model: nn.Module, x: torch.Tensor, maps: dict[str, np.ndarray], target: int,
                         steps: int = DEFAULT_STEPS, batch_size: int = 16) -> dict[str, tuple[np.ndarray, np.ndarray]]:
     """Per method, the deletion and insertion curves: the target's softmax probability at steps

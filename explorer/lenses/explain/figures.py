@@ -26,8 +26,10 @@ def scaled(values: np.ndarray) -> np.ndarray:
     return np.zeros_like(values) if span == 0 else (values - values.min()) / span
 
 
-def maps_figure(analysis: ExplainAnalysis, target_name: str, scale: str = "Viridis", lang: str = "en") -> go.Figure:
-    """Every method's map over the image the model saw, 2 × 3 panels, one colour bar."""
+def maps_figure(analysis: ExplainAnalysis, target_name: str, scale: str = "Viridis", lang: str = "en",
+                model_name: str | None = None) -> go.Figure:
+    """Every method's map over the image the model saw, 2 × 3 panels, one colour bar; the title
+    led by the model's name when two models stand side by side."""
     methods = analysis.methods
     cols = min(3, len(methods))
     rows = (len(methods) + cols - 1) // cols
@@ -59,7 +61,8 @@ def maps_figure(analysis: ExplainAnalysis, target_name: str, scale: str = "Virid
         fig.update_xaxes(visible=False, row=row + 1, col=col + 1)
         fig.update_yaxes(visible=False, row=row + 1, col=col + 1)
     fig.update_layout(coloraxis=dict(colorscale=scale, cmin=0, cmax=1, colorbar=colorbar(t("ex_scaled", lang))))
-    fig = base_layout(fig, t("fig_ex_maps", lang, target=target_name), "", "", height=260 * rows + 60)
+    title = t("fig_ex_maps", lang, target=target_name)
+    fig = base_layout(fig, title if model_name is None else f"{model_name} · {title}", "", "", height=260 * rows + 60)
     # one short axis name per figure, on the bottom-left panel: the panels are small
     fig.update_xaxes(title_text=t("ex_x", lang), row=rows, col=1)
     fig.update_yaxes(title_text=t("ex_y", lang), row=rows, col=1)

@@ -21,7 +21,7 @@ from explorer.core.text import numbered
 from explorer.core.weights import LoadedModel
 from explorer.lenses.explain import figures
 from explorer.lenses.explain.compute import (DEFAULT_STEPS, ExplainAnalysis, Faithfulness, analyze_image,
-                                             export_arrays, faithfulness, is_flat, sanity)
+                                             export_arrays, faithfulness, is_flat, linked_target, sanity)
 from explorer.lenses.explain.export import MAX_STEPS
 from explorer.lenses.explain.target import target_index
 from explorer.lenses.plotting import SEQUENTIAL_SCALES
@@ -29,8 +29,8 @@ from explorer.lenses.registry import entries_for_lens, lens_model, model_for_len
 from explorer.ui.api import arrays_reply
 from explorer.ui.i18n import class_label, predictions_label, t
 from explorer.ui.uploads import open_uploaded_image
-from explorer.ui.widgets import (PageContext, TabHooks, banner_markdown, by_component, model_controls, user_errors,
-                                 with_progress)
+from explorer.ui.widgets import (PageContext, TabHooks, banner_markdown, by_component, model_choices, model_controls,
+                                 user_errors, with_progress)
 
 LATEX = [{"left": "$", "right": "$", "display": False}]
 
@@ -46,22 +46,33 @@ class Controls:
     target: str | None  # a class index or name; empty: the top class
     scale: str
     steps: float | None
+    compare: str | None  # a second model side by side ("" or None: none)
     lang: str
 
-    def loaded(self) -> LoadedModel:
-        return lens_model("explain", self.model_key, self.allow_download)
+    def loaded(self, key: str | None = None) -> LoadedModel:
+        return lens_model("explain", key or self.model_key, self.allow_download)
 
     def analysis(self) -> tuple[LoadedModel, ExplainAnalysis]:
         if self.image is None:
             raise UserFacingError(t("need_image", "en"), t("need_image", "zh"))
         loaded = self.loaded()
         names = loaded.class_names or ()
-        target = target_index(self.target, names, int(getattr(loaded.model, "num_classes", 0)),
+        target = target_index(self.target, names, _classes(loaded),
                               tuple(class_label(n, self.lang) for n in names))
+        return loaded, self._maps(loaded, target)
+
+    def _maps(self, loaded: LoadedModel, target: int | None) -> ExplainAnalysis:
+        """The maps for ``target`` (None: the top class), one pass per (model, image, target)."""
         geometry = check_geometry(self.geometry or "model")
         key = ("explain", loaded.shown.key, loaded.weights_id, self.image.digest, geometry, target)
         image = self.image
-        return loaded, RESULTS.get_or_create(key, lambda: analyze_image(loaded, image, geometry, target))
+        return RESULTS.get_or_create(key, lambda: analyze_image(loaded, image, geometry, target))
+
+    def second(self, first: LoadedModel, analysis: ExplainAnalysis) -> tuple[LoadedModel, ExplainAnalysis]:
+        """The second model's maps on the same image, for the class linked to the first's target."""
+        loaded = self.loaded(self.compare)
+        return loaded, self._maps(loaded, linked_target(first.class_names, _classes(first), analysis.target,
+                                                        loaded.class_names, _classes(loaded)))
 
     def measure_key(self, loaded: LoadedModel, analysis: ExplainAnalysis, what: str) -> tuple:
         return ("explain-" + what, loaded.shown.key, loaded.weights_id, self.image.digest, self.geometry,
@@ -78,6 +89,10 @@ class Controls:
     def step_count(self) -> int:
         return arguments.whole_number(DEFAULT_STEPS if self.steps is None else int(self.steps), 1, MAX_STEPS,
                                       (t("ex_steps", "en"), t("ex_steps", "zh")))
+
+
+def _classes(loaded: LoadedModel) -> int:
+    return int(getattr(loaded.model, "num_classes", 0))
 
 
 def target_name(loaded: LoadedModel, index: int, lang: str) -> str:
@@ -130,7 +145,32 @@ def render(c: Controls, loaded: LoadedModel, analysis: ExplainAnalysis) -> dict:
     out["sanity_text"] = _sanity_text(correlations, analysis.methods, lang) if correlations is not None else ""
     for note in analysis.notes:  # why a method is missing for this model
         out["target_line"] += "\n\n" + t(note, lang)
-    return out
+    return {**out, **second_outputs(c, loaded, analysis)}
+
+
+def compare_choices(entries, lang: str) -> list[tuple[str, str]]:
+    return [(t("ex_compare_none", lang), ""), *model_choices(entries, lang)]
+
+
+def second_outputs(c: Controls, loaded: LoadedModel, analysis: ExplainAnalysis) -> dict:
+    """The second model's maps for the class linked to the first's target (the same name, else
+    the same index; else its own top class), with a line saying which; empty without one. Its own
+    problems are said in its line, the first model's maps stay."""
+    if not c.compare:
+        return {"compare_line": "", "compare_maps_plot": None}
+    try:
+        other, second = c.second(loaded, analysis)
+    except UserFacingError as err:
+        return {"compare_line": err.message(c.lang), "compare_maps_plot": None}
+    name = target_name(other, second.target, c.lang)
+    linked = linked_target(loaded.class_names, _classes(loaded), analysis.target, other.class_names,
+                           _classes(other)) is not None
+    line = t("ex_compare_line", c.lang, model=other.shown.label(c.lang), name=name, index=second.target,
+             how=t("ex_compare_same" if linked else "ex_compare_own_top", c.lang))
+    notes = "".join("\n\n" + t(note, c.lang) for note in second.notes)
+    return {"compare_line": f"{line}{notes}\n\n{banner_markdown(other, c.lang)}",
+            "compare_maps_plot": figures.maps_figure(second, name, c.scale or "Viridis", c.lang,
+                                                     model_name=other.shown.key)}
 
 
 @user_errors
@@ -147,6 +187,15 @@ def redraw(c: Controls) -> dict:
         return {}
     loaded, analysis = c.analysis()
     return render(c, loaded, analysis)
+
+
+@user_errors
+def redraw_second(c: Controls) -> dict:
+    """The second model was picked (or put back to none): its maps alone."""
+    if c.image is None:
+        return {}
+    loaded, analysis = c.analysis()
+    return second_outputs(c, loaded, analysis)
 
 
 def measuring(what: str, label: str):
@@ -197,13 +246,24 @@ def build(ctx: PageContext) -> None:
         curves_plot = gr.Plot(elem_id="ex-curves-plot", show_label=False)
         sanity_text = gr.Markdown(elem_id="ex-sanity-text")
         sanity_plot = gr.Plot(elem_id="ex-sanity-plot", show_label=False)
+        with tr.add(gr.Accordion(t("ex_compare_panel", "en"), open=False, elem_id="ex-compare-panel"),
+                    "ex_compare_panel"):
+            with gr.Row(equal_height=False):
+                compare = tr.add(gr.Dropdown(compare_choices(entries, "en"), value="", label=t("ex_compare", "en"),
+                                             info=t("ex_compare_info", "en"), allow_custom_value=True,
+                                             filterable=True, elem_id="ex-compare", scale=2),
+                                 update=lambda lang: dict(label=t("ex_compare", lang), info=t("ex_compare_info", lang),
+                                                          choices=compare_choices(entries, lang)))
+                compare_line = gr.Markdown(elem_id="ex-compare-line")
+            compare_maps_plot = gr.Plot(elem_id="ex-compare-maps-plot", show_label=False)
 
-    controls = [ctx.image, model, geometry, allow, target, scale, steps, ctx.lang]
+    controls = [ctx.image, model, geometry, allow, target, scale, steps, compare, ctx.lang]
     parts = dict(banner=banner, predictions=predictions, target_line=target_line, target=target, maps_plot=maps_plot,
                  steps_md=steps_md, curves_plot=curves_plot, verdict=verdict, sanity_plot=sanity_plot,
-                 sanity_text=sanity_text)
+                 sanity_text=sanity_text, compare_line=compare_line, compare_maps_plot=compare_maps_plot)
     outputs = list(parts.values())
-    analyse_step, redraw_step, measure_step, check_step = (by_component(parts, s) for s in (run, redraw, measure, check))
+    analyse_step, redraw_step, measure_step, check_step, second_step = (
+        by_component(parts, s) for s in (run, redraw, measure, check, redraw_second))
 
     def analyse(*values, progress=None):
         # a new image or model: the top class again
@@ -223,12 +283,17 @@ def build(ctx: PageContext) -> None:
     def on_check(progress=gr.Progress(), *values):
         return check_step(Controls(*values), progress)
 
+    def on_compare(*values, progress=None):
+        return second_step(Controls(*values))
+
     for trigger in (model.change, geometry.input, allow.input):
         trigger(with_progress(analyse), controls, outputs, api_visibility="private")
     target.input(on_target, controls, outputs, api_visibility="private", trigger_mode="always_last")
     scale.input(on_redraw, controls, outputs, api_visibility="private", show_progress="hidden")
     measure_button.click(on_measure, controls, outputs, api_visibility="private")
     sanity_button.click(on_check, controls, outputs, api_visibility="private")
+    # the second model runs once per image and class (cached), then follows the target and colours
+    compare.change(with_progress(on_compare), controls, [compare_line, compare_maps_plot], api_visibility="private")
     ctx.lenses.append(TabHooks("explain", tab, analyse, on_redraw, controls, outputs, outputs))
 
 
@@ -241,7 +306,7 @@ def api(image: FileData, model: str, geometry: str = "model", target: str = "", 
     entry = model_for_lens("explain", model)
     geometry = check_geometry(geometry)
     steps = arguments.whole_number(steps, 1, MAX_STEPS, ("steps", "steps（步数）"))
-    c = Controls(open_uploaded_image(image), entry.key, geometry, False, str(target or ""), "Viridis", steps, "en")
+    c = Controls(open_uploaded_image(image), entry.key, geometry, False, str(target or ""), "Viridis", steps, "", "en")
     loaded, analysis = c.analysis()
     measured = c.measured(loaded, analysis, "faithfulness")
     return arrays_reply(loaded, export_arrays(analysis, measured), arrays, target=analysis.target,
