@@ -156,10 +156,10 @@ def predictions_dict(analysis: AttentionAnalysis, lang: str = "en") -> dict[str,
 def export_pngs(analysis: AttentionAnalysis, layer: int, head: int | None, query: int,
                 fusion: str = "mean", scale: str = "Viridis", lang: str = "en") -> dict:
     """Static pictures of the image-space maps, for ``python -m explorer export``."""
-    head_name = head_name(head, analysis.num_heads, lang)
+    heads = head_name(head, analysis.num_heads, lang)
     return {
         "attention": overlay_png(analysis.model_image, analysis.query_map(layer, head, query),
-                                 t("fig_query_attention", lang, layer=layer, head=head_name,
+                                 t("fig_query_attention", lang, layer=layer, head=heads,
                                    query=_query_name(analysis, query)),
                                  t("attention_weight", lang), scale),
         "rollout": overlay_png(analysis.model_image, analysis.rollout_map(fusion, query),
