@@ -217,6 +217,25 @@ def model_choices(entries: tuple[ModelEntry, ...], lang: str) -> list[tuple[str,
 
 
 
+def compare_choices(entries: tuple[ModelEntry, ...], lang: str) -> list[tuple[str, str]]:
+    return [(t("compare_none", lang), ""), *model_choices(entries, lang)]
+
+
+def second_model_row(tr: Translations, entries: tuple[ModelEntry, ...], prefix: str) -> tuple[gr.Dropdown, gr.Markdown]:
+    """A second model to stand beside the lens's first on the same image (none at first: nothing
+    runs until one is picked; any model name may be typed, checked by the lens), with the line
+    that says what of it is shown; its help is the lens's ``<prefix>_compare_info``. Returns
+    (picker, line)."""
+    with gr.Row(equal_height=False):
+        picker = tr.add(gr.Dropdown(compare_choices(entries, "en"), value="", label=t("compare", "en"),
+                                    info=t(f"{prefix}_compare_info", "en"), allow_custom_value=True, filterable=True,
+                                    elem_id=f"{prefix}-compare", scale=2),
+                        update=lambda lang: dict(label=t("compare", lang), info=t(f"{prefix}_compare_info", lang),
+                                                 choices=compare_choices(entries, lang)))
+        line = gr.Markdown(elem_id=f"{prefix}-compare-line")
+    return picker, line
+
+
 def geometry_choices(lang: str, geometries: tuple[str, ...]) -> list[tuple[str, str]]:
     return [(t(f"geometry_{g}", lang), g) for g in geometries]
 

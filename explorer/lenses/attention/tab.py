@@ -25,8 +25,8 @@ from explorer.ui.i18n import t
 from explorer.core.text import numbered
 from explorer.ui import step_panel
 from explorer.ui.uploads import open_uploaded_image
-from explorer.ui.widgets import (HEAD_MEAN, TabHooks, by_component, demo_note, head_choices, picture_file, PageContext, banner_markdown, model_choices,
-                                 model_controls, user_errors, with_progress)
+from explorer.ui.widgets import (HEAD_MEAN, TabHooks, by_component, demo_note, head_choices, picture_file, PageContext, banner_markdown, model_controls,
+                                 second_model_row, user_errors, with_progress)
 
 MEAN = HEAD_MEAN  # head dropdown value meaning "mean of heads"
 PICKER_SIDE = 448
@@ -135,15 +135,8 @@ def build(ctx: PageContext, default_model: str | None = None) -> None:
                 tr.add(gr.Markdown(t("rollout_help", "en"), latex_delimiters=[
                     {"left": "$", "right": "$", "display": False}]), "rollout_help", "value")
         # full width under the first screen: each of the second model's maps as wide as the first's
-        with tr.add(gr.Accordion(t("att_compare_panel", "en"), open=False, elem_id="att-compare-panel"),
-                    "att_compare_panel"):
-            with gr.Row(equal_height=False):
-                compare = tr.add(gr.Dropdown(compare_choices(entries, "en"), value="", label=t("att_compare", "en"),
-                                             info=t("att_compare_info", "en"), allow_custom_value=True,
-                                             filterable=True, elem_id="att-compare", scale=2),
-                                 update=lambda lang: dict(label=t("att_compare", lang), info=t("att_compare_info", lang),
-                                                          choices=compare_choices(entries, lang)))
-                compare_info = gr.Markdown(elem_id="att-compare-info")
+        with tr.add(gr.Accordion(t("compare_panel", "en"), open=False, elem_id="att-compare-panel"), "compare_panel"):
+            compare, compare_line = second_model_row(tr, entries, "att")
             with gr.Row():
                 compare_query_plot = gr.Plot(elem_id="att-compare-query-plot", show_label=False)
                 compare_rollout_plot = gr.Plot(elem_id="att-compare-rollout-plot", show_label=False)
@@ -167,10 +160,10 @@ def build(ctx: PageContext, default_model: str | None = None) -> None:
     parts = dict(view=view, layer=layer, head=head, banner=banner, picker=picker, query=query_md,
                  predictions=predictions, demo_note=note, steps=steps, distance_plot=distance_plot, pos_plot=pos_plot,
                  shapes=shapes, query_plot=query_plot, rollout_plot=rollout_plot, matrix_plot=matrix_plot,
-                 step_text=stepper.text, step_plot=stepper.plot, compare_info=compare_info,
+                 step_text=stepper.text, step_plot=stepper.plot, compare_line=compare_line,
                  compare_query_plot=compare_query_plot, compare_rollout_plot=compare_rollout_plot)
     controls = [ctx.image, model, geometry, allow, layer, head, fusion, scale, fixed, view, compare, ctx.lang]
-    compare_parts = [compare_info, compare_query_plot, compare_rollout_plot]
+    compare_parts = [compare_line, compare_query_plot, compare_rollout_plot]
     slider_outputs = [query_plot, rollout_plot, matrix_plot, *compare_parts]
     analyse_outputs = list(parts.values())
     click_outputs = [view, picker, query_md, *slider_outputs]
@@ -291,28 +284,24 @@ def redraw_second(c: Controls) -> dict:
     return second_model_outputs(c, analysis, c.layer, c.head, c.view["query"])
 
 
-def compare_choices(entries, lang: str) -> list[tuple[str, str]]:
-    return [(t("att_compare_none", lang), ""), *model_choices(entries, lang)]
-
-
 def second_model_outputs(c: Controls, analysis: AttentionAnalysis, layer, head, query) -> dict:
     """The second model's query attention and rollout at the layer, head and query linked to the
     first's (``linked_view``), with a line saying which; empty without a second model. Its own
     problems (a model this lens cannot read) are said in its line, the first model's maps stay."""
-    empty = {"compare_info": "", "compare_query_plot": None, "compare_rollout_plot": None}
+    empty = {"compare_line": "", "compare_query_plot": None, "compare_rollout_plot": None}
     if not c.compare:
         return empty
     try:
         loaded, second = analysis_for(c.image, c.compare, c.geometry, c.allow_download)
     except UserFacingError as err:
-        return {**empty, "compare_info": err.message(c.lang)}
+        return {**empty, "compare_line": err.message(c.lang)}
     layer, head, query = _clamp(analysis, layer, head, query)
     layer2, head2, query2 = linked_view(analysis, second, layer, head, query)
     # (the figures name it by its key: a full label takes half a figure's width)
     line = t("att_compare_linked", c.lang, model=loaded.shown.label(c.lang), layer=layer2, layers=second.num_layers, first_layer=layer,
              first_layers=analysis.num_layers, head=figures.head_name(head2, second.num_heads, c.lang),
              query=f"#{query2} {second.token_name(query2)}")
-    return {"compare_info": f"{line}\n\n{banner_markdown(loaded, c.lang)}",
+    return {"compare_line": f"{line}\n\n{banner_markdown(loaded, c.lang)}",
             "compare_query_plot": figures.query_attention_figure(second, layer2, head2, query2, c.scale, c.lang,
                                                                  c.fixed, model_name=loaded.shown.key),
             "compare_rollout_plot": figures.rollout_figure(second, c.fusion, query2, c.scale, c.lang, c.fixed,

@@ -17,15 +17,11 @@ STRINGS: dict[str, Bilingual] = {
     "no_classifier": ("This model has no classifier head (self-supervised backbone): no predictions.",
                       "该模型没有分类头（自监督骨干网络），因此没有预测结果。"),
     "tab_attention": ("Attention", "注意力"),
-    "att_compare_panel": ("Compare with a second model on the same image",
-                          "与第二个模型在同一张图片上对比"),
-    "att_compare": ("Second model", "第二个模型"),
     "att_compare_info": ("Its layer, head and query follow this tab's: the layer at the same relative depth, the "
                          "same head (or the mean), the patch under the same point of the picture. E.g. supervised "
                          "ViT vs DINO, ViT vs DeiT, a model before vs after fine-tuning.",
                          "它的层、头和查询跟随本页的选择：相对深度相同的层、同一个头（没有则取平均）、图片上同一位置的 patch。"
                          "例如：监督 ViT 与 DINO、ViT 与 DeiT、微调前与微调后的模型。"),
-    "att_compare_none": ("— none —", "—— 不对比 ——"),
     "att_compare_linked": ("**{model}**: layer {layer} of {layers} (layer {first_layer} of {first_layers} here), "
                            "{head}, query {query}.",
                            "**{model}**：第 {layer} 层（共 {layers} 层；对应本页共 {first_layers} 层中的第 {first_layer} 层），"

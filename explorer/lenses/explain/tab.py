@@ -29,7 +29,7 @@ from explorer.lenses.registry import entries_for_lens, lens_model, model_for_len
 from explorer.ui.api import arrays_reply
 from explorer.ui.i18n import class_label, predictions_label, t
 from explorer.ui.uploads import open_uploaded_image
-from explorer.ui.widgets import (PageContext, TabHooks, banner_markdown, by_component, model_choices, model_controls,
+from explorer.ui.widgets import (PageContext, TabHooks, banner_markdown, by_component, model_controls, second_model_row,
                                  user_errors, with_progress)
 
 LATEX = [{"left": "$", "right": "$", "display": False}]
@@ -148,10 +148,6 @@ def render(c: Controls, loaded: LoadedModel, analysis: ExplainAnalysis) -> dict:
     return {**out, **second_outputs(c, loaded, analysis)}
 
 
-def compare_choices(entries, lang: str) -> list[tuple[str, str]]:
-    return [(t("ex_compare_none", lang), ""), *model_choices(entries, lang)]
-
-
 def second_outputs(c: Controls, loaded: LoadedModel, analysis: ExplainAnalysis) -> dict:
     """The second model's maps for the class linked to the first's target (the same name, else
     the same index; else its own top class), with a line saying which; empty without one. Its own
@@ -246,15 +242,8 @@ def build(ctx: PageContext) -> None:
         curves_plot = gr.Plot(elem_id="ex-curves-plot", show_label=False)
         sanity_text = gr.Markdown(elem_id="ex-sanity-text")
         sanity_plot = gr.Plot(elem_id="ex-sanity-plot", show_label=False)
-        with tr.add(gr.Accordion(t("ex_compare_panel", "en"), open=False, elem_id="ex-compare-panel"),
-                    "ex_compare_panel"):
-            with gr.Row(equal_height=False):
-                compare = tr.add(gr.Dropdown(compare_choices(entries, "en"), value="", label=t("ex_compare", "en"),
-                                             info=t("ex_compare_info", "en"), allow_custom_value=True,
-                                             filterable=True, elem_id="ex-compare", scale=2),
-                                 update=lambda lang: dict(label=t("ex_compare", lang), info=t("ex_compare_info", lang),
-                                                          choices=compare_choices(entries, lang)))
-                compare_line = gr.Markdown(elem_id="ex-compare-line")
+        with tr.add(gr.Accordion(t("compare_panel", "en"), open=False, elem_id="ex-compare-panel"), "compare_panel"):
+            compare, compare_line = second_model_row(tr, entries, "ex")
             compare_maps_plot = gr.Plot(elem_id="ex-compare-maps-plot", show_label=False)
 
     controls = [ctx.image, model, geometry, allow, target, scale, steps, compare, ctx.lang]

@@ -64,13 +64,10 @@ STRINGS: dict[str, Bilingual] = {
     "method_gradcam": ("Grad-CAM", "Grad-CAM"),
     "method_attnlrp": ("AttnLRP", "AttnLRP"),
     "method_random": ("random", "random（随机）"),
-    "ex_compare_panel": ("Compare with a second model on the same image", "与第二个模型在同一张图片上对比"),
-    "ex_compare": ("Second model", "第二个模型"),
     "ex_compare_info": ("Its maps explain the same class where it has one of that name (or the same index among as "
                         "many classes), else its own top class. E.g. ViT vs DeiT, a model before vs after fine-tuning.",
                         "它的图解释同一个类别（有同名类别时；或类别数相同时的同一编号），否则解释它自己的首位类别。"
                         "例如：ViT 与 DeiT、微调前与微调后的模型。"),
-    "ex_compare_none": ("— none —", "—— 不对比 ——"),
     "ex_compare_line": ("**{model}**: the maps for “{name}” (class {index}; {how}).",
                         "**{model}**：“{name}” 的相关性图（第 {index} 类；{how}）。"),
     "ex_compare_same": ("the same class as the first model's", "与第一个模型相同的类别"),
