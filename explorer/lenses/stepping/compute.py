@@ -280,6 +280,15 @@ def _check_query(query: int, count: int, what: str) -> None:
         raise ValueError(f"query {query} is out of range: this block has {count} {what} (0..{count - 1})")
 
 
+def _token_map(rec: dict, query: int) -> tuple[torch.Tensor, int, int, int, int]:
+    """A stage block's input as (L, C) tokens of its (H, W) map, and the query's (row, col) on
+    it, checked: (tokens, H, W, row, col)."""
+    tokens = _host(rec["block_args"][0])[0]  # (L, C)
+    H, W = (int(v) for v in rec["block_args"][1])
+    _check_query(query, H * W, "tokens")
+    return tokens, H, W, *divmod(query, W)
+
+
 def _vit(model, block, rec, head, query):
     attn = block.attn
     block_x = _host(rec["block_args"][0])[0]  # (N, C)
@@ -406,11 +415,8 @@ def _swin(block, rec, head, query, v2: bool):
 
 def _crossformer(block, rec, head, query):
     attn = block.attn
-    block_x = _host(rec["block_args"][0])[0]  # (L, C)
-    H, W = (int(v) for v in rec["block_args"][1])
+    block_x, H, W, row, col = _token_map(rec, query)
     C = block_x.shape[-1]
-    _check_query(query, H * W, "tokens")
-    row, col = divmod(query, W)
     layout = _attn_arg(rec, "layout")
     index = layout.token_index()  # (groups, g²) flat r·W + c, −1 padding: the model's own order
     where = (index == query).nonzero()
@@ -457,11 +463,8 @@ def _crossformer(block, rec, head, query):
 
 def _twins(block, rec, head, query, family):
     attn = block.attn
-    block_x = _host(rec["block_args"][0])[0]  # (N, C)
-    H, W = (int(v) for v in rec["block_args"][1])
+    block_x, H, W, row, col = _token_map(rec, query)
     C = block_x.shape[-1]
-    _check_query(query, H * W, "tokens")
-    row, col = divmod(query, W)
     normed = _run(block.norm1, block_x)
     heads = attn.num_heads
     scale = torch.full((heads,), float(attn.scale), dtype=torch.float64)
