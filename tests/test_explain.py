@@ -325,6 +325,14 @@ def test_a_second_model_explains_the_same_class_beside_the_first(image, monkeypa
     c.scale = "Magma"
     again = tab.redraw(c)
     assert again["compare_maps_plot"].layout.coloraxis.colorscale != out["compare_maps_plot"].layout.coloraxis.colorscale
+    c.lang = "zh"
+    chinese = tab.redraw(c)
+    from explorer.ui.i18n import class_label
+
+    assert "与第一个模型相同的类别" in chinese["compare_line"]
+    assert f"“{class_label('ring', 'zh')}”" in chinese["compare_line"]  # class 5, by its Chinese name
+    assert "的相关性" in chinese["compare_maps_plot"].layout.title.text
+    c.lang = "en"
     c.compare = "resnet18"
     bad = tab.redraw(c)
     assert "resnet18" in bad["compare_line"] and bad["compare_maps_plot"] is None and bad["maps_plot"] is not None
