@@ -65,6 +65,13 @@ def test_an_uploaded_checkpoint_with_its_labels_predicts_with_them_in_its_sessio
         expect(page.locator("#att-banner")).to_contain_text("10 classes (names from labels.txt)")
         expect(page.locator("#own-status")).to_contain_text("Attention, Explain, DINO")
         assert page.locator(".toast-body").count() == 0
+        # before vs after fine-tuning: the demo ViT beside the uploaded one (listed as a second model too)
+        page.locator("#att-compare-panel").get_by_text("Compare with a second model").click()
+        page.locator("#att-compare input[role=combobox]").click()
+        expect(page.locator("[role=listbox]")).to_contain_text("my_cifar_vit.safetensors (uploaded)")
+        page.get_by_role("option", name=re.compile("^Demo ViT")).first.click()
+        expect(page.locator("#att-compare-query-plot .gtitle")).to_contain_text("demo_vit", timeout=30_000)
+        expect(page.locator("#att-model input")).to_have_value("my_cifar_vit.safetensors (uploaded)")
         # the other language keeps the choice, says the same in Chinese
         page.locator("#language").get_by_text("简体中文", exact=True).click()
         expect(page.locator("#own-status")).to_contain_text("已打开", timeout=30_000)

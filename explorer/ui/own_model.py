@@ -24,7 +24,7 @@ from explorer.core.zoo import TORCHVISION_VITS, ModelEntry, all_entries
 from explorer.lenses.registry import LENSES, model_some_lens_reads, readers_of
 from explorer.ui.i18n import t
 from explorer.ui.uploads import discard_upload, uploaded_path
-from explorer.ui.widgets import Translations, model_choices, user_errors
+from explorer.ui.widgets import Translations, compare_choices, model_choices, user_errors
 
 AUTO = "auto"
 PRESET_CHOICES = ("default", *PRESETS)
@@ -80,8 +80,11 @@ def choice(uploaded: dict | None, lens_key: str, lang: str) -> list[tuple[str, s
     return [(t("own_choice", lang, name=uploaded["name"]), uploaded["token"])]
 
 
-def picker_choices(entries: tuple[ModelEntry, ...], uploaded: dict | None, lens_key: str, lang: str) -> list:
-    return model_choices(entries, lang) + choice(uploaded, lens_key, lang)
+def picker_choices(entries: tuple[ModelEntry, ...], uploaded: dict | None, lens_key: str, lang: str,
+                   second: bool = False) -> list:
+    """A picker's choices: the lens's models (led by "none" in a second model's picker) and this
+    session's checkpoint where the lens reads it."""
+    return (compare_choices if second else model_choices)(entries, lang) + choice(uploaded, lens_key, lang)
 
 
 def _refuse(path: Path, en: str, zh: str) -> ArgumentError:

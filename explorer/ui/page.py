@@ -132,7 +132,8 @@ class language_switch:
         updates[self.image_info] = image_notes_markdown(image, lang_value)
         updates[self.own_status] = own_model.status_markdown(uploaded, lang_value)
         for lens_key, picker, entries in self.pickers:  # the session's checkpoint stays listed
-            updates[picker]["choices"] = own_model.picker_choices(entries, uploaded, lens_key, lang_value)
+            updates[picker]["choices"] = own_model.picker_choices(entries, uploaded, lens_key, lang_value,
+                                                                  second=picker in self.tr.second_pickers)
         lens = next((lens for lens in self.ctx.lenses if lens.tab_id == active), None)
         if lens is not None and image is not None:
             given = dict(zip(self.extra, values))
@@ -185,8 +186,12 @@ def own_checkpoint_events(panel: own_model.Panel, uploaded: gr.State, ctx: PageC
         updates = {panel.status: status}
         new["rerun"] = False
         for (lens_key, picker, entries), value in zip(pickers, values):
-            update = dict(choices=own_model.picker_choices(entries, new, lens_key, lang_value))
-            if lens_key == active and lens_key in new["lenses"]:
+            second = picker in ctx.translations.second_pickers
+            update = dict(choices=own_model.picker_choices(entries, new, lens_key, lang_value, second=second))
+            if second:  # a second model never switches to it; one that showed the session's last follows
+                if value and value == (record or {}).get("token"):
+                    update["value"] = new["token"] if lens_key in new["lenses"] else ""
+            elif lens_key == active and lens_key in new["lenses"]:
                 new["rerun"] = value == new["token"]  # no change event will run it
                 if value != new["token"]:
                     update["value"] = new["token"]

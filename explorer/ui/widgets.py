@@ -41,6 +41,7 @@ class Translations:
         # each lens's model picker and the zoo models it lists: their choices also hold the
         # session's uploaded checkpoint, which the page adds (ui/own_model.py)
         self.pickers: dict[gr.Dropdown, tuple[ModelEntry, ...]] = {}
+        self.second_pickers: set[gr.Dropdown] = set()  # of those, the ones for a second model ("none" first)
 
     def add(self, component, key: str | None = None, attr: str = "label",
             update: Callable[[str], dict] | None = None):
@@ -233,6 +234,8 @@ def second_model_row(tr: Translations, entries: tuple[ModelEntry, ...], prefix: 
                         update=lambda lang: dict(label=t("compare", lang), info=t(f"{prefix}_compare_info", lang),
                                                  choices=compare_choices(entries, lang)))
         line = gr.Markdown(elem_id=f"{prefix}-compare-line")
+    tr.pickers[picker] = entries  # the session's uploaded checkpoint is listed too (before vs after fine-tuning)
+    tr.second_pickers.add(picker)
     return picker, line
 
 
