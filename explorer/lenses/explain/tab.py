@@ -68,11 +68,13 @@ class Controls:
         image = self.image
         return RESULTS.get_or_create(key, lambda: analyze_image(loaded, image, geometry, target))
 
-    def second(self, first: LoadedModel, analysis: ExplainAnalysis) -> tuple[LoadedModel, ExplainAnalysis]:
-        """The second model's maps on the same image, for the class linked to the first's target."""
+    def second(self, first: LoadedModel, analysis: ExplainAnalysis) -> tuple[LoadedModel, ExplainAnalysis, bool]:
+        """The second model's maps on the same image, for the class linked to the first's target,
+        and whether there was one (else its own top class)."""
         loaded = self.loaded(self.compare)
-        return loaded, self._maps(loaded, linked_target(first.class_names, _classes(first), analysis.target,
-                                                        loaded.class_names, _classes(loaded)))
+        target = linked_target(first.class_names, _classes(first), analysis.target, loaded.class_names,
+                               _classes(loaded))
+        return loaded, self._maps(loaded, target), target is not None
 
     def measure_key(self, loaded: LoadedModel, analysis: ExplainAnalysis, what: str) -> tuple:
         return ("explain-" + what, loaded.shown.key, loaded.weights_id, self.image.digest, self.geometry,
@@ -155,12 +157,10 @@ def second_outputs(c: Controls, loaded: LoadedModel, analysis: ExplainAnalysis) 
     if not c.compare:
         return {"compare_line": "", "compare_maps_plot": None}
     try:
-        other, second = c.second(loaded, analysis)
+        other, second, linked = c.second(loaded, analysis)
     except UserFacingError as err:
         return {"compare_line": err.message(c.lang), "compare_maps_plot": None}
     name = target_name(other, second.target, c.lang)
-    linked = linked_target(loaded.class_names, _classes(loaded), analysis.target, other.class_names,
-                           _classes(other)) is not None
     line = t("ex_compare_line", c.lang, model=other.shown.label(c.lang), name=name, index=second.target,
              how=t("ex_compare_same" if linked else "ex_compare_own_top", c.lang))
     notes = "".join("\n\n" + t(note, c.lang) for note in second.notes)
