@@ -147,7 +147,9 @@ class Recorder:
 @contextmanager
 def rules(model: VisionTransformer) -> Iterator[Recorder]:
     """lxt's ViT rules hooked onto ``model`` — a private copy (``compute.private_copy``): hooks on
-    a shared model would reach every request — for the forwards run inside; removed after."""
+    a shared model would reach every request — for the forwards run inside; removed after. Its
+    attention is switched to timm's unfused path for good: the CP rule holds the probabilities,
+    which the fused path never makes."""
     recorder = Recorder()
 
     def switched(rule):
@@ -164,6 +166,7 @@ def rules(model: VisionTransformer) -> Iterator[Recorder]:
         elif isinstance(module, Mlp):
             handles.append(module.act.register_forward_hook(switched(lambda m, x, y: _identity_rule(x, y))))
         elif isinstance(module, Attention):  # after softmax: what attn_drop returns is what multiplies v
+            module.fused_attn = False
             handles.append(module.attn_drop.register_forward_hook(switched(lambda m, x, y: y.detach())))
     try:
         yield recorder
@@ -176,9 +179,6 @@ def relevance(model: VisionTransformer, x: torch.Tensor, target: int) -> Relevan
     """One forward of ``model`` (eval mode; a private copy, see ``rules``) with the rules hooked
     and one relevance backward from the target's logit, for the single image ``x`` (1, 3, H, W).
     Parameters get no ``.grad``."""
-    for module in model.modules():
-        if isinstance(module, Attention):
-            module.fused_attn = False  # the probabilities must exist for the CP rule to hold them
     with torch.enable_grad(), rules(model) as recorder:
         logits = model(x.to(device_of(model)).detach().requires_grad_(True))
         return recorder.relevance(model, logits, target)
